@@ -1,0 +1,53 @@
+# The two commands a new user needs: `make demo` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Re-install whenever pyproject.toml changes.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: install demo test unit lint crds crds-check bench image clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## make demo [ARGS=--once]: the operator on the embedded sandbox (emulated Kubernetes + AWS).
+demo: $(STAMP)
+	$(BIN)/devopsctl sandbox $(ARGS)
+
+## make test: CRD drift check, lint, type check, unit and integration tests.
+test: $(STAMP) crds-check lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/mypy
+
+## make crds: regenerate crds/ from the API models.
+crds: $(STAMP)
+	$(BIN)/python -m devops_operator.api.crdgen --out crds
+	$(BIN)/python -m devops_operator.api.docgen --out docs/crd-reference.md
+
+## make crds-check: fail when crds/ is stale.
+crds-check: $(STAMP)
+	$(BIN)/python -m devops_operator.api.crdgen --out crds --check
+	$(BIN)/python -m devops_operator.api.docgen --out docs/crd-reference.md --check
+
+## make bench: benchmarks, figures written to benchmarks/results/ (see docs/performance.md).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+image:
+	docker build -t devops-operator:dev .
+
+clean:
+	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache

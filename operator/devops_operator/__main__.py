@@ -1,0 +1,3 @@
+from devops_operator.main import main
+
+main()

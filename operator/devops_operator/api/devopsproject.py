@@ -1,0 +1,237 @@
+"""DevOpsProject: one project's configuration, shared by every other kind that names it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from devops_operator.api.common import (
+    DNS_LABEL_PATTERN,
+    KindInfo,
+    Model,
+    PrinterColumn,
+    StatusBase,
+    standard_columns,
+)
+
+DEFAULT_NAMING_PATTERN = "{project}-{subsystem}-{environment}-{resource}"
+DEFAULT_REQUIRED_TAGS = ["project", "environment", "team", "cost-center"]
+DEFAULT_RUNNER_IMAGE = "ghcr.io/fractary/devops-operator:0.1.0"
+
+
+class CredentialsSource(StrEnum):
+    AMBIENT = "ambient"
+    IRSA = "irsa"
+    SECRET = "secret"
+
+
+class AwsSecretReference(Model):
+    """A Secret holding static AWS keys (discouraged outside tests; prefer IRSA)."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Secret in the project's namespace.")
+    access_key_id_key: str = Field(default="aws_access_key_id", description="Key of the access key id.")
+    secret_access_key_key: str = Field(
+        default="aws_secret_access_key", description="Key of the secret access key."
+    )
+    session_token_key: str | None = Field(default=None, description="Key of an optional session token.")
+
+
+class AwsCredentials(Model):
+    """How the operator gets AWS credentials for one identity."""
+
+    source: CredentialsSource = Field(
+        default=CredentialsSource.AMBIENT,
+        description=(
+            "ambient: the default boto3 chain (env, instance profile); irsa: the pod's web identity "
+            "(IAM Roles for Service Accounts) assuming roleArn; secret: static keys from secretRef."
+        ),
+    )
+    role_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/.+$",
+        description="Role to assume with the base credentials (required for irsa).",
+    )
+    external_id: str | None = Field(
+        default=None, min_length=2, max_length=1224, description="ExternalId passed to sts:AssumeRole."
+    )
+    session_name: str = Field(
+        default="devops-operator", min_length=2, max_length=64, description="RoleSessionName for sts:AssumeRole."
+    )
+    secret_ref: AwsSecretReference | None = Field(default=None, description="Static keys (source: secret).")
+
+
+class NamingConvention(Model):
+    pattern: str = Field(
+        default=DEFAULT_NAMING_PATTERN,
+        min_length=1,
+        description=(
+            "Resource-naming pattern. Placeholders: {project} {subsystem} {environment} {resource} "
+            "{organization}. Rendered names are lower-case with '-' between words."
+        ),
+    )
+    max_length: int = Field(default=63, ge=8, le=255, description="Longest name the pattern may render.")
+
+
+class TerraformBackendType(StrEnum):
+    KUBERNETES = "kubernetes"
+    S3 = "s3"
+
+
+class S3Backend(Model):
+    bucket: str = Field(min_length=3, max_length=63, description="State bucket.")
+    key_prefix: str = Field(default="devops-operator", description="Prefix of state keys inside the bucket.")
+    region: str | None = Field(default=None, description="Bucket region; defaults to the project's region.")
+    dynamodb_table: str | None = Field(
+        default=None, description="DynamoDB lock table (omit to use S3 native locking, use_lockfile)."
+    )
+    encrypt: bool = Field(default=True, description="Server-side encryption of the state object.")
+
+
+class KubernetesBackend(Model):
+    secret_suffix_prefix: str = Field(
+        default="tfstate", description="Prefix of the state Secret's suffix (the deployment name is appended)."
+    )
+    namespace: str | None = Field(default=None, description="Namespace of state Secrets; defaults to the project's.")
+
+
+class TerraformBackend(Model):
+    type: TerraformBackendType = Field(
+        default=TerraformBackendType.KUBERNETES,
+        description="kubernetes (Secret + Lease lock, the default) or s3 (with locking, for production).",
+    )
+    kubernetes: KubernetesBackend = Field(
+        default_factory=KubernetesBackend, description="Settings of the Kubernetes backend (type: kubernetes)."
+    )
+    s3: S3Backend | None = Field(default=None, description="Settings of the S3 backend (required for type: s3).")
+
+
+class ResourceRequirements(Model):
+    cpu: str = Field(default="500m", description="CPU request and limit of runner Jobs.")
+    memory: str = Field(default="512Mi", description="Memory request and limit of runner Jobs.")
+
+
+class TerraformSettings(Model):
+    runner_image: str = Field(default=DEFAULT_RUNNER_IMAGE, description="Image of the Terraform runner Jobs.")
+    version: str = Field(default="1.9.8", description="Terraform version the runner image pins (informational).")
+    service_account_name: str = Field(
+        default="devops-operator-runner", description="ServiceAccount the runner Jobs run as."
+    )
+    backend: TerraformBackend = Field(default_factory=TerraformBackend, description="Where Terraform state lives.")
+    resources: ResourceRequirements = Field(
+        default_factory=ResourceRequirements, description="CPU and memory of runner Jobs."
+    )
+    active_deadline_seconds: int = Field(default=3600, ge=60, description="Deadline of one runner Job.")
+    backoff_limit: int = Field(default=0, ge=0, le=10, description="Retries of a failed runner Job.")
+
+
+class EnvironmentPolicy(Model):
+    name: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=DNS_LABEL_PATTERN,
+        description="Environment name, e.g. test, staging, prod.",
+    )
+    production: bool = Field(
+        default=False,
+        description="A production environment never auto-applies, restarts or scales without approval.",
+    )
+    auto_approve: bool = Field(
+        default=False, description="Apply plans without a manual approval (refused when production)."
+    )
+    cost_threshold: float | None = Field(
+        default=None, ge=0, description="Monthly USD estimate above which a plan fails the cost gate."
+    )
+    auto_grant_permissions: bool = Field(
+        default=False,
+        description="Grant least-privilege IAM fixes for AccessDenied without approval (never in production).",
+    )
+    region: str | None = Field(default=None, description="AWS region; defaults to spec.aws.region.")
+    account_id: str | None = Field(default=None, pattern=r"^[0-9]{12}$", description="Expected AWS account id.")
+    credentials: AwsCredentials = Field(
+        default_factory=AwsCredentials, description="Identity used to deploy and operate this environment."
+    )
+    deploy_role_name: str | None = Field(
+        default=None, description="IAM role that Terraform runs as here (target of permission grants)."
+    )
+    discovery_credentials: AwsCredentials | None = Field(
+        default=None,
+        description="Separate IAM-management identity used to grant permissions; defaults to none (no grants).",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict, description="Terraform variables every deployment in this environment receives."
+    )
+
+
+class AwsSettings(Model):
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$", description="Default region.")
+    endpoint_url: str | None = Field(
+        default=None, description="Override of every AWS endpoint (moto, LocalStack); empty for real AWS."
+    )
+
+
+class DevOpsProjectSpec(Model):
+    project: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=DNS_LABEL_PATTERN,
+        description="Project name used in resource names and tags; defaults to metadata.name.",
+    )
+    subsystem: str = Field(
+        default="core", max_length=40, pattern=DNS_LABEL_PATTERN, description="Subsystem name."
+    )
+    organization: str | None = Field(
+        default=None, max_length=40, pattern=DNS_LABEL_PATTERN, description="Organization name."
+    )
+    naming: NamingConvention = Field(
+        default_factory=NamingConvention, description="How AWS resources of this project are named."
+    )
+    required_tags: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REQUIRED_TAGS), description="Tag keys every managed resource must carry."
+    )
+    default_tags: dict[str, str] = Field(
+        default_factory=dict, description="Tags added to every managed resource (project and environment are implied)."
+    )
+    aws: AwsSettings = Field(default_factory=AwsSettings, description="AWS region and endpoint defaults.")
+    environments: list[EnvironmentPolicy] = Field(
+        default_factory=list, description="The environments of the project and their policies."
+    )
+    terraform: TerraformSettings = Field(
+        default_factory=TerraformSettings, description="Terraform runner image, state backend and Job limits."
+    )
+
+
+class EnvironmentStatus(Model):
+    name: str = Field(description="Environment name.")
+    production: bool = Field(default=False, description="Whether the environment is marked production.")
+    region: str = Field(description="AWS region the environment uses.")
+    credentials_source: str = Field(description="Where its deploy credentials come from (ambient, irsa, secret).")
+    identity: str | None = Field(default=None, description="ARN the deploy credentials resolved to (sts).")
+    account_id: str | None = Field(default=None, description="AWS account of the deploy identity.")
+    example_resource_name: str = Field(description="What the naming pattern renders for a resource named 'api'.")
+
+
+class DevOpsProjectStatus(StatusBase):
+    environments: list[EnvironmentStatus] = Field(
+        default_factory=list, description="Each environment as validated, with an example resource name."
+    )
+    environment_count: int | None = Field(default=None, description="Number of valid environments.")
+
+
+KIND = KindInfo(
+    kind="DevOpsProject",
+    plural="devopsprojects",
+    singular="devopsproject",
+    short_names=["dproj"],
+    description=(
+        "One project's configuration: naming pattern, required tags, AWS region and per-environment "
+        "credentials and policies, Terraform runner and state backend."
+    ),
+    spec=DevOpsProjectSpec,
+    status=DevOpsProjectStatus,
+    printer_columns=standard_columns(
+        PrinterColumn(name="Project", json_path=".spec.project"),
+        PrinterColumn(name="Region", json_path=".spec.aws.region"),
+        PrinterColumn(name="Environments", json_path=".status.environmentCount", type="integer"),
+    ),
+)

@@ -1,0 +1,827 @@
+"""HealthCheck: periodic health of a set of AWS resources, judged from CloudWatch metrics.
+
+This module also owns the vocabulary the runtime-operations kinds share, so that the others
+import it instead of repeating it: the monitored resource types, the health verdicts, the
+environment name and time types, the anchored time window, and the remediation actions and
+their parameters (a HealthCheck's remediation policy names them, and so does a Remediation).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from devops_operator.api.common import (
+    API_GROUP,
+    DURATION_PATTERN,
+    ENVIRONMENT_PATTERN,
+    KindInfo,
+    Model,
+    Phase,
+    PrinterColumn,
+    ProjectReference,
+    StatusBase,
+    standard_columns,
+)
+
+# An annotation whose new value asks for a run now (health check, investigation, audit), outside the
+# schedule; status.lastHandledRequest records the value acted on. Writing it does not bump the generation.
+REQUESTED_AT_ANNOTATION = f"{API_GROUP}/requested-at"
+
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """The moment an RFC 3339 string names (always timezone-aware: the pattern requires an offset)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+
+
+def _check_rfc3339(value: str) -> str:
+    try:
+        parse_rfc3339(value)
+    except ValueError as exc:
+        raise ValueError(f"not a valid RFC 3339 time: {value!r}") from exc
+    return value
+
+
+EnvironmentName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=ENVIRONMENT_PATTERN,
+        description="Environment to operate in: a name from the DevOpsProject's spec.environments.",
+    ),
+]
+"""The environment field every runtime-operations kind carries."""
+
+Rfc3339Time = Annotated[str, Field(pattern=RFC3339_PATTERN), AfterValidator(_check_rfc3339)]
+"""A moment written by a user: RFC 3339 with an explicit offset, e.g. 2025-03-01T14:05:00Z."""
+
+AwsRegion = Annotated[str, Field(pattern=REGION_PATTERN)]
+"""An AWS region name, e.g. eu-west-1."""
+
+
+class ResourceType(StrEnum):
+    """AWS resource types the runtime operations understand."""
+
+    LAMBDA = "lambda"
+    RDS = "rds"
+    ECS_SERVICE = "ecs-service"
+    APIGATEWAY_REST = "apigateway-rest"
+    APIGATEWAY_HTTP = "apigateway-http"
+    S3 = "s3"
+    DYNAMODB = "dynamodb"
+    SQS = "sqs"
+
+
+APIGATEWAY_TYPES = frozenset({ResourceType.APIGATEWAY_REST, ResourceType.APIGATEWAY_HTTP})
+
+
+class Verdict(StrEnum):
+    """The health of a metric, a resource or a whole check."""
+
+    HEALTHY = "HEALTHY"
+    DEGRADED = "DEGRADED"
+    UNHEALTHY = "UNHEALTHY"
+    NO_DATA = "NO_DATA"
+
+
+class MissingDataPolicy(StrEnum):
+    """How a metric with no datapoints in the window counts (CloudWatch alarms' treatMissingData)."""
+
+    NO_DATA = "no-data"
+    BREACHING = "breaching"
+    NOT_BREACHING = "not-breaching"
+    IGNORE = "ignore"
+
+
+class MetricStatistic(StrEnum):
+    AVERAGE = "Average"
+    SUM = "Sum"
+    MINIMUM = "Minimum"
+    MAXIMUM = "Maximum"
+    SAMPLE_COUNT = "SampleCount"
+    P50 = "p50"
+    P90 = "p90"
+    P95 = "p95"
+    P99 = "p99"
+
+
+class ComparisonOperator(StrEnum):
+    """How a value is compared with a threshold (CloudWatch alarms' names)."""
+
+    GREATER_THAN = "GreaterThanThreshold"
+    GREATER_THAN_OR_EQUAL = "GreaterThanOrEqualToThreshold"
+    LESS_THAN = "LessThanThreshold"
+    LESS_THAN_OR_EQUAL = "LessThanOrEqualToThreshold"
+
+
+GREATER_COMPARISONS = frozenset({ComparisonOperator.GREATER_THAN, ComparisonOperator.GREATER_THAN_OR_EQUAL})
+
+
+class MetricUnit(StrEnum):
+    """CloudWatch standard units."""
+
+    SECONDS = "Seconds"
+    MICROSECONDS = "Microseconds"
+    MILLISECONDS = "Milliseconds"
+    BYTES = "Bytes"
+    KILOBYTES = "Kilobytes"
+    MEGABYTES = "Megabytes"
+    GIGABYTES = "Gigabytes"
+    TERABYTES = "Terabytes"
+    BITS = "Bits"
+    KILOBITS = "Kilobits"
+    MEGABITS = "Megabits"
+    GIGABITS = "Gigabits"
+    TERABITS = "Terabits"
+    PERCENT = "Percent"
+    COUNT = "Count"
+    BYTES_PER_SECOND = "Bytes/Second"
+    KILOBYTES_PER_SECOND = "Kilobytes/Second"
+    MEGABYTES_PER_SECOND = "Megabytes/Second"
+    GIGABYTES_PER_SECOND = "Gigabytes/Second"
+    TERABYTES_PER_SECOND = "Terabytes/Second"
+    BITS_PER_SECOND = "Bits/Second"
+    KILOBITS_PER_SECOND = "Kilobits/Second"
+    MEGABITS_PER_SECOND = "Megabits/Second"
+    GIGABITS_PER_SECOND = "Gigabits/Second"
+    TERABITS_PER_SECOND = "Terabits/Second"
+    COUNT_PER_SECOND = "Count/Second"
+    NONE = "None"
+
+
+# --- remediation actions (shared with the Remediation kind) -------------------------------------------
+
+
+class RemediationAction(StrEnum):
+    """A corrective action on one resource."""
+
+    RESTART = "restart"
+    SCALE = "scale"
+    ROLLBACK = "rollback"
+    REBOOT = "reboot"
+
+
+SUPPORTED_ACTIONS: dict[RemediationAction, frozenset[ResourceType]] = {
+    # Lambda: a configuration change that forces fresh execution environments; ECS: a new deployment.
+    RemediationAction.RESTART: frozenset({ResourceType.LAMBDA, ResourceType.ECS_SERVICE}),
+    # ECS: desired count; Lambda: reserved concurrency.
+    RemediationAction.SCALE: frozenset({ResourceType.LAMBDA, ResourceType.ECS_SERVICE}),
+    # ECS: the previous task definition; Lambda: an alias back to the previous version.
+    RemediationAction.ROLLBACK: frozenset({ResourceType.LAMBDA, ResourceType.ECS_SERVICE}),
+    # RDS: reboot the DB instance (optionally with a Multi-AZ failover).
+    RemediationAction.REBOOT: frozenset({ResourceType.RDS}),
+}
+"""Which resource types each action applies to."""
+
+
+class RemediationParameters(Model):
+    """Parameters of an action; each applies only to the action (and resource type) it names."""
+
+    desired_count: int | None = Field(
+        default=None, ge=0, le=5000, description="scale, ecs-service: the service's new desired task count."
+    )
+    reserved_concurrency: int | None = Field(
+        default=None,
+        ge=0,
+        le=100000,
+        description="scale, lambda: the function's new reserved concurrency (0 throttles every invocation).",
+    )
+    target_version: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+$",
+        description=(
+            "rollback, lambda: the published version the alias is pointed to; "
+            "defaults to the version the alias pointed to before the current one."
+        ),
+    )
+    task_definition: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^(arn:aws[a-zA-Z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/)?[A-Za-z0-9_-]{1,255}:[0-9]+$",
+        description=(
+            "rollback, ecs-service: the task definition (family:revision or ARN) the service returns to; "
+            "defaults to the task definition the service ran before the current one."
+        ),
+    )
+    force_failover: bool | None = Field(
+        default=None,
+        description="reboot, rds: reboot with a failover to the standby (Multi-AZ instances only).",
+    )
+
+
+_PARAMETERS_OF: dict[RemediationAction, frozenset[str]] = {
+    RemediationAction.RESTART: frozenset(),
+    RemediationAction.SCALE: frozenset({"desired_count", "reserved_concurrency"}),
+    RemediationAction.ROLLBACK: frozenset({"target_version", "task_definition"}),
+    RemediationAction.REBOOT: frozenset({"force_failover"}),
+}
+_PARAMETER_TYPE: dict[str, ResourceType] = {
+    "desired_count": ResourceType.ECS_SERVICE,
+    "reserved_concurrency": ResourceType.LAMBDA,
+    "target_version": ResourceType.LAMBDA,
+    "task_definition": ResourceType.ECS_SERVICE,
+    "force_failover": ResourceType.RDS,
+}
+
+
+def action_problems(
+    action: RemediationAction | str,
+    parameters: RemediationParameters,
+    resource_type: ResourceType | str | None = None,
+) -> list[str]:
+    """What is wrong with an action, its parameters and (when known) the resource type it acts on.
+
+    Shared by Remediation (one known resource) and a HealthCheck's remediation policy (type unknown
+    until the check resolves its targets, so only the action-level rules apply there).
+    """
+    act = RemediationAction(action)
+    rtype = ResourceType(resource_type) if resource_type is not None else None
+    problems: list[str] = []
+    if rtype is not None and rtype not in SUPPORTED_ACTIONS[act]:
+        supported = ", ".join(sorted(SUPPORTED_ACTIONS[act]))
+        problems.append(
+            f"action {act.value} does not apply to resource type {rtype.value} (only {supported})"
+        )
+    given = {name for name in RemediationParameters.model_fields if getattr(parameters, name) is not None}
+    for name in sorted(given - _PARAMETERS_OF[act]):
+        problems.append(f"parameters.{to_camel(name)} does not apply to action {act.value}")
+    for name in sorted(given & _PARAMETERS_OF[act]):
+        if rtype is not None and _PARAMETER_TYPE[name] != rtype:
+            problems.append(
+                f"parameters.{to_camel(name)} applies to {_PARAMETER_TYPE[name].value}, not {rtype.value}"
+            )
+    if act == RemediationAction.SCALE:
+        needed = {ResourceType.ECS_SERVICE: "desired_count", ResourceType.LAMBDA: "reserved_concurrency"}
+        if rtype in needed and needed[rtype] not in given:
+            problems.append(f"action scale on {rtype.value} needs parameters.{to_camel(needed[rtype])}")
+        elif rtype is None and not given:
+            problems.append("action scale needs parameters.desiredCount or parameters.reservedConcurrency")
+    return problems
+
+
+# --- spec ------------------------------------------------------------------------------------------
+
+
+class DeploymentTargets(Model):
+    """The resources an InfraDeployment manages, read from the project's resource registry."""
+
+    name: str = Field(
+        min_length=1, max_length=253, description="Name of the InfraDeployment (in this namespace)."
+    )
+    resource_types: list[ResourceType] = Field(
+        default_factory=list,
+        max_length=len(ResourceType),
+        description="Only resources of these types; empty: every registry resource of a supported type.",
+    )
+
+
+class TagSelector(Model):
+    """Resources found through the Resource Groups Tagging API in the environment's account and region."""
+
+    tags: dict[str, str] = Field(
+        min_length=1, description="Tags a resource must all carry, with exactly these values."
+    )
+    resource_types: list[ResourceType] = Field(
+        default_factory=list,
+        max_length=len(ResourceType),
+        description="Only resources of these types; empty: every supported type.",
+    )
+
+
+class MetricThreshold(Model):
+    """Where a metric's value stops being healthy; a metric with neither threshold is reported only."""
+
+    warning: float | None = Field(default=None, description="A breach makes the resource at least DEGRADED.")
+    critical: float | None = Field(default=None, description="A breach makes the resource UNHEALTHY.")
+
+
+class MetricSpec(Model):
+    """One metric to evaluate: a new one, or an override of the one with its name (unset fields inherit)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=255,
+        description=(
+            "CloudWatch metric name (e.g. Errors, CPUUtilization), or a derived metric the built-in "
+            "defaults define (e.g. ErrorRate for lambda: Errors / Invocations * 100)."
+        ),
+    )
+    enabled: bool = Field(default=True, description="false removes this metric (e.g. a built-in default).")
+    namespace: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="CloudWatch namespace; defaults to the resource type's (AWS/Lambda, AWS/RDS, ...).",
+    )
+    dimensions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Dimensions added to, or replacing by name, the resource's own (e.g. FunctionName).",
+    )
+    statistic: MetricStatistic | None = Field(default=None, description="Statistic of each datapoint.")
+    period: int | None = Field(
+        default=None,
+        ge=1,
+        le=86400,
+        description="Seconds per datapoint: 1, 5, 10, 30 or a multiple of 60.",
+    )
+    unit: MetricUnit | None = Field(
+        default=None, description="Unit of the datapoints (CloudWatch standard unit)."
+    )
+    threshold: MetricThreshold | None = Field(default=None, description="Warning and critical thresholds.")
+    comparison: ComparisonOperator | None = Field(
+        default=None, description="How the value is compared with the thresholds."
+    )
+    datapoints_to_breach: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description=(
+            "How many datapoints of the window must breach a threshold for it to count (default 1): the "
+            "value judged is the N-th worst datapoint of the window."
+        ),
+    )
+    missing_data: MissingDataPolicy | None = Field(
+        default=None, description="How this metric counts with no datapoints; defaults to spec.missingData."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> MetricSpec:
+        if self.period is not None and self.period not in (1, 5, 10, 30) and self.period % 60 != 0:
+            raise ValueError(f"period: {self.period} is not 1, 5, 10, 30 or a multiple of 60 seconds")
+        t = self.threshold
+        if t is not None and t.warning is not None and t.critical is not None and self.comparison is not None:
+            if self.comparison in GREATER_COMPARISONS and t.warning > t.critical:
+                raise ValueError(
+                    f"threshold: with comparison {self.comparison}, warning ({t.warning}) must not exceed "
+                    f"critical ({t.critical})"
+                )
+            if self.comparison not in GREATER_COMPARISONS and t.warning < t.critical:
+                raise ValueError(
+                    f"threshold: with comparison {self.comparison}, warning ({t.warning}) must not be below "
+                    f"critical ({t.critical})"
+                )
+        return self
+
+
+def _unique_metric_names(metrics: list[MetricSpec], where: str) -> None:
+    names = [m.name for m in metrics]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: metric names must be unique, repeated: {', '.join(duplicates)}")
+
+
+class TypeMetrics(Model):
+    """Metric overrides for every resource of one type."""
+
+    type: ResourceType = Field(description="Resource type the metrics apply to.")
+    include_defaults: bool = Field(
+        default=True,
+        description="false: evaluate only the metrics listed here, none of the built-in defaults.",
+    )
+    metrics: list[MetricSpec] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Metrics added or overriding the built-in defaults, by name.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TypeMetrics:
+        _unique_metric_names(self.metrics, "metrics")
+        return self
+
+
+class TargetResource(Model):
+    """One AWS resource named explicitly."""
+
+    type: ResourceType = Field(description="Resource type.")
+    id: str = Field(
+        min_length=1,
+        max_length=2048,
+        description=(
+            "The identifier CloudWatch dimensions use: function name (lambda), DB instance identifier (rds), "
+            "service name (ecs-service), API name (apigateway-rest), API id (apigateway-http), bucket (s3), "
+            "table (dynamodb), queue name (sqs). An ARN is also accepted."
+        ),
+    )
+    name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="Display name in status, metrics labels and references (slos, policy); defaults to id.",
+    )
+    cluster: str | None = Field(
+        default=None, min_length=1, max_length=255, description="ECS cluster name (required for ecs-service)."
+    )
+    stage: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="API Gateway stage (apigateway-rest, apigateway-http only); omit for API-wide metrics.",
+    )
+    region: AwsRegion | None = Field(
+        default=None, description="AWS region of the resource; defaults to the environment's region."
+    )
+    metrics: list[MetricSpec] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Metric overrides for this resource only, on top of the type-level ones, by name.",
+    )
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetResource:
+        if self.type == ResourceType.ECS_SERVICE and not self.cluster:
+            raise ValueError(f"cluster is required for an ecs-service target ({self.id})")
+        if self.type != ResourceType.ECS_SERVICE and self.cluster is not None:
+            raise ValueError(f"cluster applies only to ecs-service targets, not {self.type} ({self.id})")
+        if self.stage is not None and self.type not in APIGATEWAY_TYPES:
+            raise ValueError(f"stage applies only to apigateway-rest and apigateway-http targets ({self.id})")
+        _unique_metric_names(self.metrics, "metrics")
+        return self
+
+
+class HealthTargets(Model):
+    """Which resources the check covers: exactly one of deploymentRef, resources or tagSelector."""
+
+    deployment_ref: DeploymentTargets | None = Field(
+        default=None, description="The resources an InfraDeployment manages, from the resource registry."
+    )
+    resources: list[TargetResource] = Field(
+        default_factory=list, max_length=1000, description="An explicit list of resources."
+    )
+    tag_selector: TagSelector | None = Field(default=None, description="Resources carrying the given tags.")
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthTargets:
+        given = [
+            wire
+            for wire, present in (
+                ("deploymentRef", self.deployment_ref is not None),
+                ("resources", bool(self.resources)),
+                ("tagSelector", self.tag_selector is not None),
+            )
+            if present
+        ]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(
+                f"targets: set exactly one of deploymentRef, resources, tagSelector (found: {found})"
+            )
+        keys = [(r.type, r.id, r.cluster, r.stage, r.region) for r in self.resources]
+        if len(set(keys)) != len(keys):
+            raise ValueError("targets.resources: the same resource is listed twice")
+        names = [r.display_name for r in self.resources]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"targets.resources: display names must be unique (set name to tell them apart): "
+                f"{', '.join(duplicates)}"
+            )
+        return self
+
+
+class TimeAnchor(Model):
+    """A window around a moment (an incident, a deploy): from at - before to at + after."""
+
+    at: Rfc3339Time = Field(description="The moment (RFC 3339, e.g. 2025-03-01T14:05:00Z).")
+    before: str = Field(default="15m", pattern=DURATION_PATTERN, description="How long before the moment.")
+    after: str = Field(default="15m", pattern=DURATION_PATTERN, description="How long after the moment.")
+
+
+DEFAULT_HEALTH_WINDOW_MINUTES = 5
+
+
+class EvaluationWindow(Model):
+    """The time range the metrics are read over: lastMinutes or anchor, not both."""
+
+    last_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=10080,
+        description=f"The last N minutes before each check ({DEFAULT_HEALTH_WINDOW_MINUTES} without anchor).",
+    )
+    anchor: TimeAnchor | None = Field(default=None, description="A fixed window around a moment.")
+
+    @model_validator(mode="after")
+    def _check(self) -> EvaluationWindow:
+        if self.last_minutes is not None and self.anchor is not None:
+            raise ValueError("window: set either lastMinutes or anchor, not both")
+        if self.last_minutes is None and self.anchor is None:
+            self.last_minutes = DEFAULT_HEALTH_WINDOW_MINUTES
+        return self
+
+
+class SloGoodCondition(Model):
+    """When one datapoint of the SLO's metric counts as good."""
+
+    comparison: ComparisonOperator = Field(description="Good when `value <comparison> threshold` holds.")
+    threshold: float = Field(description="The threshold the value is compared with.")
+
+
+class SloSpec(Model):
+    """A service-level objective on one metric of one resource, reported in status and as gauges."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN, description="Name of the SLO.")
+    target: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="The resource measured: the id or name of one of the check's resources.",
+    )
+    metric: str = Field(
+        min_length=1,
+        max_length=255,
+        description=(
+            "Name of a metric evaluated for that resource (a built-in default or one in spec.metrics); "
+            "its statistic and period apply. List a metric without thresholds to use it only here."
+        ),
+    )
+    objective: float = Field(
+        gt=0,
+        lt=100,
+        description="Target percentage of good datapoints, e.g. 99.9 (100 leaves no error budget).",
+    )
+    window: str = Field(default="30d", pattern=DURATION_PATTERN, description="Rolling window of the SLO.")
+    good_condition: SloGoodCondition = Field(description="When a datapoint counts as good.")
+
+
+class RemediationPolicy(Model):
+    """Create Remediations when resources turn bad. In production they wait for approval."""
+
+    enabled: bool = Field(default=True, description="false pauses the policy without removing it.")
+    on_verdict: Literal[Verdict.UNHEALTHY, Verdict.DEGRADED] = Field(
+        default=Verdict.UNHEALTHY,
+        description="Act on this verdict or worse (DEGRADED also acts on UNHEALTHY); NO_DATA never acts.",
+    )
+    consecutive_checks: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="Checks in a row with that verdict before a Remediation is created.",
+    )
+    action: RemediationAction = Field(description="The action of the Remediations created.")
+    parameters: RemediationParameters = Field(
+        default_factory=RemediationParameters, description="Parameters of the action."
+    )
+    resources: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "Ids or names of the resources the policy may act on; empty: every resource whose type the "
+            "action supports."
+        ),
+    )
+    max_per_day: int = Field(
+        default=3, ge=1, le=100, description="Most Remediations this policy creates in any 24 hours."
+    )
+    cooldown: str = Field(
+        default="30m",
+        pattern=DURATION_PATTERN,
+        description="Least time between two Remediations of the same resource.",
+    )
+    dry_run: bool = Field(default=False, description="Create the Remediations as dry runs (assessment only).")
+    rollback_on_failure: bool = Field(
+        default=True,
+        description="Roll back where the action has an inverse when verification (through this check) fails.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> RemediationPolicy:
+        problems = action_problems(self.action, self.parameters)
+        if problems:
+            raise ValueError("remediationPolicy: " + "; ".join(problems))
+        return self
+
+
+class HealthCheckSpec(Model):
+    project_ref: ProjectReference = Field(description="The DevOpsProject this check belongs to.")
+    environment: EnvironmentName
+    targets: HealthTargets = Field(description="The resources to check.")
+    metrics: list[TypeMetrics] = Field(
+        default_factory=list,
+        max_length=len(ResourceType),
+        description=(
+            "Metric overrides per resource type, one entry per type. Each metric is merged by name and "
+            "field by field: the built-in default, then this type-level entry, then the target's own. "
+            "A new metric's unset fields take the type's CloudWatch namespace, the resource's own "
+            "dimensions, statistic Average, period 60 and comparison GreaterThanThreshold."
+        ),
+    )
+    missing_data: MissingDataPolicy = Field(
+        default=MissingDataPolicy.NO_DATA,
+        description=(
+            "How a metric without datapoints in the window counts. no-data: the resource is NO_DATA unless "
+            "another metric makes it DEGRADED or UNHEALTHY; breaching: counts as a critical breach; "
+            "not-breaching: counts as within thresholds (for metrics emitted only on events); ignore: the "
+            "metric is left out. A resource none of whose metrics has data is NO_DATA, never HEALTHY."
+        ),
+    )
+    window: EvaluationWindow = Field(
+        default_factory=EvaluationWindow, description="The time range the metrics are read over."
+    )
+    slos: list[SloSpec] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            "Service-level objectives. SLI = good datapoints / datapoints with data over the SLO window; "
+            "SLOs do not change the verdict."
+        ),
+    )
+    interval: str = Field(
+        default="5m",
+        pattern=DURATION_PATTERN,
+        description=f"Time between checks; a new {REQUESTED_AT_ANNOTATION} annotation value checks now.",
+    )
+    suspend: bool = Field(default=False, description="Stop periodic checks (requested checks still run).")
+    history_limit: int = Field(
+        default=20, ge=0, le=100, description="How many past verdicts status.history keeps."
+    )
+    remediation_policy: RemediationPolicy | None = Field(
+        default=None, description="Create Remediations automatically when resources turn bad."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthCheckSpec:
+        types = [str(m.type) for m in self.metrics]
+        repeated = sorted({t for t in types if types.count(t) > 1})
+        if repeated:
+            raise ValueError(f"metrics: one entry per type, repeated: {', '.join(repeated)}")
+        slo_names = [s.name for s in self.slos]
+        duplicates = sorted({n for n in slo_names if slo_names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"slos: names must be unique, repeated: {', '.join(duplicates)}")
+        if self.targets.resources:
+            by_ref = {r.id: r for r in self.targets.resources} | {
+                r.display_name: r for r in self.targets.resources
+            }
+            for slo in self.slos:
+                if slo.target not in by_ref:
+                    raise ValueError(
+                        f"slos[{slo.name}].target: {slo.target!r} is not one of targets.resources"
+                    )
+            policy = self.remediation_policy
+            if policy is not None:
+                for ref in policy.resources:
+                    resource = by_ref.get(ref)
+                    if resource is None:
+                        raise ValueError(
+                            f"remediationPolicy.resources: {ref!r} is not one of targets.resources"
+                        )
+                    problems = action_problems(policy.action, policy.parameters, resource.type)
+                    if problems:
+                        raise ValueError(f"remediationPolicy ({ref}): " + "; ".join(problems))
+        return self
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+class MetricResult(Model):
+    name: str = Field(description="Metric name.")
+    verdict: Verdict = Field(description="What this metric alone says.")
+    value: float | None = Field(default=None, description="The value judged; absent when there was no data.")
+    threshold: float | None = Field(
+        default=None,
+        description="The threshold breached (critical before warning), else the warning (or critical) one.",
+    )
+    comparison: ComparisonOperator | None = Field(default=None, description="How value met threshold.")
+    unit: str | None = Field(default=None, description="Unit of value and threshold.")
+    statistic: str | None = Field(default=None, description="Statistic of the datapoints.")
+    datapoints: int = Field(default=0, ge=0, description="Datapoints found in the window.")
+
+
+class ResourceHealth(Model):
+    id: str = Field(description="Identifier of the resource.")
+    name: str | None = Field(default=None, description="Display name, when it differs from id.")
+    type: ResourceType = Field(description="Resource type.")
+    region: str | None = Field(default=None, description="AWS region of the resource.")
+    verdict: Verdict = Field(
+        description=(
+            "UNHEALTHY when a metric breaches critical; else DEGRADED when one breaches warning; "
+            "else NO_DATA when missing data says so; else HEALTHY."
+        )
+    )
+    reasons: list[str] = Field(default_factory=list, description="Why, one line per metric that decided it.")
+    metrics: list[MetricResult] = Field(default_factory=list, description="Every metric evaluated.")
+    since: str | None = Field(default=None, description="When the resource got this verdict (RFC 3339).")
+    consecutive: int = Field(default=1, ge=0, description="Checks in a row that gave this verdict.")
+
+
+class SloStatus(Model):
+    name: str = Field(description="Name of the SLO.")
+    target: str | None = Field(default=None, description="The resource measured.")
+    objective: float = Field(description="Target percentage of good datapoints.")
+    sli: float | None = Field(
+        default=None,
+        description="Measured percentage of good datapoints over the window; absent without data.",
+    )
+    error_budget_remaining: float | None = Field(
+        default=None,
+        description="Percentage of the window's error budget left (negative once overspent).",
+    )
+    burn_rate: float | None = Field(
+        default=None,
+        description="Error rate in the check's window over the rate the objective allows (1: on budget).",
+    )
+    good_datapoints: int = Field(default=0, ge=0, description="Good datapoints over the SLO window.")
+    total_datapoints: int = Field(default=0, ge=0, description="Datapoints with data over the SLO window.")
+
+
+class HealthApiCalls(Model):
+    """AWS API calls the last check made (every request sent, paging and retries included)."""
+
+    get_metric_data: int = Field(default=0, ge=0, description="GetMetricData requests.")
+    total: int = Field(
+        default=0, ge=0, description="All AWS requests, discovery (registry, tagging) included."
+    )
+    throttled: int = Field(default=0, ge=0, description="Requests refused by throttling and retried.")
+    metrics_requested: int = Field(
+        default=0, ge=0, description="Metric queries sent (what GetMetricData bills)."
+    )
+    estimated_cost_usd: float = Field(
+        default=0.0, ge=0, description="What the check cost at $0.01 per 1,000 metrics requested."
+    )
+
+
+class VerdictCounts(Model):
+    total: int = Field(default=0, ge=0, description="Resources checked.")
+    healthy: int = Field(default=0, ge=0, description="Resources HEALTHY.")
+    degraded: int = Field(default=0, ge=0, description="Resources DEGRADED.")
+    unhealthy: int = Field(default=0, ge=0, description="Resources UNHEALTHY.")
+    no_data: int = Field(default=0, ge=0, description="Resources NO_DATA.")
+
+
+class HistoryEntry(Model):
+    at: str = Field(description="When the check ran (RFC 3339).")
+    verdict: Verdict = Field(description="The overall verdict of that check.")
+
+
+class CreatedRemediation(Model):
+    name: str = Field(description="Name of the Remediation created.")
+    resource: str = Field(description="Id of the resource it acts on.")
+    action: RemediationAction = Field(description="The action.")
+    at: str = Field(description="When it was created (RFC 3339).")
+
+
+class HealthCheckStatus(StatusBase):
+    phase: Phase | None = Field(
+        default=None,
+        description="Pending, Reconciling (a check is running), Ready (checked), Stalled or Failed.",
+    )
+    verdict: Verdict | None = Field(
+        default=None,
+        description=(
+            "Overall verdict: UNHEALTHY if any resource is; else DEGRADED if any is; else NO_DATA if any is "
+            "(or there are no resources); else HEALTHY."
+        ),
+    )
+    counts: VerdictCounts = Field(default_factory=VerdictCounts, description="Resources per verdict.")
+    resources: list[ResourceHealth] = Field(default_factory=list, description="The verdict of each resource.")
+    slos: list[SloStatus] = Field(default_factory=list, description="Each SLO's indicator and error budget.")
+    api_calls: HealthApiCalls | None = Field(default=None, description="AWS API calls the last check made.")
+    last_check: str | None = Field(default=None, description="When the last check ran (RFC 3339).")
+    next_check: str | None = Field(default=None, description="When the next check is due (RFC 3339).")
+    last_handled_request: str | None = Field(
+        default=None, description=f"The last {REQUESTED_AT_ANNOTATION} annotation value acted on."
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list, max_length=100, description="Past verdicts, newest first (spec.historyLimit)."
+    )
+    remediations: list[CreatedRemediation] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Remediations the policy created in the last 24 hours (for maxPerDay and cooldown).",
+    )
+
+
+KIND = KindInfo(
+    kind="HealthCheck",
+    plural="healthchecks",
+    singular="healthcheck",
+    short_names=["hc"],
+    description=(
+        "Periodic health of a set of AWS resources (from a deployment's registry, an explicit list or a tag "
+        "selector) judged from batched CloudWatch metrics: HEALTHY, DEGRADED, UNHEALTHY or NO_DATA, with "
+        "SLOs, error budgets and an optional remediation policy."
+    ),
+    spec=HealthCheckSpec,
+    status=HealthCheckStatus,
+    printer_columns=standard_columns(
+        PrinterColumn(name="Env", json_path=".spec.environment"),
+        PrinterColumn(name="Verdict", json_path=".status.verdict"),
+        PrinterColumn(name="Resources", json_path=".status.counts.total", type="integer"),
+        PrinterColumn(name="Last Check", json_path=".status.lastCheck", type="date"),
+    ),
+)

@@ -1,0 +1,858 @@
+"""InfraDeployment: one Terraform root module deployed to one environment of a DevOpsProject.
+
+The lifecycle (DESIGN §3): the source is fetched inside a runner Job, planned, summarised, tested
+(pre-deployment gate), approved (automatically where the environment allows it, otherwise by writing
+the plan id into `spec.approval.planId`), applied exactly as planned, verified, registered, and its
+outputs published. Drift detection re-plans on an interval; `destroyOnDelete` destroys through a
+finalizer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from devops_operator.api.common import (
+    DURATION_PATTERN,
+    ENVIRONMENT_PATTERN,
+    KindInfo,
+    LocalObjectReference,
+    Model,
+    NamespacedReference,
+    PrinterColumn,
+    ProjectReference,
+    SecretKeyReference,
+    StatusBase,
+    standard_columns,
+)
+from devops_operator.api.devopsproject import TerraformBackend
+
+# Same shape as DevOpsProject's environment names.
+# A Kubernetes object name (DNS subdomain, RFC 1123).
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A resource quantity as Kubernetes writes it: `500m`, `1`, `512Mi`, `2Gi`.
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+# One or more comma-separated Terraform version constraints: `1.9.8`, `>= 1.5, < 2.0`, `~> 1.9`.
+TERRAFORM_VERSION_PATTERN = (
+    r"^\s*(=|!=|>=|<=|>|<|~>)?\s*[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.]+)?"
+    r"(\s*,\s*(=|!=|>=|<=|>|<|~>)?\s*[0-9]+(\.[0-9]+){0,2}(-[0-9A-Za-z.]+)?)*\s*$"
+)
+# A relative path inside the source: no leading slash (`..` components are refused by a validator).
+RELATIVE_PATH_PATTERN = r"^([^/].*)?$"
+# Plan ids as the operator writes them into status.plan.id (lower-case, short).
+PLAN_ID_PATTERN = r"^[a-z0-9][-a-z0-9]{0,62}$"
+
+
+def _check_relative_path(value: str, what: str) -> str:
+    """Refuse absolute paths and `..` components: a source can never escape its workspace."""
+    if value.startswith("/"):
+        raise ValueError(f"{what} must be relative to the source root, got {value!r}")
+    if ".." in value.split("/"):
+        raise ValueError(f"{what} must not contain '..' components, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Spec
+# --------------------------------------------------------------------------------------------------
+
+
+class GitReference(Model):
+    """Which revision of a git repository to deploy: at most one of branch, tag or commit."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": (
+                        "(has(self.branch) ? 1 : 0) + (has(self.tag) ? 1 : 0) + "
+                        "(has(self.commit) ? 1 : 0) <= 1"
+                    ),
+                    "message": "set at most one of branch, tag or commit",
+                }
+            ]
+        }
+    )
+
+    branch: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Branch to follow; its head is re-resolved every spec.interval (a new head re-plans).",
+    )
+    tag: str | None = Field(default=None, min_length=1, max_length=255, description="Tag to deploy.")
+    commit: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{7,40}$",
+        description="Commit SHA to deploy (pins the revision; the source is never re-resolved).",
+    )
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> GitReference:
+        chosen = [name for name in ("branch", "tag", "commit") if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"set at most one of branch, tag or commit (got {', '.join(chosen)})")
+        return self
+
+
+class GitSource(Model):
+    """A Terraform root module in a git repository, cloned by the runner Job."""
+
+    url: str = Field(
+        min_length=1,
+        pattern=r"^(https?://|ssh://|git@|file://).+$",
+        description="Repository URL: https://, http://, ssh://, git@host:org/repo.git or file:// (tests).",
+    )
+    ref: GitReference = Field(
+        default_factory=GitReference,
+        description="Branch, tag or commit to deploy; none set means the remote's default branch (HEAD).",
+    )
+    path: str = Field(
+        default=".",
+        max_length=1024,
+        pattern=RELATIVE_PATH_PATTERN,
+        description="Directory of the root module inside the repository, relative to its root.",
+    )
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description=(
+            "Secret with the clone credentials: `username` and `password` (an HTTPS token) or "
+            "`identity` (an SSH private key) and `known_hosts`."
+        ),
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        return _check_relative_path(value, "path")
+
+
+class ConfigMapSource(Model):
+    """A Terraform module held in a ConfigMap of the deployment's namespace, one file per key."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description=(
+            "Name of the ConfigMap. Each key is a file name; ConfigMap keys cannot hold '/', so a `__` in "
+            "a key stands for a directory separator (`modules__vpc__main.tf`)."
+        ),
+    )
+    path: str = Field(
+        default=".",
+        max_length=1024,
+        pattern=RELATIVE_PATH_PATTERN,
+        description="Directory (after decoding keys) that holds the root module Terraform runs in.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        return _check_relative_path(value, "path")
+
+
+class DeploymentSource(Model):
+    """Where the Terraform module comes from: exactly one of git, configMapRef or inline."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": (
+                        "(has(self.git) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) + "
+                        "(has(self.inline) ? 1 : 0) == 1"
+                    ),
+                    "message": "set exactly one of git, configMapRef or inline",
+                }
+            ]
+        }
+    )
+
+    git: GitSource | None = Field(default=None, description="A git repository (url, ref, path).")
+    config_map_ref: ConfigMapSource | None = Field(
+        default=None, description="A ConfigMap whose keys are the module's files."
+    )
+    inline: dict[str, str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description=(
+            "The module's files written in the spec: file name (relative path, e.g. `main.tf` or "
+            "`modules/vpc/main.tf`) to content. Small modules only: the object must stay under 1 MiB."
+        ),
+    )
+
+    @field_validator("inline")
+    @classmethod
+    def _inline_paths(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            for filename in value:
+                if not filename or filename.endswith("/"):
+                    raise ValueError(f"inline file name {filename!r} must name a file")
+                _check_relative_path(filename, "inline file name")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DeploymentSource:
+        chosen = [
+            wire
+            for wire, value in (
+                ("git", self.git),
+                ("configMapRef", self.config_map_ref),
+                ("inline", self.inline),
+            )
+            if value is not None
+        ]
+        if len(chosen) != 1:
+            got = ", ".join(chosen) if chosen else "none"
+            raise ValueError(f"set exactly one of git, configMapRef or inline (got {got})")
+        return self
+
+
+class VarsSourceKind(StrEnum):
+    CONFIG_MAP = "ConfigMap"
+    SECRET = "Secret"
+
+
+class VarsFromSource(Model):
+    """Terraform variables read from a ConfigMap or Secret of the deployment's namespace."""
+
+    kind: VarsSourceKind = Field(
+        default=VarsSourceKind.CONFIG_MAP,
+        description="ConfigMap or Secret (use a Secret for sensitive values).",
+    )
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description="Name of the ConfigMap or Secret.",
+    )
+    keys: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Keys to read; empty reads every key. Each key becomes the variable of the same name, its "
+            "value parsed as JSON when it is valid JSON (lists, maps, numbers) and taken as a string "
+            "otherwise; a key ending in `.tfvars` or `.tfvars.json` is read as a whole variables file."
+        ),
+    )
+    optional: bool = Field(
+        default=False,
+        description="A missing object or key is skipped instead of stalling the deployment.",
+    )
+
+
+class ApprovalMode(StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class Approval(Model):
+    """How a plan is approved before it is applied."""
+
+    mode: ApprovalMode = Field(
+        default=ApprovalMode.MANUAL,
+        description=(
+            "manual: apply a plan only once planId equals status.plan.id. auto: apply a plan that passes the "
+            "pre-deployment gate when the environment allows auto-approval; an environment marked production "
+            "never auto-applies (the deployment stalls with a message asking for a manual approval)."
+        ),
+    )
+    plan_id: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=PLAN_ID_PATTERN,
+        description=(
+            "The approved plan: copy status.plan.id here (`devopsctl approve` does it). A plan id that is "
+            "not the current one approves nothing; a re-plan voids it."
+        ),
+    )
+    approved_by: str | None = Field(
+        default=None, max_length=253, description="Who approved (informational; kept in the audit Event)."
+    )
+
+
+class Severity(StrEnum):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class CheckResult(StrEnum):
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+class CheckovSettings(Model):
+    """Checkov over the plan JSON and the module's sources (offline; severities from the project's table)."""
+
+    enabled: bool = Field(default=True, description="Run Checkov on every plan.")
+    skip_checks: list[str] = Field(
+        default_factory=list,
+        description="Checkov check ids to skip, e.g. CKV_AWS_18 (listed in the report as skipped).",
+    )
+
+
+class LambdaUsageAssumptions(Model):
+    """Usage assumed for Lambda functions, whose cost depends on traffic rather than on the plan."""
+
+    monthly_requests: int = Field(default=1_000_000, ge=0, description="Invocations per month per function.")
+    average_duration_ms: int = Field(
+        default=200,
+        ge=1,
+        le=900_000,
+        description="Average billed duration of one invocation in milliseconds.",
+    )
+    monthly_gb_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "GB-seconds per month per function; unset computes requests x duration x the planned memory_size."
+        ),
+    )
+
+
+class CostEstimateSettings(Model):
+    """Monthly cost estimate per resource from the priced catalogue, against the environment's threshold."""
+
+    enabled: bool = Field(default=True, description="Estimate the monthly cost of every plan.")
+    lambda_usage: LambdaUsageAssumptions = Field(
+        default_factory=LambdaUsageAssumptions, description="Request and GB-second assumptions for Lambda."
+    )
+    over_threshold_severity: Severity = Field(
+        default=Severity.HIGH,
+        description="Severity of the finding raised when the estimate exceeds the environment's threshold.",
+    )
+
+
+class NamingCheckSettings(Model):
+    """Resource names checked against the DevOpsProject's naming pattern."""
+
+    enabled: bool = Field(default=True, description="Check resource names on every plan.")
+    severity: Severity = Field(default=Severity.MEDIUM, description="Severity of a name that does not match.")
+
+
+class RequiredTagsCheckSettings(Model):
+    """Required tags checked on every taggable planned resource."""
+
+    enabled: bool = Field(default=True, description="Check required tags on every plan.")
+    tags: list[str] | None = Field(
+        default=None,
+        description="Tag keys every resource must carry; unset uses the DevOpsProject's requiredTags.",
+    )
+    severity: Severity = Field(default=Severity.HIGH, description="Severity of a missing required tag.")
+
+
+class PreDeploymentTests(Model):
+    """The gate between plan and approval: each check is PASS, WARN or FAIL with findings by severity."""
+
+    enabled: bool = Field(default=True, description="Run the pre-deployment tests on every plan.")
+    fail_on: list[Severity] = Field(
+        default_factory=lambda: [Severity.CRITICAL, Severity.HIGH],
+        description="A finding of any of these severities fails the gate, which blocks approval.",
+    )
+    checkov: CheckovSettings = Field(default_factory=CheckovSettings, description="Checkov settings.")
+    cost_estimate: CostEstimateSettings = Field(
+        default_factory=CostEstimateSettings, description="Cost estimate settings."
+    )
+    naming: NamingCheckSettings = Field(
+        default_factory=NamingCheckSettings, description="Naming check settings."
+    )
+    required_tags: RequiredTagsCheckSettings = Field(
+        default_factory=RequiredTagsCheckSettings, description="Required-tag check settings."
+    )
+
+
+class PostDeploymentTests(Model):
+    """Verification after apply."""
+
+    verify: bool = Field(
+        default=True,
+        description="Check that every registry resource exists in AWS and spot-check its configuration.",
+    )
+    health_check_ref: LocalObjectReference | None = Field(
+        default=None, description="A HealthCheck whose verdict must be HEALTHY for verification to pass."
+    )
+    timeout: str = Field(
+        default="10m",
+        pattern=DURATION_PATTERN,
+        description="How long verification may take (including waiting for the HealthCheck) before it fails.",
+    )
+
+
+class DeploymentTests(Model):
+    """Pre-deployment tests (before approval) and post-deployment verification (after apply)."""
+
+    pre: PreDeploymentTests = Field(default_factory=PreDeploymentTests, description="Pre-deployment gate.")
+    post: PostDeploymentTests = Field(
+        default_factory=PostDeploymentTests, description="Post-deployment verification."
+    )
+    keep_reports: int = Field(
+        default=5, ge=1, le=50, description="Test and verification report ConfigMaps kept per deployment."
+    )
+
+
+class DriftDetection(Model):
+    """Periodic detect-only plans that compare the real infrastructure with the last applied state."""
+
+    enabled: bool = Field(default=True, description="Run a detect-only plan every interval once Ready.")
+    interval: str = Field(
+        default="1h", pattern=DURATION_PATTERN, description="Time between drift checks, e.g. 30m, 1h, 1d."
+    )
+    auto_correct: bool = Field(
+        default=False,
+        description="Re-apply to correct drift; only where auto-approval is allowed (never production).",
+    )
+
+
+class OutputsSettings(Model):
+    """Where Terraform outputs are published (their values never appear in status, Events or logs)."""
+
+    config_map_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description="ConfigMap receiving non-sensitive outputs; defaults to `<metadata.name>-outputs`.",
+    )
+    secret_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description="Secret receiving sensitive outputs; unset means sensitive outputs are not exported.",
+    )
+    names: list[str] = Field(
+        default_factory=list, description="Outputs to publish; empty publishes every output."
+    )
+
+
+class EnvVar(Model):
+    """An environment variable of the runner container."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Variable name."
+    )
+    value: str | None = Field(default=None, description="Literal value.")
+    secret_key_ref: SecretKeyReference | None = Field(
+        default=None, description="Value read from a key of a Secret in the deployment's namespace."
+    )
+
+    @model_validator(mode="after")
+    def _one_value(self) -> EnvVar:
+        if (self.value is None) == (self.secret_key_ref is None):
+            raise ValueError(f"env {self.name!r}: set exactly one of value or secretKeyRef")
+        return self
+
+
+class RunnerResources(Model):
+    """Requests and limits of the runner container (unset keeps the project's)."""
+
+    cpu: str | None = Field(default=None, pattern=QUANTITY_PATTERN, description="CPU request and limit.")
+    memory: str | None = Field(
+        default=None, pattern=QUANTITY_PATTERN, description="Memory request and limit."
+    )
+    ephemeral_storage: str | None = Field(
+        default=None,
+        pattern=QUANTITY_PATTERN,
+        description="Ephemeral storage request and limit (providers and .terraform need room).",
+    )
+
+
+class RunnerOverrides(Model):
+    """Per-deployment overrides of the DevOpsProject's Terraform runner settings."""
+
+    image: str | None = Field(default=None, min_length=1, description="Runner image.")
+    resources: RunnerResources = Field(default_factory=RunnerResources, description="Runner resources.")
+    service_account_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description="ServiceAccount of runner Jobs.",
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=60, le=86_400, description="Deadline of one runner Job in seconds."
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list, description="Extra environment variables, e.g. TF_LOG or provider settings."
+    )
+
+
+class RetryPolicy(Model):
+    """Retries of steps that failed for a transient reason (throttling, network, a released lock)."""
+
+    max_attempts: int = Field(
+        default=3, ge=0, le=10, description="Retries of one step before the deployment is Failed; 0 disables."
+    )
+    backoff: str = Field(
+        default="30s",
+        pattern=DURATION_PATTERN,
+        description="Delay before the first retry; doubled on each further attempt.",
+    )
+
+
+class InfraDeploymentSpec(Model):
+    """Desired state of an InfraDeployment."""
+
+    project_ref: ProjectReference = Field(description="The DevOpsProject this deployment belongs to.")
+    environment: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=ENVIRONMENT_PATTERN,
+        description="Environment of the project to deploy into (one of its spec.environments).",
+    )
+    source: DeploymentSource = Field(description="The Terraform root module: git, configMapRef or inline.")
+    interval: str = Field(
+        default="10m",
+        pattern=DURATION_PATTERN,
+        description="How often the source is re-resolved and the deployment reconciled.",
+    )
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Terraform variables written in the spec (any JSON value). Precedence, lowest first: the "
+            "environment's variables, varFiles, varsFrom in order, then these."
+        ),
+    )
+    vars_from: list[VarsFromSource] = Field(
+        default_factory=list,
+        description="ConfigMaps and Secrets supplying variables; values are snapshotted at apply time.",
+    )
+    var_files: list[str] = Field(
+        default_factory=list,
+        description="Variables files (.tfvars, .tfvars.json) inside the source, relative to the module path.",
+    )
+    approval: Approval = Field(default_factory=Approval, description="How plans are approved.")
+    tests: DeploymentTests = Field(
+        default_factory=DeploymentTests, description="Pre-deployment gate and post-deployment verification."
+    )
+    drift_detection: DriftDetection = Field(default_factory=DriftDetection, description="Drift detection.")
+    depends_on: list[NamespacedReference] = Field(
+        default_factory=list, description="InfraDeployments that must be Ready before this one plans."
+    )
+    suspend: bool = Field(
+        default=False, description="Stop reconciling (no plan, apply or drift check) until unset."
+    )
+    destroy_on_delete: bool = Field(
+        default=False,
+        description=(
+            "Destroy the managed infrastructure when this object is deleted (through a finalizer). To "
+            "abandon a deletion that cannot complete, set this to false: the finalizer is then released "
+            "without destroying anything."
+        ),
+    )
+    outputs: OutputsSettings = Field(
+        default_factory=OutputsSettings, description="Where outputs are published."
+    )
+    runner: RunnerOverrides = Field(default_factory=RunnerOverrides, description="Runner Job overrides.")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retries of transient failures.")
+    terraform_version: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=TERRAFORM_VERSION_PATTERN,
+        description=(
+            "Terraform version constraint the module needs, e.g. `>= 1.5, < 2.0`; the deployment stalls "
+            "when the runner's pinned Terraform does not satisfy it."
+        ),
+    )
+    backend: TerraformBackend | None = Field(
+        default=None, description="Override of the DevOpsProject's state backend for this deployment."
+    )
+
+    @field_validator("var_files")
+    @classmethod
+    def _relative_var_files(cls, value: list[str]) -> list[str]:
+        for path in value:
+            _check_relative_path(path, "varFiles entry")
+        return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Status
+# --------------------------------------------------------------------------------------------------
+
+
+class InfraDeploymentPhase(StrEnum):
+    PENDING = "Pending"
+    PLANNING = "Planning"
+    TESTING = "Testing"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    APPLYING = "Applying"
+    VERIFYING = "Verifying"
+    READY = "Ready"
+    FAILED = "Failed"
+    STALLED = "Stalled"
+    DESTROYING = "Destroying"
+
+
+class PlanAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"
+    READ = "read"
+
+
+class PlannedChange(Model):
+    """One resource change of a plan (no-ops are left out)."""
+
+    address: str = Field(description="Resource address, e.g. module.vpc.aws_subnet.private[0].")
+    action: PlanAction = Field(description="create, update, delete, replace or read.")
+
+
+class PlanStatus(Model):
+    """The current plan."""
+
+    id: str = Field(
+        description="Short plan id (plan digest and generation); copy it into spec.approval.planId."
+    )
+    digest: str = Field(
+        description="sha256 of the plan's content (resource changes, sensitive values masked)."
+    )
+    generation: int = Field(description="The .metadata.generation the plan was made for.")
+    source_revision: str | None = Field(
+        default=None, description="Source revision planned (git commit, digest)."
+    )
+    add: int = Field(default=0, ge=0, description="Resources to create.")
+    change: int = Field(default=0, ge=0, description="Resources to update in place.")
+    destroy: int = Field(default=0, ge=0, description="Resources to destroy.")
+    replace: int = Field(
+        default=0, ge=0, description="Resources to replace (counted apart from add and destroy)."
+    )
+    summary: list[PlannedChange] = Field(
+        default_factory=list,
+        description="Changed resources and their actions (bounded; see summaryTruncated).",
+    )
+    summary_truncated: bool = Field(
+        default=False, description="The summary was cut to keep the status small; the artifact has all."
+    )
+    created_at: str | None = Field(default=None, description="When the plan was made (RFC 3339).")
+    artifact_secret: str | None = Field(
+        default=None,
+        description="Secret holding the saved plan file (gzip; chunks named <name>-<n> past 1 MiB).",
+    )
+    artifact_chunks: int | None = Field(
+        default=None, ge=1, description="Number of Secrets the artifact spans."
+    )
+
+
+class JobStep(StrEnum):
+    PLAN = "plan"
+    APPLY = "apply"
+    DESTROY = "destroy"
+    DRIFT = "drift"
+
+
+class FailedJob(Model):
+    """The last runner Job that failed, kept after its pod is gone."""
+
+    name: str = Field(description="Job name.")
+    step: JobStep = Field(description="plan, apply, destroy or drift.")
+    reason: str = Field(
+        description=(
+            "Why it failed: Error, OOMKilled, ImagePullBackOff, DeadlineExceeded, Evicted or Interrupted."
+        )
+    )
+    exit_code: int | None = Field(default=None, description="Exit code of the runner container, when known.")
+    log_config_map: str | None = Field(
+        default=None, description="ConfigMap keeping the tail of the runner's log."
+    )
+    at: str | None = Field(default=None, description="When the failure was observed (RFC 3339).")
+
+
+class JobsStatus(Model):
+    """Runner Jobs of this deployment."""
+
+    current: str | None = Field(default=None, description="Name of the running Job, if any.")
+    step: JobStep | None = Field(default=None, description="Step of the running Job.")
+    started_at: str | None = Field(default=None, description="When the running Job started (RFC 3339).")
+    last_failed: FailedJob | None = Field(default=None, description="The last failed Job.")
+
+
+class ErrorCategory(StrEnum):
+    PERMISSION = "permission"
+    CONFIG = "config"
+    RESOURCE = "resource"
+    STATE = "state"
+    NETWORK = "network"
+    QUOTA = "quota"
+    THROTTLING = "throttling"
+    DEPENDENCY = "dependency"
+    UNKNOWN = "unknown"
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class LastError(Model):
+    """The last failure, categorised and matched against the issue log."""
+
+    category: ErrorCategory = Field(description="Error category.")
+    issue_id: str | None = Field(default=None, description="Issue id of the normalised error signature.")
+    message: str = Field(description="The error text (secrets and sensitive values masked, bounded).")
+    solution: str | None = Field(default=None, description="Best-ranked known solution.")
+    confidence: Confidence | None = Field(default=None, description="Confidence in the solution.")
+    step: JobStep | None = Field(default=None, description="Step that failed.")
+    permission_request: str | None = Field(
+        default=None, description="PermissionRequest created for an AccessDenied error."
+    )
+    at: str | None = Field(default=None, description="When the error happened (RFC 3339).")
+
+
+class SeverityCounts(Model):
+    """Findings by severity."""
+
+    critical: int = Field(default=0, ge=0, description="CRITICAL findings.")
+    high: int = Field(default=0, ge=0, description="HIGH findings.")
+    medium: int = Field(default=0, ge=0, description="MEDIUM findings.")
+    low: int = Field(default=0, ge=0, description="LOW findings.")
+
+
+class CheckSummary(Model):
+    """One pre-deployment check's result."""
+
+    name: str = Field(description="checkov, costEstimate, naming or requiredTags.")
+    status: CheckResult = Field(description="PASS, WARN or FAIL.")
+    findings: int = Field(default=0, ge=0, description="Number of findings.")
+    message: str | None = Field(default=None, description="One-line summary.")
+
+
+class PreDeploymentSummary(Model):
+    """Summary of the last pre-deployment test run (the full report is in a ConfigMap)."""
+
+    status: CheckResult = Field(description="PASS, WARN or FAIL overall.")
+    gate_passed: bool = Field(description="No finding of a spec.tests.pre.failOn severity.")
+    plan_id: str | None = Field(default=None, description="Plan the tests ran on.")
+    counts: SeverityCounts = Field(default_factory=SeverityCounts, description="Findings by severity.")
+    checks: list[CheckSummary] = Field(default_factory=list, description="Result of each check.")
+    estimated_monthly_cost: float | None = Field(default=None, ge=0, description="Estimated USD per month.")
+    unpriced_resources: int = Field(
+        default=0, ge=0, description="Planned resources whose type is not in the price catalogue."
+    )
+    report_config_map: str | None = Field(default=None, description="ConfigMap holding the JSON report.")
+    completed_at: str | None = Field(default=None, description="When the tests finished (RFC 3339).")
+
+
+class VerificationSummary(Model):
+    """Summary of the last post-deployment verification."""
+
+    status: CheckResult = Field(description="PASS, WARN or FAIL overall.")
+    plan_id: str | None = Field(default=None, description="Applied plan that was verified.")
+    checked: int = Field(default=0, ge=0, description="Resources checked.")
+    missing: int = Field(default=0, ge=0, description="Resources not found in AWS.")
+    failed: int = Field(default=0, ge=0, description="Resources whose configuration spot check failed.")
+    health_verdict: str | None = Field(
+        default=None, description="Verdict of spec.tests.post.healthCheckRef (HEALTHY, DEGRADED, ...)."
+    )
+    report_config_map: str | None = Field(default=None, description="ConfigMap holding the JSON report.")
+    completed_at: str | None = Field(default=None, description="When verification finished (RFC 3339).")
+
+
+class DriftStatus(Model):
+    """Result of the last drift check."""
+
+    detected: bool = Field(
+        default=False, description="The real infrastructure differs from the applied state."
+    )
+    count: int = Field(default=0, ge=0, description="Number of drifted resources.")
+    addresses: list[str] = Field(
+        default_factory=list, description="Drifted resource addresses (bounded; count has the total)."
+    )
+    last_checked: str | None = Field(default=None, description="When drift was last checked (RFC 3339).")
+    corrected_at: str | None = Field(default=None, description="When drift was last corrected (RFC 3339).")
+
+
+class OutputsStatus(Model):
+    """Where outputs were published: object and output names only, never values."""
+
+    config_map_name: str | None = Field(default=None, description="ConfigMap holding non-sensitive outputs.")
+    secret_name: str | None = Field(default=None, description="Secret holding sensitive outputs.")
+    names: list[str] = Field(default_factory=list, description="Names of the published outputs.")
+    sensitive_names: list[str] = Field(
+        default_factory=list, description="Names of the sensitive outputs (in the Secret, or not exported)."
+    )
+
+
+class LockStatus(Model):
+    """The Terraform state lock, when held."""
+
+    id: str | None = Field(default=None, description="Lock id reported by Terraform.")
+    holder_job: str | None = Field(default=None, description="Runner Job holding the lock.")
+    holder_pod: str | None = Field(default=None, description="Pod holding the lock.")
+    since: str | None = Field(default=None, description="When the lock was taken (RFC 3339).")
+    stale: bool = Field(
+        default=False,
+        description="The holder no longer exists; the lock may be released (the operator does).",
+    )
+
+
+class RegistryConflict(Model):
+    """A resource also claimed by another deployment."""
+
+    resource_id: str = Field(description="ARN or id of the contested resource.")
+    address: str | None = Field(default=None, description="Its address in this deployment.")
+    deployment: str = Field(description="The other InfraDeployment, as namespace/name.")
+
+
+class RegistryStatus(Model):
+    """This deployment's entries in the project's resource registry."""
+
+    config_map_name: str = Field(description="Registry ConfigMap (registry.json and DEPLOYED.md).")
+    resource_count: int = Field(default=0, ge=0, description="Resources this deployment registered.")
+    conflicts: list[RegistryConflict] = Field(
+        default_factory=list, description="Resources claimed by another deployment as well."
+    )
+
+
+class InfraDeploymentStatus(StatusBase):
+    """Observed state of an InfraDeployment, written by the operator."""
+
+    phase: InfraDeploymentPhase | None = Field(default=None, description="Lifecycle phase.")
+    source_revision: str | None = Field(default=None, description="Source revision last fetched.")
+    plan: PlanStatus | None = Field(default=None, description="The current plan.")
+    pending_approval_since: str | None = Field(
+        default=None, description="When the current plan started waiting for approval (RFC 3339)."
+    )
+    last_applied_plan_id: str | None = Field(default=None, description="Id of the last applied plan.")
+    last_applied_revision: str | None = Field(default=None, description="Source revision of the last apply.")
+    last_applied_at: str | None = Field(default=None, description="When the last apply finished (RFC 3339).")
+    inputs_snapshot_secret: str | None = Field(
+        default=None, description="Secret with the variables snapshotted at the last apply (used by destroy)."
+    )
+    jobs: JobsStatus = Field(default_factory=JobsStatus, description="Runner Jobs.")
+    attempts: int = Field(default=0, ge=0, description="Consecutive failed attempts of the current step.")
+    last_error: LastError | None = Field(default=None, description="The last failure.")
+    tests: PreDeploymentSummary | None = Field(default=None, description="Last pre-deployment test summary.")
+    verification: VerificationSummary | None = Field(default=None, description="Last verification summary.")
+    drift: DriftStatus | None = Field(default=None, description="Last drift check.")
+    outputs: OutputsStatus | None = Field(default=None, description="Published outputs (names only).")
+    lock: LockStatus | None = Field(default=None, description="The state lock, while held.")
+    registry: RegistryStatus | None = Field(default=None, description="Resource registry entries.")
+    resource_count: int | None = Field(default=None, ge=0, description="Resources in the Terraform state.")
+
+
+KIND = KindInfo(
+    kind="InfraDeployment",
+    plural="infradeployments",
+    singular="infradeployment",
+    short_names=["idep"],
+    description=(
+        "One Terraform root module deployed to one environment: source, variables, approval, pre/post "
+        "tests, drift detection, dependencies, destroy-on-delete and outputs."
+    ),
+    spec=InfraDeploymentSpec,
+    status=InfraDeploymentStatus,
+    printer_columns=standard_columns(
+        PrinterColumn(name="Env", json_path=".spec.environment"),
+        PrinterColumn(name="Plan", json_path=".status.plan.id"),
+        PrinterColumn(name="Add", json_path=".status.plan.add", type="integer", priority=1),
+        PrinterColumn(name="Change", json_path=".status.plan.change", type="integer", priority=1),
+        PrinterColumn(name="Destroy", json_path=".status.plan.destroy", type="integer", priority=1),
+        PrinterColumn(name="Drifted", json_path=".status.drift.detected", type="boolean"),
+    ),
+)

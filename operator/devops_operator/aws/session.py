@@ -1,0 +1,499 @@
+"""The one AWS session factory: per-environment credentials, regions and client settings.
+
+A DevOpsProject says, per environment, which region to use and how to get credentials for
+two identities: `deploy` (Terraform and day-2 operations) and `discovery` (the separate
+IAM-management identity that grants permissions). This module turns that into boto3:
+
+- `resolve_target(aws, env, identity)` is the pure part: which region, endpoint and
+  credential recipe one (environment, identity) uses. It needs no AWS and is unit-tested.
+- `AwsSessionFactory` builds one cached `boto3.Session` per (project, environment,
+  identity) and one cached client per service on it, with the environment's region, the
+  project's `endpointUrl` (moto, LocalStack) and botocore's adaptive retry mode.
+
+Credential sources:
+
+- ambient: the default boto3 chain (environment, shared config, container/instance role);
+- irsa: the default chain too, which reads `AWS_ROLE_ARN` and `AWS_WEB_IDENTITY_TOKEN_FILE`
+  injected by EKS for the pod's ServiceAccount;
+- secret: static keys from a Secret in the project's namespace, read through an injected
+  `SecretReader`, so this package does not depend on the Kubernetes client.
+
+Any of them then assumes `roleArn` when it is set (with `externalId` and `sessionName`),
+through botocore's refreshable credentials: the assumed-role keys are renewed before they
+expire, so a long-running operator never uses stale ones.
+
+Sessions and clients are cached and shared by the handler threads. boto3 sessions are not
+thread-safe, so clients are created under a per-session lock; clients themselves are.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
+
+from devops_operator.api.devopsproject import (
+    AwsCredentials,
+    AwsSecretReference,
+    AwsSettings,
+    CredentialsSource,
+    DevOpsProjectSpec,
+    EnvironmentPolicy,
+)
+from devops_operator.aws.errors import AwsConfigurationError, CredentialsError
+from devops_operator.aws.metering import METER, AwsCallMeter
+
+__all__ = [
+    "AwsConfigurationError",
+    "AwsSessionFactory",
+    "AwsTarget",
+    "CallerIdentity",
+    "CredentialSpec",
+    "CredentialsError",
+    "Identity",
+    "ProjectAwsConfig",
+    "ProjectResolver",
+    "SecretKeys",
+    "SecretReader",
+    "StaticKeys",
+    "read_static_keys",
+    "resolve_target",
+]
+
+Identity = Literal["deploy", "discovery"]
+IDENTITIES: tuple[Identity, ...] = ("deploy", "discovery")
+
+
+class SecretReader(Protocol):
+    """Reads a Secret's decoded data; returns None (or raises LookupError) when it does not exist."""
+
+    def __call__(self, namespace: str, name: str, /) -> Mapping[str, str] | None: ...
+
+
+# ---------------------------------------------------------------------------------------
+# Resolution: pure, no AWS.
+
+
+@dataclass(frozen=True)
+class SecretKeys:
+    """Where static keys live: a Secret and the names of its keys."""
+
+    name: str
+    access_key_id_key: str
+    secret_access_key_key: str
+    session_token_key: str | None = None
+
+    @classmethod
+    def from_reference(cls, ref: AwsSecretReference) -> SecretKeys:
+        return cls(
+            name=ref.name,
+            access_key_id_key=ref.access_key_id_key,
+            secret_access_key_key=ref.secret_access_key_key,
+            session_token_key=ref.session_token_key,
+        )
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    """How to obtain one identity's credentials."""
+
+    source: CredentialsSource
+    role_arn: str | None = None
+    external_id: str | None = None
+    session_name: str = "devops-operator"
+    secret: SecretKeys | None = None
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """Everything needed to talk to AWS as one identity of one environment."""
+
+    environment: str
+    identity: Identity
+    region: str
+    endpoint_url: str | None
+    credentials: CredentialSpec
+    account_id: str | None = None
+
+    @property
+    def credentials_field(self) -> str:
+        """The spec field these credentials come from, for messages."""
+        return credentials_field(self.environment, self.identity)
+
+
+def credentials_field(environment: str, identity: str) -> str:
+    name = "credentials" if identity == "deploy" else "discoveryCredentials"
+    return f"spec.environments[{environment}].{name}"
+
+
+def _identity_credentials(env: EnvironmentPolicy, identity: str) -> AwsCredentials:
+    if identity == "deploy":
+        return env.credentials
+    if identity != "discovery":
+        raise AwsConfigurationError(f"Unknown AWS identity {identity!r}: use one of {', '.join(IDENTITIES)}.")
+    if env.discovery_credentials is None:
+        raise AwsConfigurationError(
+            f"Environment {env.name!r} has no discoveryCredentials, so the operator has no IAM-management "
+            "identity there: set spec.environments[].discoveryCredentials (an IRSA role allowed to manage "
+            "IAM policies) to let it grant permissions."
+        )
+    return env.discovery_credentials
+
+
+def _credential_spec(creds: AwsCredentials, where: str) -> CredentialSpec:
+    source = CredentialsSource(creds.source)
+    secret = SecretKeys.from_reference(creds.secret_ref) if creds.secret_ref else None
+    if source is CredentialsSource.SECRET and secret is None:
+        raise CredentialsError(
+            f"{where} has source: secret but no secretRef: add secretRef.name (a Secret with "
+            "aws_access_key_id and aws_secret_access_key) or use source: irsa."
+        )
+    return CredentialSpec(
+        source=source,
+        role_arn=creds.role_arn,
+        external_id=creds.external_id,
+        session_name=creds.session_name,
+        secret=secret if source is CredentialsSource.SECRET else None,
+    )
+
+
+def resolve_target(aws: AwsSettings, env: EnvironmentPolicy, identity: Identity = "deploy") -> AwsTarget:
+    """The region, endpoint and credential recipe of one identity in one environment."""
+    creds = _identity_credentials(env, identity)
+    return AwsTarget(
+        environment=env.name,
+        identity=identity,
+        region=env.region or aws.region,
+        endpoint_url=aws.endpoint_url or None,
+        credentials=_credential_spec(creds, credentials_field(env.name, identity)),
+        account_id=env.account_id,
+    )
+
+
+@dataclass(frozen=True)
+class ProjectAwsConfig:
+    """The AWS part of one DevOpsProject, as the factory needs it."""
+
+    namespace: str
+    aws: AwsSettings
+    environments: tuple[EnvironmentPolicy, ...]
+
+    @classmethod
+    def from_spec(cls, namespace: str, spec: DevOpsProjectSpec) -> ProjectAwsConfig:
+        return cls(namespace=namespace, aws=spec.aws, environments=tuple(spec.environments))
+
+    def environment(self, name: str) -> EnvironmentPolicy:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(env.name for env in self.environments) or "none"
+        raise AwsConfigurationError(
+            f"Environment {name!r} is not defined in the DevOpsProject (defined: {known}): "
+            "add it to spec.environments or fix the environment name."
+        )
+
+
+class ProjectResolver(Protocol):
+    """Finds a project's AWS configuration by key (e.g. "namespace/name"); None when unknown."""
+
+    def __call__(self, project_key: str, /) -> ProjectAwsConfig | None: ...
+
+
+# ---------------------------------------------------------------------------------------
+# Credentials.
+
+
+@dataclass(frozen=True)
+class StaticKeys:
+    """Static keys read from a Secret (values never appear in repr or messages)."""
+
+    access_key_id: str = field(repr=False)
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+def _read_secret(reader: SecretReader, namespace: str, secret: SecretKeys, where: str) -> Mapping[str, str]:
+    try:
+        data = reader(namespace, secret.name)
+    except LookupError:
+        data = None
+    if data is None:
+        raise CredentialsError(
+            f"Secret {namespace}/{secret.name} named in {where}.secretRef was not found: create it with keys "
+            f"{secret.access_key_id_key} and {secret.secret_access_key_key} (kubectl -n {namespace} create "
+            f"secret generic {secret.name} --from-literal={secret.access_key_id_key}=... "
+            f"--from-literal={secret.secret_access_key_key}=...), or switch to source: irsa."
+        )
+    return data
+
+
+def _secret_value(
+    data: Mapping[str, str], key: str, namespace: str, secret: SecretKeys, field_name: str
+) -> str:
+    value = (data.get(key) or "").strip()
+    if not value:
+        present = ", ".join(sorted(data)) or "none"
+        raise CredentialsError(
+            f"Secret {namespace}/{secret.name} has no (or an empty) key {key!r} (keys present: {present}): "
+            f"add it, or set secretRef.{field_name} to the key that holds it."
+        )
+    return value
+
+
+def read_static_keys(reader: SecretReader, namespace: str, secret: SecretKeys, where: str) -> StaticKeys:
+    """Static keys from the Secret, or a CredentialsError naming the Secret, the key and the fix."""
+    data = _read_secret(reader, namespace, secret, where)
+    token = None
+    if secret.session_token_key:
+        token = _secret_value(data, secret.session_token_key, namespace, secret, "sessionTokenKey")
+    return StaticKeys(
+        access_key_id=_secret_value(data, secret.access_key_id_key, namespace, secret, "accessKeyIdKey"),
+        secret_access_key=_secret_value(
+            data, secret.secret_access_key_key, namespace, secret, "secretAccessKeyKey"
+        ),
+        session_token=token,
+    )
+
+
+class _FixedCredentialProvider(CredentialProvider):
+    """A credential chain of one: the assumed-role credentials built by the factory."""
+
+    METHOD = "devops-operator-assume-role"
+    CANONICAL_NAME = "custom-devops-operator"
+
+    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return self._credentials
+
+
+def _assume_role_refresher(
+    sts: Any, spec: CredentialSpec, duration_seconds: int
+) -> Callable[[], dict[str, str]]:
+    """A botocore refresh callback: assume the role again and return the new keys' metadata."""
+    params: dict[str, Any] = {
+        "RoleArn": spec.role_arn,
+        "RoleSessionName": spec.session_name,
+        "DurationSeconds": duration_seconds,
+    }
+    if spec.external_id:
+        params["ExternalId"] = spec.external_id
+
+    def refresh() -> dict[str, str]:
+        creds = sts.assume_role(**params)["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    return refresh
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    account: str
+    arn: str
+    user_id: str
+
+
+# ---------------------------------------------------------------------------------------
+# The factory.
+
+_SessionKey = tuple[str, str, str]
+
+
+@dataclass
+class _SessionEntry:
+    target: AwsTarget
+    session: boto3.Session
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    clients: dict[str, Any] = field(default_factory=dict)
+
+
+class AwsSessionFactory:
+    """One cached boto3 session per (project, environment, identity) and one client per service.
+
+    `projects` maps a project key to its AWS configuration (None when unknown); `secrets`
+    reads a Secret's decoded data, needed only by `source: secret`. Call `invalidate` when a
+    DevOpsProject (or a credentials Secret) changes; the next call rebuilds from `projects`.
+
+    `max_attempts` counts every attempt including the first (botocore's `total_max_attempts`,
+    like AWS_MAX_ATTEMPTS); botocore's own `retries.max_attempts` would count retries only.
+    """
+
+    def __init__(
+        self,
+        projects: ProjectResolver,
+        secrets: SecretReader | None = None,
+        *,
+        meter: AwsCallMeter | None = None,
+        max_attempts: int = 5,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_pool_connections: int = 20,
+        assume_role_duration_seconds: int = 3600,
+        user_agent_extra: str = "devops-operator",
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._projects = projects
+        self._secrets = secrets
+        self._meter = meter if meter is not None else METER
+        self._assume_role_duration = assume_role_duration_seconds
+        self.client_config = Config(
+            retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max_pool_connections,
+            user_agent_extra=user_agent_extra,
+        )
+        self._lock = threading.Lock()
+        self._entries: dict[_SessionKey, _SessionEntry] = {}
+        self._generations: dict[str, int] = {}  # bumped by invalidate(project)
+        self._epoch = 0  # bumped by clear()
+
+    # -- public API ------------------------------------------------------------------
+
+    def target(self, project_key: str, environment: str, identity: Identity = "deploy") -> AwsTarget:
+        """The resolved target of (project, environment, identity); no AWS call."""
+        config = self._project(project_key)
+        return resolve_target(config.aws, config.environment(environment), identity)
+
+    def session(self, project_key: str, environment: str, identity: Identity = "deploy") -> boto3.Session:
+        """The cached session; build clients through `client` (sessions are not thread-safe)."""
+        return self._entry(project_key, environment, identity).session
+
+    def client(self, project_key: str, environment: str, service: str, identity: Identity = "deploy") -> Any:
+        """The cached client of one service (thread-safe, shareable between handler threads).
+
+        Typed as Any because the service is chosen at run time; annotate the variable with the
+        mypy_boto3 client type where it helps, e.g. `cw: CloudWatchClient = factory.client(...)`.
+        """
+        return self._client(self._entry(project_key, environment, identity), service)
+
+    def caller_identity(
+        self, project_key: str, environment: str, identity: Identity = "deploy"
+    ) -> CallerIdentity:
+        """Who the credentials are (sts:GetCallerIdentity), checked against the environment's accountId."""
+        entry = self._entry(project_key, environment, identity)
+        target = entry.target
+        found = self._client(entry, "sts").get_caller_identity()
+        who = CallerIdentity(account=found["Account"], arn=found["Arn"], user_id=found["UserId"])
+        if target.account_id and who.account != target.account_id:
+            raise CredentialsError(
+                f"{target.credentials_field} resolve to {who.arn} in account {who.account}, but the "
+                f"environment expects account {target.account_id}: fix the credentials or accountId."
+            )
+        return who
+
+    def invalidate(self, project_key: str) -> None:
+        """Drop a project's cached sessions and clients; the next call rebuilds them."""
+        with self._lock:
+            self._generations[project_key] = self._generations.get(project_key, 0) + 1
+            for key in [key for key in self._entries if key[0] == project_key]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        """Drop every cached session and client."""
+        with self._lock:
+            self._epoch += 1
+            self._entries.clear()
+
+    # -- internals -------------------------------------------------------------------
+
+    def _project(self, project_key: str) -> ProjectAwsConfig:
+        config = self._projects(project_key)
+        if config is None:
+            raise AwsConfigurationError(
+                f"DevOpsProject {project_key!r} is unknown to the operator: create it, or fix the reference "
+                "to it (name and namespace)."
+            )
+        return config
+
+    def _entry(self, project_key: str, environment: str, identity: Identity) -> _SessionEntry:
+        key = (project_key, environment, identity)
+        with self._lock:
+            entry = self._entries.get(key)
+            generation = self._generation(project_key)
+        if entry is not None:
+            return entry
+        config = self._project(project_key)
+        target = resolve_target(config.aws, config.environment(environment), identity)
+        built = _SessionEntry(target=target, session=self._build(target, config.namespace))
+        with self._lock:
+            if self._generation(project_key) != generation:
+                return built  # invalidated while building: serve this call, cache nothing stale
+            return self._entries.setdefault(key, built)
+
+    def _generation(self, project_key: str) -> tuple[int, int]:
+        return (self._epoch, self._generations.get(project_key, 0))
+
+    def _client(self, entry: _SessionEntry, service: str) -> Any:
+        with entry.lock:
+            client = entry.clients.get(service)
+            if client is None:
+                client = entry.session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=entry.target.region,
+                    endpoint_url=entry.target.endpoint_url,
+                    config=self.client_config,
+                )
+                entry.clients[service] = client
+            return client
+
+    def _build(self, target: AwsTarget, namespace: str) -> boto3.Session:
+        base = self._base_session(target, namespace)
+        if not target.credentials.role_arn:
+            return base
+        return self._assumed_session(base, target)
+
+    def _base_session(self, target: AwsTarget, namespace: str) -> boto3.Session:
+        spec = target.credentials
+        if spec.source is CredentialsSource.SECRET and spec.secret is not None:
+            keys = read_static_keys(
+                self._require_secrets(target), namespace, spec.secret, target.credentials_field
+            )
+            session = boto3.Session(
+                aws_access_key_id=keys.access_key_id,
+                aws_secret_access_key=keys.secret_access_key,
+                aws_session_token=keys.session_token,
+                region_name=target.region,
+            )
+        else:
+            session = boto3.Session(region_name=target.region)
+        self._meter.attach(session)
+        return session
+
+    def _require_secrets(self, target: AwsTarget) -> SecretReader:
+        if self._secrets is None:
+            raise CredentialsError(
+                f"{target.credentials_field} uses source: secret, but this operator was started without "
+                "access to Secrets: grant it get on secrets in the project's namespace, or use source: irsa."
+            )
+        return self._secrets
+
+    def _assumed_session(self, base: boto3.Session, target: AwsTarget) -> boto3.Session:
+        sts = base.client(
+            "sts", region_name=target.region, endpoint_url=target.endpoint_url, config=self.client_config
+        )
+        credentials = DeferredRefreshableCredentials(
+            refresh_using=_assume_role_refresher(sts, target.credentials, self._assume_role_duration),
+            method="assume-role",
+        )
+        core = botocore.session.Session()
+        core.register_component(
+            "credential_provider", CredentialResolver([_FixedCredentialProvider(credentials)])
+        )
+        session = boto3.Session(botocore_session=core, region_name=target.region)
+        self._meter.attach(session)
+        return session

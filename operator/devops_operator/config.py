@@ -1,0 +1,62 @@
+"""Operator configuration from the environment: read once at start-up, passed to kopf's settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+FINALIZER = "devops.fractary.io/finalizer"
+ANNOTATION_PREFIX = "devops.fractary.io"
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Every knob of the operator process; each has an environment variable of the same name in caps."""
+
+    # Namespaces to watch (globs allowed, e.g. "team-*"); empty means cluster-wide.
+    watch_namespaces: list[str] = field(default_factory=list)
+    # Peering coordinates several replicas; off by default: namespace sharding is the scale-out path.
+    peering: bool = False
+    peering_name: str = "devops-operator"
+    # Server-side watch timeout makes the API server close idle watches so kopf re-lists regularly.
+    watch_server_timeout: int = 300
+    watch_client_timeout: int = 330
+    watch_connect_timeout: int = 30
+    # Lowest level of kopf-posted Kubernetes Events (DEBUG, INFO, WARNING).
+    event_level: int = logging.INFO
+    metrics_port: int = 8080
+    liveness_endpoint: str = "http://0.0.0.0:8081/healthz"
+    # Explicit API server URL (the sandbox, tests); empty means in-cluster config or kubeconfig.
+    kube_api_url: str = ""
+    # Default AWS endpoint for projects that set none (moto or LocalStack in dev clusters).
+    aws_endpoint_url: str = ""
+    # Retry delay of a Stalled object whose input may appear later (a Secret created afterwards).
+    stalled_recheck_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
+        env = os.environ if env is None else env
+        level_name = env.get("DEVOPS_OPERATOR_EVENT_LEVEL", "INFO").upper()
+        level = logging.getLevelName(level_name)
+        if not isinstance(level, int):
+            raise ValueError(f"DEVOPS_OPERATOR_EVENT_LEVEL={level_name!r} is not a logging level (INFO, WARNING...)")
+        return cls(
+            watch_namespaces=_split(env.get("WATCH_NAMESPACES", "")),
+            peering=env.get("DEVOPS_OPERATOR_PEERING", "false").lower() in ("1", "true", "yes"),
+            peering_name=env.get("DEVOPS_OPERATOR_PEERING_NAME", "devops-operator"),
+            watch_server_timeout=int(env.get("DEVOPS_OPERATOR_WATCH_SERVER_TIMEOUT", "300")),
+            watch_client_timeout=int(env.get("DEVOPS_OPERATOR_WATCH_CLIENT_TIMEOUT", "330")),
+            watch_connect_timeout=int(env.get("DEVOPS_OPERATOR_WATCH_CONNECT_TIMEOUT", "30")),
+            event_level=level,
+            metrics_port=int(env.get("DEVOPS_OPERATOR_METRICS_PORT", "8080")),
+            liveness_endpoint=env.get("DEVOPS_OPERATOR_LIVENESS", "http://0.0.0.0:8081/healthz"),
+            kube_api_url=env.get("DEVOPS_OPERATOR_KUBE_URL", ""),
+            aws_endpoint_url=env.get("DEVOPS_OPERATOR_AWS_ENDPOINT_URL", ""),
+            stalled_recheck_seconds=float(env.get("DEVOPS_OPERATOR_STALLED_RECHECK_SECONDS", "60")),
+        )

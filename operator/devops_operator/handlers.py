@@ -1,0 +1,69 @@
+"""The operator's kopf entry module: settings in one start-up hook, then every controller.
+
+Run it with `python -m devops_operator` or `kopf run -m devops_operator.handlers`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from devops_operator import metrics
+from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
+from devops_operator.controllers import devopsproject  # noqa: F401  (registers its handlers)
+from devops_operator.kube import client as kube_client
+from devops_operator.runtime import Runtime
+
+
+def config_from(memo: kopf.Memo) -> OperatorConfig:
+    """The config the embedding code passed in `memo.config`, else the process environment."""
+    config = memo.get("config")
+    return config if isinstance(config, OperatorConfig) else OperatorConfig.from_env()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    config = config_from(memo)
+    settings.persistence.finalizer = FINALIZER
+    # Progress and diff-base in our own annotations: status stays ours, readable by GitOps tools.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.peering.standalone = not config.peering
+    settings.peering.name = config.peering_name
+    settings.watching.server_timeout = config.watch_server_timeout
+    settings.watching.client_timeout = config.watch_client_timeout
+    settings.watching.connect_timeout = config.watch_connect_timeout
+    settings.posting.level = config.event_level
+    # A bad spec is reported as Stalled by the handlers; unexpected errors back off, never spin.
+    settings.execution.max_workers = 8
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60, 120, 300]
+
+    kube_client.configure(host=config.kube_api_url or None)
+    memo.runtime = Runtime.build(config, kube_client.api_client())
+    if config.metrics_port:
+        metrics.serve_metrics(config.metrics_port)
+    logger.info("devops-operator configured: namespaces=%s peering=%s", config.watch_namespaces or "all",
+                config.peering)
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """An explicit API URL (sandbox, tests) wins; otherwise kopf's usual in-cluster/kubeconfig login."""
+    config = config_from(memo)
+    if config.kube_api_url:
+        return kopf.ConnectionInfo(server=config.kube_api_url, insecure=True)
+    return kopf.login_via_client(**kwargs)
+
+
+@kopf.on.probe(id="kubernetes")
+def kubernetes_reachable(memo: kopf.Memo, **_: Any) -> bool:
+    """Liveness detail: the operator's own client still reaches the API server."""
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is None:
+        return False
+    version = kube_client.call_json(runtime.kube, "GET", "/version", timeout=5)
+    return bool(version)

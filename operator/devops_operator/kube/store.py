@@ -1,0 +1,301 @@
+"""JSON documents kept in ConfigMaps, updated with optimistic concurrency.
+
+The registry, the issue log, the remediation log and the IAM audit trail are all documents
+that several workers (and several operator replicas) update concurrently. Each update is
+read → mutate → replace-with-the-read-resourceVersion; a 409 Conflict means someone else
+wrote in between, so the update is re-read and the mutation re-applied: nothing is lost and
+nothing is overwritten blindly. A document that would not fit is rotated by the caller's
+policy or refused before anything is written: a truncated document is never stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kubernetes.client
+from kubernetes.client.exceptions import ApiException
+
+from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
+from devops_operator.kube.owners import MANAGED_BY, MANAGED_BY_LABEL, adopt
+
+# ConfigMaps are limited to 1 MiB of data; keep room for metadata, escaping and other keys.
+DEFAULT_MAX_BYTES = 900_000
+DEFAULT_MAX_ATTEMPTS = 10
+# Full-jitter exponential backoff between conflicting attempts (seconds).
+BACKOFF_BASE = 0.01
+BACKOFF_CAP = 0.25
+
+Mutate = Callable[[Any], Any]
+Rotate = Callable[[Any, int], Any]
+Render = Callable[[Any], Mapping[str, str]]
+
+
+class StoreError(Exception):
+    """A document could not be read or written."""
+
+
+class DocumentTooLarge(StoreError):
+    """The document (after any rotation) does not fit; nothing was written."""
+
+    def __init__(self, namespace: str, name: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"ConfigMap {namespace}/{name} would be {size} bytes, over the {limit}-byte limit "
+            f"(even after rotation); nothing was written"
+        )
+        self.namespace = namespace
+        self.name = name
+        self.size = size
+        self.limit = limit
+
+
+class DocumentConflict(StoreError):
+    """Every attempt lost the race against concurrent writers."""
+
+
+def _dumps(value: Any) -> str:
+    """Compact, deterministic JSON (UTF-8 kept as is: Kubernetes counts bytes, not escapes)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
+def _size(obj: Mapping[str, Any]) -> int:
+    return len(_dumps(obj).encode("utf-8"))
+
+
+class ConfigMapDocument:
+    """One JSON document under `key` in one ConfigMap, plus optional rendered keys."""
+
+    def __init__(
+        self,
+        api: kubernetes.client.ApiClient,
+        namespace: str,
+        name: str,
+        key: str = "document.json",
+        *,
+        owner: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        render: Render | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.api = api
+        self.namespace = namespace
+        self.name = name
+        self.key = key
+        self.owner = owner
+        self.labels = dict(labels or {})
+        self.max_bytes = max_bytes
+        self.max_attempts = max_attempts
+        self.render = render
+        self._stats_lock = threading.Lock()
+        self._conflicts = 0
+
+    @property
+    def path(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/configmaps/{self.name}"
+
+    @property
+    def conflicts(self) -> int:
+        """How many writes were retried because another writer got there first (409s)."""
+        with self._stats_lock:
+            return self._conflicts
+
+    def read(self) -> Any | None:
+        """The stored document, or None if the ConfigMap or its key does not exist."""
+        return self._decode(self._get())
+
+    def update(self, mutate: Mutate, *, rotate: Rotate | None = None) -> Any:
+        """Apply `mutate` to (a copy of) the current document and store the result atomically.
+
+        `mutate` may run several times (once per attempt), so it must be a pure function of
+        the document it is given. Returns the document as stored.
+        """
+        for attempt in range(self.max_attempts):
+            current = self._get()
+            # Decoding yields a fresh object on every attempt: `mutate` always gets its own copy.
+            document = mutate(self._decode(current))
+            if document is None:
+                # Almost always a mutate that edited in place and forgot to return: never wipe.
+                raise StoreError(f"ConfigMap {self.namespace}/{self.name}: mutate returned None")
+            body, document = self._fit(current, document, rotate)
+            if current is not None and body == current:
+                return document  # nothing changed: no write, no new resourceVersion
+            try:
+                self._write(current, body)
+            except ApiException as exc:
+                if not self._lost_race(exc, current):
+                    raise
+                self._note_conflict()
+                time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+                continue
+            return document
+        raise DocumentConflict(
+            f"ConfigMap {self.namespace}/{self.name}: gave up after {self.max_attempts} conflicting attempts"
+        )
+
+    def _get(self) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = call_json(self.api, "GET", self.path, timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return result
+
+    def _decode(self, configmap: Mapping[str, Any] | None) -> Any | None:
+        text = ((configmap or {}).get("data") or {}).get(self.key)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            # Refuse to mutate (and so overwrite) a document we cannot read.
+            raise StoreError(
+                f"ConfigMap {self.namespace}/{self.name} key {self.key!r} is not valid JSON: {exc}"
+            ) from exc
+
+    def _fit(
+        self, current: Mapping[str, Any] | None, document: Any, rotate: Rotate | None
+    ) -> tuple[dict[str, Any], Any]:
+        """The ConfigMap to write, rotating the document until it fits (or refusing)."""
+        body = self._body(current, document)
+        size = _size(body)
+        while size > self.max_bytes and rotate is not None:
+            document = rotate(document, size - self.max_bytes)
+            smaller = self._body(current, document)
+            smaller_size = _size(smaller)
+            if smaller_size >= size:
+                break  # the rotation made no progress: stop instead of looping forever
+            body, size = smaller, smaller_size
+        if size > self.max_bytes:
+            raise DocumentTooLarge(self.namespace, self.name, size, self.max_bytes)
+        return body, document
+
+    def _body(self, current: Mapping[str, Any] | None, document: Any) -> dict[str, Any]:
+        """The full ConfigMap: the read object (keeping its resourceVersion) with our keys set."""
+        if current is None:
+            body: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+            }
+        else:
+            body = copy.deepcopy(dict(current))
+        data = dict(body.get("data") or {})
+        data[self.key] = _dumps(document)
+        if self.render is not None:
+            data.update(self.render(document))
+        body["data"] = data
+        metadata = body.setdefault("metadata", {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), **self.labels, MANAGED_BY_LABEL: MANAGED_BY}
+        return adopt(body, self.owner) if self.owner is not None else body
+
+    def _write(self, current: Mapping[str, Any] | None, body: dict[str, Any]) -> None:
+        if current is None:
+            collection = f"/api/v1/namespaces/{self.namespace}/configmaps"
+            call_json(self.api, "POST", collection, body=body, timeout=REQUEST_TIMEOUT)
+        else:
+            call_json(self.api, "PUT", self.path, body=body, timeout=REQUEST_TIMEOUT)
+
+    @staticmethod
+    def _lost_race(exc: ApiException, current: Mapping[str, Any] | None) -> bool:
+        """409: stale resourceVersion on PUT, or someone created it first on POST.
+        404 on PUT: someone deleted it meanwhile; re-reading will create it again."""
+        return exc.status == 409 or (exc.status == 404 and current is not None)
+
+    def _note_conflict(self) -> None:
+        with self._stats_lock:
+            self._conflicts += 1
+
+
+class AppendLog:
+    """A bounded log of entries in a ConfigMap: newest kept, oldest rotated out and counted.
+
+    The document is `{"entries": [...oldest..newest], "rotated": <entries dropped so far>}`.
+    Entries are dropped when there are more than `max_entries`, or when the ConfigMap would
+    exceed its byte limit; the newest entry is never dropped (that raises DocumentTooLarge).
+    """
+
+    def __init__(
+        self,
+        api: kubernetes.client.ApiClient,
+        namespace: str,
+        name: str,
+        key: str = "log.json",
+        *,
+        max_entries: int = 1000,
+        owner: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        render: Render | None = None,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.document = ConfigMapDocument(
+            api,
+            namespace,
+            name,
+            key,
+            owner=owner,
+            labels=labels,
+            max_bytes=max_bytes,
+            max_attempts=max_attempts,
+            render=render,
+        )
+
+    def read(self) -> dict[str, Any]:
+        return _normalised(self.document.read())
+
+    def entries(self) -> list[Any]:
+        return list(self.read()["entries"])
+
+    def append(self, entry: Any) -> dict[str, Any]:
+        """Append one entry (concurrent appends from any number of writers are all kept)."""
+        return self.extend([entry])
+
+    def extend(self, entries: list[Any]) -> dict[str, Any]:
+        """Append several entries in one write."""
+
+        def mutate(document: Any) -> dict[str, Any]:
+            log = _normalised(document)
+            log["entries"].extend(copy.deepcopy(entries))
+            return _drop_oldest(log, len(log["entries"]) - self.max_entries)
+
+        result: dict[str, Any] = self.document.update(mutate, rotate=_rotate_for_bytes)
+        return result
+
+
+def _normalised(document: Any) -> dict[str, Any]:
+    if not isinstance(document, dict):
+        return {"entries": [], "rotated": 0}
+    return {**document, "entries": list(document.get("entries") or []), "rotated": document.get("rotated", 0)}
+
+
+def _drop_oldest(log: dict[str, Any], count: int) -> dict[str, Any]:
+    # Keep at least the newest entry: dropping what was just appended would lose it silently.
+    count = min(count, len(log["entries"]) - 1)
+    if count > 0:
+        log["entries"] = log["entries"][count:]
+        log["rotated"] = int(log.get("rotated") or 0) + count
+    return log
+
+
+def _rotate_for_bytes(document: Any, overflow: int) -> dict[str, Any]:
+    """Drop the oldest entries whose serialised size covers the overflow (at least one)."""
+    log = _normalised(document)
+    freed, count = 0, 0
+    for entry in log["entries"][:-1]:
+        if freed >= overflow and count:
+            break
+        freed += len(_dumps(entry).encode("utf-8")) + 1  # + the separating comma
+        count += 1
+    return _drop_oldest(log, count)

@@ -1,0 +1,114 @@
+"""The sandbox's emulated AWS: a moto server on localhost, seeded with a small demo estate.
+
+The estate is what the runtime-operations features look at: a Lambda-style service whose
+errors spike with "Database connection timeout" in its logs, a table, a queue and a bucket.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+SANDBOX_REGION = "us-east-1"
+# moto accepts any keys; these make boto3 work with no ~/.aws on the machine.
+SANDBOX_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": SANDBOX_REGION,
+}
+
+
+@dataclass
+class DemoEstate:
+    """Names of what `seed_estate` created, for the demo's own output."""
+
+    bucket: str = "acme-shop-core-test-assets"
+    table: str = "acme-shop-core-test-orders"
+    queue: str = "acme-shop-core-test-jobs"
+    function: str = "acme-shop-core-test-api"
+    log_group: str = "/aws/lambda/acme-shop-core-test-api"
+    deploy_role: str = "acme-shop-test-deploy"
+    created: list[str] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def emulated_aws(port: int | None = None) -> Iterator[str]:
+    """Run a moto server; yields its URL. Dummy credentials are put in the environment."""
+    for key, value in SANDBOX_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.stop()
+
+
+def seed_estate(endpoint_url: str, estate: DemoEstate | None = None) -> DemoEstate:
+    """Create the demo estate in the emulated AWS account (idempotent enough to re-run on a fresh server)."""
+    estate = estate or DemoEstate()
+    session = boto3.session.Session(region_name=SANDBOX_REGION)
+
+    def client(service: str):  # type: ignore[no-untyped-def]
+        return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+    client("s3").create_bucket(Bucket=estate.bucket)
+    estate.created.append(f"s3 bucket {estate.bucket}")
+    client("dynamodb").create_table(
+        TableName=estate.table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    estate.created.append(f"dynamodb table {estate.table}")
+    client("sqs").create_queue(QueueName=estate.queue)
+    estate.created.append(f"sqs queue {estate.queue}")
+    client("iam").create_role(
+        RoleName=estate.deploy_role,
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+        '"Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}',
+    )
+    estate.created.append(f"iam role {estate.deploy_role}")
+    _seed_logs_and_metrics(client("logs"), client("cloudwatch"), estate)
+    return estate
+
+
+def _seed_logs_and_metrics(logs, cloudwatch, estate: DemoEstate) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.datetime.now(datetime.UTC)
+    logs.create_log_group(logGroupName=estate.log_group)
+    logs.create_log_stream(logGroupName=estate.log_group, logStreamName="2026/demo")
+    events = []
+    for minute in range(30, 0, -1):
+        at = now - datetime.timedelta(minutes=minute)
+        millis = int(at.timestamp() * 1000)
+        events.append({"timestamp": millis, "message": f"INFO request handled in {40 + minute} ms"})
+        if minute <= 10:  # the last ten minutes: the database starts timing out
+            events.append({"timestamp": millis + 1,
+                           "message": f"ERROR Database connection timeout after 3000 ms (attempt {minute % 3 + 1})"})
+    logs.put_log_events(logGroupName=estate.log_group, logStreamName="2026/demo", logEvents=events)
+    estate.created.append(f"log group {estate.log_group} ({len(events)} events)")
+    data = []
+    for minute in range(30, 0, -1):
+        at = now - datetime.timedelta(minutes=minute)
+        errors = 12.0 if minute <= 10 else 0.0
+        dims = [{"Name": "FunctionName", "Value": estate.function}]
+        data.append({"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": 100.0})
+        data.append({"MetricName": "Errors", "Dimensions": dims, "Timestamp": at, "Value": errors})
+    for start in range(0, len(data), 20):  # PutMetricData takes at most 20 datums per call here
+        cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=data[start:start + 20])
+    estate.created.append(f"cloudwatch metrics for {estate.function} (errors spike in the last 10 min)")

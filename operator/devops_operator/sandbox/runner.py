@@ -1,0 +1,163 @@
+"""`devopsctl sandbox` / `make demo`: the operator's main job on an emulated Kubernetes and AWS.
+
+It starts the emulated Kubernetes API (kmock plus our fidelity layer) and writes a kubeconfig,
+starts moto with a seeded demo estate, runs the operator against both, applies `examples/`,
+and prints every resource's phase and conditions as they change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from kubernetes.client import ApiClient, CustomObjectsApi
+
+from devops_operator.api import ALL_KINDS
+from devops_operator.api.common import API_GROUP, API_VERSION
+from devops_operator.api.crdgen import render_all
+from devops_operator.config import OperatorConfig
+from devops_operator.kube import apply as kube_apply
+from devops_operator.kube import client as kube_client
+from devops_operator.kube.conditions import get_condition
+from devops_operator.sandbox.apiserver import EmulatedKubernetes
+from devops_operator.sandbox.aws import emulated_aws, seed_estate
+from devops_operator.sandbox.operator_thread import OperatorThread
+
+
+@dataclass
+class SandboxOptions:
+    examples: Path = Path("examples")
+    state_dir: Path = Path(".sandbox")
+    namespace: str = "default"
+    port: int = 0
+    once: bool = False
+    settle_timeout: float = 60.0
+    poll_interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the printer last showed of one object; a change prints a new line."""
+
+    phase: str
+    conditions: tuple[tuple[str, str, str], ...]
+
+
+class ProgressPrinter:
+    def __init__(self, out: TextIO, started: float) -> None:
+        self.out = out
+        self.started = started
+        self.seen: dict[tuple[str, str, str], Seen] = {}
+
+    def show(self, kind: str, obj: dict[str, Any]) -> None:
+        meta, status = obj.get("metadata", {}), obj.get("status") or {}
+        key = (kind, meta.get("namespace", ""), meta.get("name", ""))
+        conds = tuple((c.get("type", ""), c.get("status", ""), c.get("reason", ""))
+                      for c in status.get("conditions") or [])
+        now = Seen(phase=status.get("phase") or "Pending", conditions=conds)
+        if self.seen.get(key) == now:
+            return
+        self.seen[key] = now
+        elapsed = time.monotonic() - self.started
+        summary = " ".join(f"{t}={s}" + (f"({r})" if r else "") for t, s, r in conds) or "no conditions yet"
+        self.out.write(f"[{elapsed:6.1f}s] {kind}/{key[2]} ({key[1]}): {now.phase}  {summary}\n")
+        if status.get("message"):
+            self.out.write(f"          {status['message']}\n")
+        self.out.flush()
+
+
+def settled(obj: dict[str, Any]) -> bool | None:
+    """True when Ready, False when Stalled, None while still reconciling."""
+    conds = (obj.get("status") or {}).get("conditions") or []
+    generation = obj.get("metadata", {}).get("generation")
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    if generation is not None and observed != generation:
+        return None
+    ready, stalled = get_condition(conds, "Ready"), get_condition(conds, "Stalled")
+    if ready and ready.get("status") == "True":
+        return True
+    if stalled and stalled.get("status") == "True":
+        return False
+    return None
+
+
+def list_ours(api: ApiClient) -> list[tuple[str, dict[str, Any]]]:
+    custom = CustomObjectsApi(api)
+    found: list[tuple[str, dict[str, Any]]] = []
+    for kind in ALL_KINDS:
+        listing = custom.list_cluster_custom_object(API_GROUP, API_VERSION, kind.plural)
+        found.extend((kind.kind, item) for item in listing.get("items", []))
+    return found
+
+
+def run_sandbox(options: SandboxOptions, out: TextIO = sys.stdout,
+                should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Run until interrupted, or with `once` until the examples settle. Returns the exit code."""
+    started = time.monotonic()
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    with EmulatedKubernetes(port=options.port) as k8s, emulated_aws() as aws_url:
+        for crd in render_all().values():
+            k8s.register_crd(crd)
+        kubeconfig = options.state_dir / "kubeconfig"
+        k8s.write_kubeconfig(kubeconfig, namespace=options.namespace)
+        out.write(f"emulated Kubernetes API: {k8s.url}  (kubeconfig: {kubeconfig})\n")
+        out.write(f"   try: kubectl --kubeconfig {kubeconfig} get devopsprojects\n")
+        estate = seed_estate(aws_url)
+        out.write(f"emulated AWS (moto): {aws_url}\n")
+        for item in estate.created:
+            out.write(f"   seeded {item}\n")
+
+        config = dataclasses.replace(
+            OperatorConfig.from_env({}), kube_api_url=k8s.url, metrics_port=0, liveness_endpoint="",
+            aws_endpoint_url=aws_url, stalled_recheck_seconds=5.0,
+        )
+        kube_client.configure(host=k8s.url)
+        api = kube_client.api_client()
+        with OperatorThread(config):
+            out.write("operator running\n")
+            applied = apply_examples(api, options, out)
+            return watch(api, options, out, started, applied, should_stop)
+
+
+def apply_examples(api: ApiClient, options: SandboxOptions, out: TextIO) -> set[tuple[str, str]]:
+    """Apply every manifest under examples/; returns the (kind, name) of our kinds applied."""
+    discovery = kube_apply.Discovery(api)
+    ours = {kind.kind for kind in ALL_KINDS}
+    applied: set[tuple[str, str]] = set()
+    for manifest in kube_apply.load_manifests([options.examples]):
+        kube_apply.apply(api, manifest, namespace=options.namespace, discovery=discovery)
+        out.write(f"applied {manifest['kind']}/{manifest['metadata']['name']}\n")
+        if manifest["kind"] in ours:
+            applied.add((manifest["kind"], manifest["metadata"]["name"]))
+    return applied
+
+
+def watch(api: ApiClient, options: SandboxOptions, out: TextIO, started: float,
+          applied: set[tuple[str, str]], should_stop: Callable[[], bool]) -> int:
+    printer = ProgressPrinter(out, started)
+    deadline = time.monotonic() + options.settle_timeout
+    try:
+        while not should_stop():
+            objects = list_ours(api)
+            for kind, obj in objects:
+                printer.show(kind, obj)
+            if options.once:
+                verdicts = {(kind, obj["metadata"]["name"]): settled(obj) for kind, obj in objects}
+                pending = [key for key in applied if verdicts.get(key) is None]
+                if not pending:
+                    failed = sorted(f"{k}/{n}" for k, n in applied if verdicts.get((k, n)) is False)
+                    out.write("all examples settled: " + ("FAILED " + ", ".join(failed) if failed else "all Ready")
+                              + "\n")
+                    return 1 if failed else 0
+                if time.monotonic() > deadline:
+                    out.write("timed out waiting for: " + ", ".join(f"{k}/{n}" for k, n in sorted(pending)) + "\n")
+                    return 2
+            time.sleep(options.poll_interval)
+    except KeyboardInterrupt:
+        out.write("stopping the sandbox\n")
+    return 0

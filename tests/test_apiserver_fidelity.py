@@ -1,0 +1,864 @@
+"""The emulated Kubernetes API answers as a real API server does (API conventions, kubectl, kopf).
+
+One server (with a small test CRD) is shared by the module; every test works in its own namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import re
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import kmock
+import kopf
+import kubernetes
+import pytest
+import requests
+from kubernetes.client import ApiException
+
+from devops_operator.sandbox.apiserver import ApiServerEmulator, EmulatedKubernetes
+from devops_operator.sandbox.apiserver.tables import human_age
+
+GROUP, VERSION, PLURAL, KIND = "fidelity.example.dev", "v1", "gizmos", "Gizmo"
+GIZMO_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"{PLURAL}.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": PLURAL, "singular": "gizmo", "kind": KIND, "shortNames": ["gz"]},
+        "versions": [
+            {
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                    {"name": "Region", "type": "string", "jsonPath": ".spec.aws.region"},
+                    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+                    {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas", "priority": 1},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["environment", "environments"],
+                                "properties": {
+                                    "environment": {"type": "string", "enum": ["dev", "staging", "prod"]},
+                                    "replicas": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1},
+                                    "port": {"x-kubernetes-int-or-string": True},
+                                    "aws": {
+                                        "type": "object",
+                                        "default": {},
+                                        "properties": {"region": {"type": "string", "default": "eu-west-1"}},
+                                    },
+                                    "environments": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["name"],
+                                            "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9-]*$"}},
+                                        },
+                                    },
+                                    "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+                                },
+                            },
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+STALE_MESSAGE = (
+    'Operation cannot be fulfilled on configmaps "{}": the object has been modified; '
+    "please apply your changes to the latest version and try again"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[EmulatedKubernetes]:
+    with EmulatedKubernetes() as k8s:
+        k8s.register_crd(GIZMO_CRD)
+        yield k8s
+
+
+@pytest.fixture()
+def namespace(cluster: EmulatedKubernetes) -> str:
+    name = f"ns-{uuid.uuid4().hex[:8]}"
+    kubernetes.client.CoreV1Api(cluster.api_client()).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture()
+def core(cluster: EmulatedKubernetes) -> kubernetes.client.CoreV1Api:
+    return kubernetes.client.CoreV1Api(cluster.api_client())
+
+
+@pytest.fixture()
+def custom(cluster: EmulatedKubernetes) -> kubernetes.client.CustomObjectsApi:
+    return kubernetes.client.CustomObjectsApi(cluster.api_client())
+
+
+def gizmo(name: str, **spec: Any) -> dict[str, Any]:
+    body_spec = {"environment": "dev", "environments": [{"name": "dev"}], **spec}
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "metadata": {"name": name}, "spec": body_spec}
+
+
+def gizmos_url(cluster: EmulatedKubernetes, namespace: str, *parts: str) -> str:
+    return "/".join([f"{cluster.url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}", *parts])
+
+
+def configmaps_url(cluster: EmulatedKubernetes, namespace: str, *parts: str) -> str:
+    return "/".join([f"{cluster.url}/api/v1/namespaces/{namespace}/configmaps", *parts])
+
+
+def patch(url: str, body: Any, content_type: str = "application/merge-patch+json") -> requests.Response:
+    return requests.patch(url, data=json.dumps(body), headers={"Content-Type": content_type}, timeout=10)
+
+
+def watch_events(url: str, **params: str) -> list[dict[str, Any]]:
+    """A watch stream read to its end (the server closes it after timeoutSeconds)."""
+    params = {"watch": "true", "timeoutSeconds": "1", **params}
+    with requests.get(url, params=params, stream=True, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("application/json")
+        return [json.loads(line) for line in response.iter_lines() if line]
+
+
+def api_error(excinfo: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(excinfo.value.body)
+    assert body["kind"] == "Status" and body["status"] == "Failure"
+    assert body["code"] == excinfo.value.status
+    return body
+
+
+# --- create -----------------------------------------------------------------------------------------
+
+
+def test_create_assigns_server_metadata(
+    cluster: EmulatedKubernetes, core: kubernetes.client.CoreV1Api, namespace: str
+) -> None:
+    created = core.create_namespaced_config_map(namespace, {"metadata": {"name": "settings"}, "data": {"a": "1"}})
+    assert created.kind == "ConfigMap" and created.api_version == "v1"
+    assert str(uuid.UUID(created.metadata.uid)) == created.metadata.uid
+    assert created.metadata.resource_version.isdigit()
+    assert created.metadata.generation == 1
+    assert created.metadata.namespace == namespace  # taken from the URL
+    stamp = requests.get(configmaps_url(cluster, namespace, "settings"), timeout=5).json()["metadata"][
+        "creationTimestamp"
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
+
+
+def test_create_ignores_server_owned_fields_from_the_client(cluster: EmulatedKubernetes, namespace: str) -> None:
+    body = {
+        "metadata": {
+            "name": "forged",
+            "uid": "not-a-uid",
+            "resourceVersion": "999999",
+            "generation": 42,
+            "creationTimestamp": "2001-01-01T00:00:00Z",
+        }
+    }
+    created = requests.post(configmaps_url(cluster, namespace), json=body, timeout=10).json()["metadata"]
+    assert created["uid"] != "not-a-uid"
+    assert created["generation"] == 1
+    assert created["creationTimestamp"] != "2001-01-01T00:00:00Z"
+    assert int(created["resourceVersion"]) <= cluster.call(lambda: cluster.emulator.resource_version)
+
+
+def test_create_refuses_a_namespace_that_contradicts_the_url(cluster: EmulatedKubernetes, namespace: str) -> None:
+    body = {"metadata": {"name": "elsewhere", "namespace": "other"}}
+    response = requests.post(configmaps_url(cluster, namespace), json=body, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["reason"] == "BadRequest"
+    assert "does not match the namespace sent on the request" in response.json()["message"]
+
+
+def test_generate_name_gets_a_random_suffix(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    first = core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "job-"}})
+    second = core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "job-"}})
+    assert re.fullmatch(r"job-[a-z0-9]{5}", first.metadata.name)
+    assert first.metadata.name != second.metadata.name
+
+
+def test_duplicate_create_is_409_already_exists(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "twice"}})
+    with pytest.raises(ApiException) as excinfo:
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": "twice"}})
+    status = api_error(excinfo)
+    assert excinfo.value.status == 409
+    assert status["reason"] == "AlreadyExists"
+    assert status["message"] == 'configmaps "twice" already exists'
+    assert status["details"] == {"name": "twice", "group": "", "kind": "configmaps"}
+
+
+def test_create_drops_status_of_a_resource_with_status_subresource(
+    custom: kubernetes.client.CustomObjectsApi, namespace: str
+) -> None:
+    body = {**gizmo("fresh"), "status": {"phase": "Forged"}}
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    assert "status" not in created
+
+
+def test_resource_versions_grow_across_all_objects(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    versions = [
+        int(core.create_namespaced_config_map(namespace, {"metadata": {"name": f"cm{i}"}}).metadata.resource_version)
+        for i in range(3)
+    ]
+    assert versions == sorted(versions) and len(set(versions)) == 3
+
+
+# --- update: patches and PUT ----------------------------------------------------------------------
+
+
+def test_merge_patch_merges_maps_and_null_deletes(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    requests.post(url, json={"metadata": {"name": "m", "labels": {"a": "1", "b": "2"}}, "data": {"x": "1"}}, timeout=5)
+    response = patch(f"{url}/m", {"metadata": {"labels": {"b": None, "c": "3"}}, "data": {"y": "2"}})
+    assert response.status_code == 200
+    assert response.json()["metadata"]["labels"] == {"a": "1", "c": "3"}
+    assert response.json()["data"] == {"x": "1", "y": "2"}
+
+
+def test_strategic_merge_patch_merges_maps_and_replaces_lists(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    body = {"metadata": {"name": "s", "finalizers": ["a/one", "a/two"]}, "data": {"x": "1"}}
+    requests.post(url, json=body, timeout=5)
+    changes = {"metadata": {"finalizers": ["a/three"]}, "data": {"y": "2"}}
+    response = patch(f"{url}/s", changes, "application/strategic-merge-patch+json")
+    assert response.json()["metadata"]["finalizers"] == ["a/three"]
+    assert response.json()["data"] == {"x": "1", "y": "2"}
+    patch(f"{url}/s", {"metadata": {"finalizers": None}})
+
+
+def test_json_patch_supports_all_operations(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    requests.post(url, json={"metadata": {"name": "j"}, "data": {"a": "1", "b": "2", "c": "3"}}, timeout=5)
+    operations = [
+        {"op": "test", "path": "/data/a", "value": "1"},
+        {"op": "add", "path": "/data/d", "value": "4"},
+        {"op": "remove", "path": "/data/b"},
+        {"op": "replace", "path": "/data/c", "value": "33"},
+        {"op": "move", "from": "/data/d", "path": "/data/e"},
+        {"op": "copy", "from": "/data/a", "path": "/data/f"},
+    ]
+    response = patch(f"{url}/j", operations, "application/json-patch+json")
+    assert response.status_code == 200
+    assert response.json()["data"] == {"a": "1", "c": "33", "e": "4", "f": "1"}
+
+
+def test_json_patch_failed_test_is_422_and_changes_nothing(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    created = requests.post(url, json={"metadata": {"name": "t"}, "data": {"a": "1"}}, timeout=5).json()
+    operations = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "0"},
+        {"op": "replace", "path": "/data/a", "value": "2"},
+    ]
+    response = patch(f"{url}/t", operations, "application/json-patch+json")
+    assert response.status_code == 422
+    assert response.json()["reason"] == "Invalid"
+    assert requests.get(f"{url}/t", timeout=5).json() == created
+
+
+def test_strategic_merge_patch_is_refused_for_custom_resources(
+    cluster: EmulatedKubernetes, custom: kubernetes.client.CustomObjectsApi, namespace: str
+) -> None:
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("smp"))
+    response = patch(
+        gizmos_url(cluster, namespace, "smp"), {"spec": {"replicas": 2}}, "application/strategic-merge-patch+json"
+    )
+    assert response.status_code == 415
+    assert response.json()["reason"] == "UnsupportedMediaType"
+
+
+def test_put_replaces_the_whole_object(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, {"metadata": {"name": "p"}, "data": {"a": "1", "b": "2"}})
+    body = {"metadata": {"name": "p", "resourceVersion": created.metadata.resource_version}, "data": {"c": "3"}}
+    replaced = core.replace_namespaced_config_map("p", namespace, body)
+    assert replaced.data == {"c": "3"}
+    assert int(replaced.metadata.resource_version) > int(created.metadata.resource_version)
+    assert replaced.metadata.uid == created.metadata.uid
+    assert replaced.metadata.generation == 2  # data is content: it counts as a change
+
+
+def test_put_of_a_missing_object_is_404(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    with pytest.raises(ApiException) as excinfo:
+        core.replace_namespaced_config_map("ghost", namespace, {"metadata": {"name": "ghost"}})
+    assert excinfo.value.status == 404
+    assert api_error(excinfo)["reason"] == "NotFound"
+
+
+def test_generation_counts_only_desired_state_changes(
+    custom: kubernetes.client.CustomObjectsApi, namespace: str
+) -> None:
+    args = (GROUP, VERSION, namespace, PLURAL, "gen")
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("gen"))
+    labelled = custom.patch_namespaced_custom_object(*args, {"metadata": {"labels": {"team": "a"}}})
+    assert labelled["metadata"]["generation"] == 1
+    statused = custom.patch_namespaced_custom_object_status(*args, {"status": {"phase": "Ready"}})
+    assert statused["metadata"]["generation"] == 1
+    respecced = custom.patch_namespaced_custom_object(*args, {"spec": {"replicas": 3}})
+    assert respecced["metadata"]["generation"] == 2
+
+
+def test_a_no_op_patch_keeps_the_resource_version(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    created = requests.post(url, json={"metadata": {"name": "same"}, "data": {"a": "1"}}, timeout=5).json()
+    response = patch(f"{url}/same", {"data": {"a": "1"}})
+    assert response.json()["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+# --- status subresource ---------------------------------------------------------------------------
+
+
+def test_status_writes_change_only_status(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> None:
+    args = (GROUP, VERSION, namespace, PLURAL, "st")
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("st"))
+    body = {"metadata": {"labels": {"sneaky": "yes"}}, "spec": {"replicas": 9}, "status": {"phase": "Ready"}}
+    patched = custom.patch_namespaced_custom_object_status(*args, body)
+    assert patched["status"] == {"phase": "Ready"}
+    assert patched["spec"]["replicas"] == 1
+    assert "labels" not in patched["metadata"]
+
+
+def test_main_object_writes_ignore_status(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> None:
+    args = (GROUP, VERSION, namespace, PLURAL, "main")
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("main"))
+    custom.patch_namespaced_custom_object_status(*args, {"status": {"phase": "Ready"}})
+    patched = custom.patch_namespaced_custom_object(*args, {"spec": {"replicas": 2}, "status": {"phase": "Hacked"}})
+    assert patched["spec"]["replicas"] == 2
+    assert patched["status"] == {"phase": "Ready"}
+
+
+def test_status_of_a_resource_without_the_subresource_is_404(cluster: EmulatedKubernetes, namespace: str) -> None:
+    requests.post(configmaps_url(cluster, namespace), json={"metadata": {"name": "plain"}}, timeout=5)
+    response = patch(configmaps_url(cluster, namespace, "plain", "status"), {"data": {"a": "1"}})
+    assert response.status_code == 404
+    assert response.json()["reason"] == "NotFound"
+
+
+# --- optimistic concurrency -----------------------------------------------------------------------
+
+
+def test_a_stale_resource_version_is_a_409_conflict(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, {"metadata": {"name": "race"}, "data": {"a": "1"}})
+    core.patch_namespaced_config_map("race", namespace, {"data": {"a": "2"}})
+    stale = {"metadata": {"name": "race", "resourceVersion": created.metadata.resource_version}, "data": {"a": "3"}}
+    with pytest.raises(ApiException) as excinfo:
+        core.replace_namespaced_config_map("race", namespace, stale)
+    status = api_error(excinfo)
+    assert (excinfo.value.status, status["reason"]) == (409, "Conflict")
+    assert status["message"] == STALE_MESSAGE.format("race")
+    with pytest.raises(ApiException) as patch_excinfo:
+        core.patch_namespaced_config_map("race", namespace, stale)
+    assert patch_excinfo.value.status == 409
+    assert core.read_namespaced_config_map("race", namespace).data == {"a": "2"}
+
+
+def test_put_without_resource_version_is_unconditional(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "blind"}, "data": {"a": "1"}})
+    replaced = core.replace_namespaced_config_map(
+        "blind", namespace, {"metadata": {"name": "blind"}, "data": {"b": "2"}}
+    )
+    assert replaced.data == {"b": "2"}
+
+
+# --- lists and selectors --------------------------------------------------------------------------
+
+
+def test_lists_carry_kind_api_version_and_resource_version(cluster: EmulatedKubernetes, namespace: str) -> None:
+    requests.post(gizmos_url(cluster, namespace), json=gizmo("listed"), timeout=5)
+    body = requests.get(gizmos_url(cluster, namespace), timeout=5).json()
+    assert (body["kind"], body["apiVersion"]) == (f"{KIND}List", f"{GROUP}/{VERSION}")
+    assert int(body["metadata"]["resourceVersion"]) == cluster.call(lambda: cluster.emulator.resource_version)
+    assert [(item["kind"], item["apiVersion"]) for item in body["items"]] == [(KIND, f"{GROUP}/{VERSION}")]
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("tier=web", ["web1", "web2"]),
+        ("tier==web", ["web1", "web2"]),
+        ("tier!=web", ["db", "bare"]),
+        ("tier in (db,cache)", ["db"]),
+        ("tier notin (web)", ["db", "bare"]),
+        ("tier", ["web1", "web2", "db"]),
+        ("!tier", ["bare"]),
+        ("tier=web,env=prod", ["web2"]),
+    ],
+)
+def test_label_selectors(cluster: EmulatedKubernetes, namespace: str, selector: str, expected: list[str]) -> None:
+    labels = {"web1": {"tier": "web"}, "web2": {"tier": "web", "env": "prod"}, "db": {"tier": "db"}, "bare": {}}
+    for name, object_labels in labels.items():
+        body = {"metadata": {"name": name, "labels": object_labels}}
+        requests.post(configmaps_url(cluster, namespace), json=body, timeout=5)
+    items = requests.get(configmaps_url(cluster, namespace), params={"labelSelector": selector}, timeout=5).json()
+    assert sorted(item["metadata"]["name"] for item in items["items"]) == sorted(expected)
+
+
+def test_field_selectors(cluster: EmulatedKubernetes, namespace: str, core: kubernetes.client.CoreV1Api) -> None:
+    for name in ("one", "two"):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": name}})
+    by_name = core.list_namespaced_config_map(namespace, field_selector="metadata.name=one")
+    assert [item.metadata.name for item in by_name.items] == ["one"]
+    but_name = core.list_namespaced_config_map(namespace, field_selector="metadata.name!=one")
+    assert [item.metadata.name for item in but_name.items] == ["two"]
+    everywhere = core.list_config_map_for_all_namespaces(field_selector=f"metadata.namespace=={namespace}")
+    assert sorted(item.metadata.name for item in everywhere.items) == ["one", "two"]
+    unsupported = requests.get(
+        gizmos_url(cluster, namespace), params={"fieldSelector": "spec.environment=dev"}, timeout=5
+    )
+    assert unsupported.status_code == 400
+
+
+def test_lists_are_chunked_with_limit_and_continue(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    for index in range(5):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": f"c{index}"}})
+    first = core.list_namespaced_config_map(namespace, limit=2)
+    rest = core.list_namespaced_config_map(namespace, limit=10, _continue=first.metadata._continue)
+    names = [item.metadata.name for item in first.items + rest.items]
+    assert names == [f"c{index}" for index in range(5)] and rest.metadata._continue is None
+
+
+# --- watch ----------------------------------------------------------------------------------------
+
+
+def test_watch_from_a_list_resource_version_misses_nothing(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    requests.post(url, json={"metadata": {"name": "before"}}, timeout=5)
+    listed = requests.get(url, timeout=5).json()["metadata"]["resourceVersion"]
+    requests.post(url, json={"metadata": {"name": "after"}}, timeout=5)  # written before the watch starts
+    patch(f"{url}/before", {"data": {"k": "v"}})
+    events = watch_events(url, resourceVersion=listed)
+    assert [(event["type"], event["object"]["metadata"]["name"]) for event in events] == [
+        ("ADDED", "after"),
+        ("MODIFIED", "before"),
+    ]
+    versions = [int(event["object"]["metadata"]["resourceVersion"]) for event in events]
+    assert versions == sorted(versions) and versions[0] > int(listed)
+    assert all(event["object"]["kind"] == "ConfigMap" for event in events)
+
+
+def test_watch_without_resource_version_starts_with_the_current_objects(
+    cluster: EmulatedKubernetes, namespace: str
+) -> None:
+    url = configmaps_url(cluster, namespace)
+    for name in ("a", "b"):
+        requests.post(url, json={"metadata": {"name": name}}, timeout=5)
+    events = watch_events(url)
+    assert [(event["type"], event["object"]["metadata"]["name"]) for event in events] == [
+        ("ADDED", "a"),
+        ("ADDED", "b"),
+    ]
+
+
+def test_watch_honours_selectors_including_objects_leaving_them(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    start = requests.get(url, timeout=5).json()["metadata"]["resourceVersion"]
+    requests.post(url, json={"metadata": {"name": "in", "labels": {"app": "x"}}}, timeout=5)
+    requests.post(url, json={"metadata": {"name": "out", "labels": {"app": "y"}}}, timeout=5)
+    patch(f"{url}/in", {"metadata": {"labels": {"app": "z"}}})
+    events = watch_events(url, resourceVersion=start, labelSelector="app=x")
+    assert [(event["type"], event["object"]["metadata"]["name"]) for event in events] == [
+        ("ADDED", "in"),
+        ("DELETED", "in"),  # it no longer matches: for this watch, it is gone
+    ]
+    named = watch_events(url, resourceVersion=start, fieldSelector="metadata.name=out")
+    assert [event["object"]["metadata"]["name"] for event in named] == ["out"]
+
+
+def test_watch_ends_after_timeout_seconds(cluster: EmulatedKubernetes, namespace: str) -> None:
+    started = time.monotonic()
+    assert watch_events(configmaps_url(cluster, namespace), timeoutSeconds="1") == []
+    assert 0.9 <= time.monotonic() - started < 5
+
+
+async def test_watch_from_a_forgotten_resource_version_gets_410_expired() -> None:
+    async with ApiServerEmulator(event_history=2) as emulator, kmock.Server(emulator) as server:
+        emulator.resources.load_bundled()
+        url = "/api/v1/namespaces/default/configmaps"
+        for index in range(4):
+            await server.client.post(url, json={"metadata": {"name": f"n{index}"}})
+        async with server.client.get(url, params={"watch": "true", "resourceVersion": "1"}) as response:
+            event = json.loads(await response.content.readline())
+    assert event["type"] == "ERROR"
+    assert (event["object"]["code"], event["object"]["reason"]) == (410, "Expired")
+
+
+# --- delete, finalizers, garbage collection -------------------------------------------------------
+
+
+def test_delete_with_finalizers_waits_for_them(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = configmaps_url(cluster, namespace)
+    requests.post(url, json={"metadata": {"name": "held", "finalizers": ["example.dev/hold"]}}, timeout=5)
+    start = requests.get(url, timeout=5).json()["metadata"]["resourceVersion"]
+    marked = requests.delete(f"{url}/held", timeout=5).json()
+    assert marked["metadata"]["deletionTimestamp"]
+    assert requests.get(f"{url}/held", timeout=5).status_code == 200  # still there
+    patch(f"{url}/held", {"metadata": {"finalizers": None}})
+    assert requests.get(f"{url}/held", timeout=5).status_code == 404
+    events = watch_events(url, resourceVersion=start)
+    assert [event["type"] for event in events] == ["MODIFIED", "MODIFIED", "DELETED"]
+
+
+def test_delete_answers_success_and_a_missing_object_404(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "gone"}})
+    deleted = core.delete_namespaced_config_map("gone", namespace)  # this client method returns the raw dict
+    assert (deleted["kind"], deleted["status"], deleted["details"]["name"]) == ("Status", "Success", "gone")
+    with pytest.raises(ApiException) as excinfo:
+        core.delete_namespaced_config_map("gone", namespace)
+    status = api_error(excinfo)
+    assert (excinfo.value.status, status["reason"]) == (404, "NotFound")
+    assert status["message"] == 'configmaps "gone" not found'
+
+
+def test_owned_objects_are_garbage_collected(
+    core: kubernetes.client.CoreV1Api, custom: kubernetes.client.CustomObjectsApi, namespace: str
+) -> None:
+    owner = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("owner"))
+    reference = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": "owner", "uid": owner["metadata"]["uid"]}
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "owned", "ownerReferences": [reference]}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "free"}})
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "owner")
+    remaining = [item.metadata.name for item in core.list_namespaced_config_map(namespace).items]
+    assert remaining == ["free"]
+
+
+# --- CRDs -----------------------------------------------------------------------------------------
+
+
+def test_crds_posted_over_http_are_established_and_discoverable(cluster: EmulatedKubernetes) -> None:
+    extensions = kubernetes.client.ApiextensionsV1Api(cluster.api_client())
+    crd = json.loads(json.dumps(GIZMO_CRD).replace(GROUP, "other.example.dev"))
+    crd["spec"]["names"].update(shortNames=["og"], categories=["all"])
+    created = cluster.api_client().sanitize_for_serialization(extensions.create_custom_resource_definition(crd))
+    conditions = {condition["type"]: condition["status"] for condition in created["status"]["conditions"]}
+    assert conditions == {"NamesAccepted": "True", "Established": "True"}
+    assert created["status"]["acceptedNames"]["kind"] == KIND
+    resources = requests.get(f"{cluster.url}/apis/other.example.dev/v1", timeout=5).json()["resources"]
+    main = next(entry for entry in resources if entry["name"] == PLURAL)
+    assert (main["kind"], main["namespaced"], main["shortNames"], main["categories"]) == (KIND, True, ["og"], ["all"])
+    assert f"{PLURAL}/status" in [entry["name"] for entry in resources]
+    extensions.delete_custom_resource_definition(f"{PLURAL}.other.example.dev")
+    assert requests.get(f"{cluster.url}/apis/other.example.dev/v1", timeout=5).status_code == 404
+
+
+def test_register_crd_serves_the_resource_in_discovery(cluster: EmulatedKubernetes) -> None:
+    groups = requests.get(f"{cluster.url}/apis", timeout=5).json()["groups"]
+    assert {
+        "name": GROUP,
+        "versions": [{"groupVersion": f"{GROUP}/{VERSION}", "version": VERSION}],
+        "preferredVersion": {"groupVersion": f"{GROUP}/{VERSION}", "version": VERSION},
+    } in groups
+    core_resources = requests.get(f"{cluster.url}/api/v1", timeout=5).json()
+    assert core_resources["groupVersion"] == "v1"
+
+
+# --- schema validation, defaulting, pruning -------------------------------------------------------
+
+
+def test_schema_violations_are_422_invalid_with_causes(
+    custom: kubernetes.client.CustomObjectsApi, namespace: str
+) -> None:
+    body = gizmo("bad", environment="qa", replicas="three", environments=[{"name": "Prod"}])
+    del body["spec"]["environment"]
+    body["spec"]["environments"].append({})
+    with pytest.raises(ApiException) as excinfo:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    status = api_error(excinfo)
+    assert (excinfo.value.status, status["reason"]) == (422, "Invalid")
+    causes = {cause["field"]: cause["reason"] for cause in status["details"]["causes"]}
+    assert causes == {
+        "spec.environment": "FieldValueRequired",
+        "spec.replicas": "FieldValueTypeInvalid",
+        "spec.environments[0].name": "FieldValueInvalid",
+        "spec.environments[1].name": "FieldValueRequired",
+    }
+    assert (status["details"]["name"], status["details"]["group"], status["details"]["kind"]) == ("bad", GROUP, KIND)
+    assert status["message"].startswith(f'{KIND}.{GROUP} "bad" is invalid: [')
+    assert (
+        'spec.environments[0].name: Invalid value: "Prod": spec.environments[0].name in body '
+        "should match '^[a-z][a-z0-9-]*$'"
+    ) in status["message"]
+
+
+def test_schema_single_violation_message_format(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> None:
+    with pytest.raises(ApiException) as excinfo:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("enum", environment="qa"))
+    assert api_error(excinfo)["message"] == (
+        f'{KIND}.{GROUP} "enum" is invalid: spec.environment: Unsupported value: "qa": '
+        'supported values: "dev", "staging", "prod"'
+    )
+
+
+def test_schema_bounds_and_int_or_string(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> None:
+    with pytest.raises(ApiException) as excinfo:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("big", replicas=11))
+    assert "spec.replicas in body should be less than or equal to 10" in api_error(excinfo)["message"]
+    for port in (8080, "http"):
+        created = custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, gizmo(f"p{port}", port=port)
+        )
+        assert created["spec"]["port"] == port
+
+
+def test_schema_defaults_are_applied(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> None:
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("defaults"))
+    assert created["spec"]["replicas"] == 1
+    assert created["spec"]["aws"] == {"region": "eu-west-1"}
+
+
+def test_unknown_fields_are_pruned_or_refused_when_strict(
+    cluster: EmulatedKubernetes, custom: kubernetes.client.CustomObjectsApi, namespace: str
+) -> None:
+    body = gizmo("pruned", colour="blue", tags={"team": "a"})
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    assert "colour" not in created["spec"] and created["spec"]["tags"] == {"team": "a"}
+    strict = requests.post(
+        gizmos_url(cluster, namespace),
+        params={"fieldValidation": "Strict"},
+        json=gizmo("strict", colour="blue"),
+        timeout=5,
+    )
+    assert strict.status_code == 400
+    assert 'strict decoding error: unknown field "spec.colour"' in strict.json()["message"]
+    status = custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, "pruned", {"status": {"anything": {"goes": True}}}
+    )
+    assert status["status"] == {"anything": {"goes": True}}  # preserve-unknown-fields
+
+
+def test_patches_are_validated_after_being_applied(custom: kubernetes.client.CustomObjectsApi, namespace: str) -> None:
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("patched"))
+    with pytest.raises(ApiException) as excinfo:
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, "patched", {"spec": {"environment": None}}
+        )
+    assert api_error(excinfo)["details"]["causes"][0]["field"] == "spec.environment"
+    stored = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "patched")
+    assert stored["spec"]["environment"] == "dev"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [({"name": "Not_A_Name"}, "FieldValueInvalid"), ({}, "FieldValueRequired")],
+)
+def test_object_names_are_validated(
+    core: kubernetes.client.CoreV1Api, namespace: str, metadata: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(ApiException) as excinfo:
+        core.create_namespaced_config_map(namespace, {"metadata": metadata})
+    status = api_error(excinfo)
+    assert excinfo.value.status == 422
+    assert status["details"]["causes"][0] == {
+        **status["details"]["causes"][0],
+        "field": "metadata.name",
+        "reason": reason,
+    }
+
+
+# --- kubectl get: Tables, OpenAPI -----------------------------------------------------------------
+
+
+def test_tables_use_the_printer_columns(
+    cluster: EmulatedKubernetes, custom: kubernetes.client.CustomObjectsApi, namespace: str
+) -> None:
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, gizmo("shown", aws={"region": "us-east-1"})
+    )
+    conditions = [{"type": "Synced", "status": "False"}, {"type": "Ready", "status": "True"}]
+    status = {"status": {"phase": "Running", "conditions": conditions}}
+    custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, "shown", status)
+    table = requests.get(gizmos_url(cluster, namespace), headers={"Accept": TABLE_ACCEPT}, timeout=5).json()
+    assert (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1")
+    columns = [(column["name"], column["type"], column["priority"]) for column in table["columnDefinitions"]]
+    assert columns == [
+        ("Name", "string", 0),
+        ("Phase", "string", 0),
+        ("Region", "string", 0),
+        ("Ready", "string", 0),
+        ("Replicas", "integer", 1),
+        ("Age", "date", 0),
+    ]
+    [row] = table["rows"]
+    assert row["cells"][:5] == ["shown", "Running", "us-east-1", "True", 1]
+    assert re.fullmatch(r"\d+s", row["cells"][5])
+    assert row["object"]["kind"] == "PartialObjectMetadata" and row["object"]["metadata"]["namespace"] == namespace
+
+
+def test_tables_of_builtins_have_name_and_age_and_json_stays_default(
+    cluster: EmulatedKubernetes, namespace: str
+) -> None:
+    requests.post(configmaps_url(cluster, namespace), json={"metadata": {"name": "tabled"}}, timeout=5)
+    table = requests.get(
+        configmaps_url(cluster, namespace, "tabled"), headers={"Accept": TABLE_ACCEPT}, timeout=5
+    ).json()
+    assert [column["name"] for column in table["columnDefinitions"]] == ["Name", "Age"]
+    assert table["rows"][0]["cells"][0] == "tabled"
+    assert requests.get(configmaps_url(cluster, namespace, "tabled"), timeout=5).json()["kind"] == "ConfigMap"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "age"),
+    [
+        (5, "5s"),
+        (119, "119s"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 + 1200, "3h20m"),
+        (30 * 3600, "30h"),
+        (3 * 86400 + 7200, "3d2h"),
+        (30 * 86400, "30d"),
+        (3 * 365 * 86400 + 86400, "3y1d"),
+    ],
+)
+def test_ages_read_like_kubectl(seconds: int, age: str) -> None:
+    assert human_age(seconds) == age
+
+
+def test_openapi_is_absent_with_an_explanation(cluster: EmulatedKubernetes) -> None:
+    for version in ("v2", "v3"):
+        response = requests.get(f"{cluster.url}/openapi/{version}", timeout=5)
+        assert response.status_code == 404
+        assert "--validate=false" in response.json()["message"]
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kubectl_gets_custom_resources(cluster: EmulatedKubernetes, namespace: str, tmp_path: Any) -> None:
+    requests.post(gizmos_url(cluster, namespace), json=gizmo("cli"), timeout=5)
+    config = cluster.write_kubeconfig(tmp_path / "config", namespace=namespace)
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(config), "get", "gz"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.split() == ["NAME", "PHASE", "REGION", "READY", "AGE"]
+    assert row.split()[:2] == ["cli", "eu-west-1"]  # the absent phase and readiness print blank
+
+
+# --- the runner, the request log, kmock's DSL -----------------------------------------------------
+
+
+def test_kubeconfig_works_with_the_kubernetes_client(cluster: EmulatedKubernetes, tmp_path: Any) -> None:
+    path = cluster.write_kubeconfig(tmp_path / "kubeconfig", context="sandbox", namespace="team")
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(configuration))
+    assert "default" in [item.metadata.name for item in api.list_namespace().items]
+    _, active = kubernetes.config.list_kube_config_contexts(config_file=str(path))
+    assert active["name"] == "sandbox" and active["context"]["namespace"] == "team"
+
+
+def test_the_request_log_records_kubernetes_requests(cluster: EmulatedKubernetes, namespace: str) -> None:
+    before = len(cluster.emulator.requests)
+    requests.get(configmaps_url(cluster, namespace), timeout=5)
+    logged = cluster.emulator.requests[before:]
+    assert [(request.method, request.action, request.namespace) for request in logged] == [
+        (kmock.method.GET, kmock.action.LIST, namespace)
+    ]
+
+
+async def test_kmock_reactions_still_intercept_requests() -> None:
+    configmaps = kmock.resource("", "v1", "configmaps")
+    async with ApiServerEmulator() as emulator, kmock.Server(emulator) as server:
+        emulator.resources.load_bundled()
+        emulator[kmock.action.LIST, configmaps] << {"items": [], "intercepted": True}
+        url = "/api/v1/namespaces/default/configmaps"
+        created = await (await server.client.post(url, json={"metadata": {"name": "kept"}})).json()
+        listed = await (await server.client.get(url)).json()
+        fetched = await (await server.client.get(f"{url}/kept")).json()
+    assert listed == {"items": [], "intercepted": True}
+    assert fetched["metadata"]["uid"] == created["metadata"]["uid"]
+    assert emulator.objects[configmaps, "default", "kept"]["metadata"]["name"] == "kept"
+
+
+# --- kopf -----------------------------------------------------------------------------------------
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _run_kopf(url: str, namespace: str, stop: threading.Event, ready: threading.Event) -> None:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=url, insecure=True)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.peering.standalone = True
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    def provision(patch: kopf.Patch, **_: Any) -> None:
+        patch.status["phase"] = "Provisioned"
+
+    coroutine = kopf.operator(
+        registry=registry, standalone=True, namespaces=[namespace], stop_flag=stop, ready_flag=ready
+    )
+    asyncio.run(coroutine)
+
+
+def test_kopf_operator_patches_status(
+    custom: kubernetes.client.CustomObjectsApi, cluster: EmulatedKubernetes, namespace: str
+) -> None:
+    errors = _ErrorCollector()
+    logging.getLogger("kopf").addHandler(errors)
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=_run_kopf, args=(cluster.url, namespace, stop, ready), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(20), "kopf did not start"
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, gizmo("operated", replicas=2))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "operated")
+            if obj.get("status", {}).get("phase") == "Provisioned":
+                break
+            time.sleep(0.2)
+        assert obj.get("status", {}).get("phase") == "Provisioned"
+        assert obj["spec"] == {
+            "environment": "dev",
+            "environments": [{"name": "dev"}],
+            "replicas": 2,
+            "aws": {"region": "eu-west-1"},
+        }
+        assert obj["metadata"]["generation"] == 1
+    finally:
+        stop.set()
+        thread.join(20)
+        logging.getLogger("kopf").removeHandler(errors)
+    assert not thread.is_alive()
+    assert [record.getMessage() for record in errors.records] == []
+
+
+def test_timestamps_are_rfc3339_utc(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    created = core.create_namespaced_config_map(namespace, {"metadata": {"name": "when"}})
+    assert abs(created.metadata.creation_timestamp - datetime.datetime.now(datetime.UTC)) < datetime.timedelta(
+        seconds=5
+    )

@@ -1,0 +1,188 @@
+"""The DevOpsProject reconciler end to end: real kopf + our handlers against the emulated API."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+from prometheus_client import REGISTRY
+
+from devops_operator.api.common import API_GROUP, API_VERSION
+from devops_operator.aws.metering import METER
+from devops_operator.sandbox.operator_thread import OperatorThread
+
+from support import condition, get_custom, wait_for_condition, wait_until
+
+PLURAL = "devopsprojects"
+
+
+def project(name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "project": "shop",
+        "environments": [{"name": "test", "autoApprove": True}, {"name": "prod", "production": True}],
+    }
+    body.update(spec)
+    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "DevOpsProject",
+            "metadata": {"name": name}, "spec": body}
+
+
+def create(api: ApiClient, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    result = CustomObjectsApi(api).create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL,
+                                                                 manifest)
+    assert isinstance(result, dict)
+    return result
+
+
+def events_for(api: ApiClient, namespace: str, name: str) -> list[Any]:
+    events = CoreV1Api(api).list_namespaced_event(namespace).items
+    return [e for e in events if e.involved_object and e.involved_object.name == name]
+
+
+def reconcile_count(kind: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value("devops_operator_reconcile_total", {"kind": kind, "outcome": outcome})
+    return value or 0.0
+
+
+def test_valid_project_becomes_ready_with_example_names(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str
+) -> None:
+    before = reconcile_count("DevOpsProject", "success")
+    create(kube_api, namespace, project("shop", organization="acme",
+                                        naming={"pattern": "{organization}-{project}-{environment}-{resource}"}))
+    obj = wait_for_condition(kube_api, PLURAL, namespace, "shop", "Ready")
+
+    status = obj["status"]
+    assert status["phase"] == "Ready"
+    assert status["observedGeneration"] == obj["metadata"]["generation"] == 1
+    assert [(e["name"], e["exampleResourceName"]) for e in status["environments"]] == [
+        ("test", "acme-shop-test-api"), ("prod", "acme-shop-prod-api")]
+    assert status["environmentCount"] == 2
+    assert condition(obj, "Stalled") is None or condition(obj, "Stalled")["status"] == "False"
+    # kstatus: Ready and not Reconciling once settled.
+    reconciling = condition(obj, "Reconciling")
+    assert reconciling is None or reconciling["status"] == "False"
+    wait_until(lambda: events_for(kube_api, namespace, "shop"), what="an Event about the project")
+    assert reconcile_count("DevOpsProject", "success") > before
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "fix"),
+    [
+        ({"naming": {"pattern": "{project}-{team}-{resource}"}}, "spec.naming.pattern", "{team}"),
+        ({"environments": []}, "spec.environments", "add at least one"),
+        ({"environments": [{"name": "prod", "production": True, "autoApprove": True}]},
+         "spec.environments[0].autoApprove", "set autoApprove: false"),
+        ({"environments": [{"name": "prod", "credentials": {"source": "secret", "secretRef": {"name": "nope"}}}]},
+         "spec.environments[0].credentials.secretRef.name", "create it"),
+    ],
+    ids=["unknown-placeholder", "no-environments", "production-auto-approve", "missing-secret"],
+)
+def test_bad_input_is_stalled_with_the_field_and_the_fix(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str, spec: dict[str, Any], field: str, fix: str
+) -> None:
+    create(kube_api, namespace, project("bad", **spec))
+    obj = wait_for_condition(kube_api, PLURAL, namespace, "bad", "Stalled")
+    stalled, ready = condition(obj, "Stalled"), condition(obj, "Ready")
+    assert stalled is not None and ready is not None
+    assert field in stalled["message"] and fix in stalled["message"]
+    assert ready["status"] == "False" and ready["message"] == stalled["message"]
+    assert obj["status"]["phase"] == "Stalled"
+    warnings = wait_until(
+        lambda: [e for e in events_for(kube_api, namespace, "bad") if e.type == "Warning"],
+        what="a Warning event",
+    )
+    assert field in warnings[0].message
+
+    # The operator keeps serving every other object.
+    create(kube_api, namespace, project("good"))
+    wait_for_condition(kube_api, PLURAL, namespace, "good", "Ready")
+
+
+def test_missing_secret_recovers_once_the_secret_exists(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str
+) -> None:
+    envs = [{"name": "prod", "production": True,
+             "credentials": {"source": "secret", "secretRef": {"name": "prod-aws"}}}]
+    create(kube_api, namespace, project("late", environments=envs))
+    wait_for_condition(kube_api, PLURAL, namespace, "late", "Stalled")
+
+    data = {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+    CoreV1Api(kube_api).create_namespaced_secret(namespace, {
+        "metadata": {"name": "prod-aws"},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    })
+    obj = wait_for_condition(kube_api, PLURAL, namespace, "late", "Ready", timeout=30)
+    # The keys never leak into status or events.
+    text = str(obj) + str([e.message for e in events_for(kube_api, namespace, "late")])
+    assert data["aws_secret_access_key"] not in text and data["aws_access_key_id"] not in text
+
+
+def test_spec_change_is_observed_with_the_new_generation(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str
+) -> None:
+    create(kube_api, namespace, project("evolving"))
+    first = wait_for_condition(kube_api, PLURAL, namespace, "evolving", "Ready")
+    ready_since = condition(first, "Ready")["lastTransitionTime"]  # type: ignore[index]
+
+    CustomObjectsApi(kube_api).patch_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, PLURAL, "evolving",
+        {"spec": {"environments": [{"name": "test"}, {"name": "staging"}, {"name": "prod", "production": True}]}},
+    )
+    obj = wait_until(
+        lambda: (o := get_custom(kube_api, PLURAL, namespace, "evolving"))["status"].get("observedGeneration") == 2
+        and o,
+        what="observedGeneration 2",
+    )
+    assert obj["metadata"]["generation"] == 2
+    assert [e["name"] for e in obj["status"]["environments"]] == ["test", "staging", "prod"]
+    # Still Ready: the transition time of Ready does not move without a status change.
+    assert condition(obj, "Ready")["lastTransitionTime"] == ready_since  # type: ignore[index]
+
+
+def test_schema_rejects_bad_types_before_the_operator_sees_them(kube_api: ApiClient, namespace: str) -> None:
+    bad = project("typo", environments=[{"name": "test", "credentials": {"source": "magic"}}])
+    with pytest.raises(ApiException) as err:
+        create(kube_api, namespace, bad)
+    assert err.value.status == 422
+    assert "spec.environments[0].credentials.source" in err.value.body
+
+
+def test_each_environment_identity_is_verified_with_one_sts_call(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str
+) -> None:
+    with METER.measure() as calls:
+        create(kube_api, namespace, project("verified"))
+        obj = wait_for_condition(kube_api, PLURAL, namespace, "verified", "Ready")
+    verified = condition(obj, "CredentialsVerified")
+    assert verified is not None and verified["status"] == "True"
+    # moto's default account: the identity really came from (emulated) STS.
+    assert {e["accountId"] for e in obj["status"]["environments"]} == {"123456789012"}
+    assert all(e["identity"].startswith("arn:aws:") for e in obj["status"]["environments"])
+    # One reconciliation, two environments: exactly two GetCallerIdentity calls, nothing else.
+    assert calls.count("sts", "GetCallerIdentity") == 2
+    assert calls.total == 2
+
+
+def test_account_mismatch_is_stalled_and_recovers_when_fixed(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str
+) -> None:
+    envs = [{"name": "test"}, {"name": "prod", "production": True, "accountId": "999999999999"}]
+    create(kube_api, namespace, project("wrong-account", environments=envs))
+    obj = wait_for_condition(kube_api, PLURAL, namespace, "wrong-account", "Stalled")
+    stalled = condition(obj, "Stalled")
+    assert stalled is not None and stalled["reason"] == "CredentialsRejected"
+    assert "spec.environments[1].credentials (prod)" in stalled["message"]
+    assert "999999999999" in stalled["message"] and "accountId" in stalled["message"]
+    assert condition(obj, "CredentialsVerified")["status"] == "False"  # type: ignore[index]
+
+    CustomObjectsApi(kube_api).patch_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, PLURAL, "wrong-account",
+        {"spec": {"environments": [{"name": "test"},
+                                   {"name": "prod", "production": True, "accountId": "123456789012"}]}},
+    )
+    obj = wait_for_condition(kube_api, PLURAL, namespace, "wrong-account", "Ready")
+    assert condition(obj, "Stalled") is None

@@ -1,0 +1,309 @@
+"""ConfigMap-backed documents against the emulated Kubernetes API (kmock + fidelity layer)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from devops_operator.kube.client import (
+    CountingApiClient,
+    call_json,
+    kube_verb,
+    new_api_client,
+    request_count,
+)
+from devops_operator.kube.owners import MANAGED_BY_LABEL
+from devops_operator.kube.store import (
+    AppendLog,
+    ConfigMapDocument,
+    DocumentTooLarge,
+    StoreError,
+)
+from devops_operator.sandbox.apiserver import EmulatedKubernetes
+
+_namespaces = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def kube_url() -> Iterator[str]:
+    with EmulatedKubernetes() as server:
+        yield server.url
+
+
+@pytest.fixture
+def api(kube_url: str) -> Iterator[CountingApiClient]:
+    client = new_api_client(kube_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def ns() -> str:
+    """A namespace per test, so tests never see each other's ConfigMaps."""
+    return f"store-{next(_namespaces)}"
+
+
+def configmap(api: CountingApiClient, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        result: dict[str, Any] = call_json(api, "GET", f"/api/v1/namespaces/{ns}/configmaps/{name}")
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return result
+
+
+def create_configmap(api: CountingApiClient, ns: str, name: str, data: dict[str, str]) -> dict[str, Any]:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+    result: dict[str, Any] = call_json(api, "POST", f"/api/v1/namespaces/{ns}/configmaps", body=body)
+    return result
+
+
+def test_read_of_a_missing_document_is_none(api: CountingApiClient, ns: str) -> None:
+    assert ConfigMapDocument(api, ns, "nothing-here").read() is None
+
+
+def test_first_update_creates_the_configmap_with_labels_and_owner(api: CountingApiClient, ns: str) -> None:
+    owner = create_configmap(api, ns, "owner", {})
+    doc = ConfigMapDocument(api, ns, "registry", "registry.json", owner=owner, labels={"team": "infra"})
+
+    stored = doc.update(lambda current: {"resources": [], "seen": current})
+
+    assert stored == {"resources": [], "seen": None}
+    cm = configmap(api, ns, "registry")
+    assert cm is not None
+    assert cm["data"] == {"registry.json": '{"resources":[],"seen":null}'}  # compact JSON
+    assert cm["metadata"]["namespace"] == ns
+    assert cm["metadata"]["labels"] == {"team": "infra", MANAGED_BY_LABEL: "devops-operator"}
+    (reference,) = cm["metadata"]["ownerReferences"]
+    assert reference["uid"] == owner["metadata"]["uid"]
+    assert reference["controller"] is True
+    assert doc.read() == stored
+
+
+def test_requests_are_counted_exactly(api: CountingApiClient, ns: str) -> None:
+    doc = ConfigMapDocument(api, ns, "counted")
+    before = request_count()
+
+    doc.update(lambda _: {"n": 1})  # fresh: GET (404) + POST
+    assert api.request_counts() == {"get": 1, "create": 1}
+    doc.update(lambda d: {"n": d["n"] + 1})  # existing: GET + PUT
+    assert api.request_counts() == {"get": 2, "create": 1, "update": 1}
+    doc.update(lambda d: d)  # unchanged: GET only, nothing written
+    assert api.request_counts() == {"get": 3, "create": 1, "update": 1}
+
+    # The process-wide Prometheus counter saw the same five requests.
+    assert request_count() - before == 5
+    assert doc.read() == {"n": 2}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "verb"),
+    [
+        ("GET", "http://h/api/v1/namespaces/ns/configmaps/cm", "get"),
+        ("GET", "http://h/api/v1/namespaces/ns/configmaps", "list"),
+        ("GET", "http://h/api/v1/namespaces/ns/configmaps?watch=true&resourceVersion=5", "watch"),
+        ("GET", "http://h/apis/devops.fractary.io/v1alpha1/infradeployments", "list"),
+        ("GET", "http://h/api/v1/namespaces", "list"),
+        ("GET", "http://h/api/v1/namespaces/ns", "get"),
+        ("GET", "http://h/api/v1/namespaces/ns/status", "get"),
+        ("POST", "http://h/api/v1/namespaces/ns/events", "create"),
+        ("PUT", "http://h/api/v1/namespaces/ns/configmaps/cm", "update"),
+        ("PATCH", "http://h/apis/apps/v1/namespaces/ns/deployments/d/status", "patch"),
+        ("DELETE", "http://h/apis/batch/v1/namespaces/ns/jobs/j", "delete"),
+        ("DELETE", "http://h/apis/batch/v1/namespaces/ns/jobs", "deletecollection"),
+    ],
+)
+def test_requests_are_counted_by_kubernetes_verb(method: str, url: str, verb: str) -> None:
+    assert kube_verb(method, url) == verb
+
+
+def test_concurrent_appends_from_two_clients_lose_nothing(kube_url: str, ns: str) -> None:
+    per_writer = 50
+    start = threading.Barrier(2)
+    logs: list[AppendLog] = []
+    clients: list[CountingApiClient] = []
+    errors: list[BaseException] = []
+
+    def writer(writer_id: int) -> None:
+        client = new_api_client(kube_url)  # separate ApiClient (own connection pool) per writer
+        log = AppendLog(api=client, namespace=ns, name="issue-log", max_attempts=50)
+        clients.append(client)
+        logs.append(log)
+        start.wait()
+        try:
+            for seq in range(per_writer):
+                log.append({"writer": writer_id, "seq": seq})
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(writer_id,)) for writer_id in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors
+    entries = logs[0].entries()
+    assert len(entries) == 2 * per_writer
+    for writer_id in (1, 2):
+        # All entries are present, and each writer's entries are in its own order.
+        assert [e["seq"] for e in entries if e["writer"] == writer_id] == list(range(per_writer))
+    conflicts = sum(log.document.conflicts for log in logs)
+    writes = sum(c.request_counts().get("update", 0) + c.request_counts().get("create", 0) for c in clients)
+    assert writes == 2 * per_writer + conflicts  # every lost race was one refused write, then retried
+    print(f"{conflicts} conflicts retried for {2 * per_writer} appends")
+    assert conflicts > 0, "two writers racing on one ConfigMap should have hit 409 at least once"
+    for client in clients:
+        client.close()
+
+
+def test_a_stale_write_is_refused_then_retried_not_lost(api: CountingApiClient, kube_url: str, ns: str) -> None:
+    doc = ConfigMapDocument(api, ns, "remediation-log")
+    doc.update(lambda _: {"entries": ["first"]})
+    other = ConfigMapDocument(new_api_client(kube_url), ns, "remediation-log")
+    calls: list[Any] = []
+
+    def append_second(current: dict[str, Any]) -> dict[str, Any]:
+        calls.append(json.loads(json.dumps(current)))
+        if len(calls) == 1:
+            # Another writer gets in between our read and our write: our resourceVersion goes stale.
+            other.update(lambda d: {"entries": [*d["entries"], "concurrent"]})
+        return {"entries": [*current["entries"], "second"]}
+
+    stored = doc.update(append_second)
+
+    assert doc.conflicts == 1
+    assert calls == [{"entries": ["first"]}, {"entries": ["first", "concurrent"]}]
+    assert stored == {"entries": ["first", "concurrent", "second"]}
+    assert doc.read() == stored
+
+
+def test_the_emulator_refuses_a_stale_resource_version(api: CountingApiClient, ns: str) -> None:
+    # The precondition the store relies on: a PUT carrying an old resourceVersion gets 409.
+    doc = ConfigMapDocument(api, ns, "stale")
+    doc.update(lambda _: {"v": 1})
+    stale = configmap(api, ns, "stale")
+    doc.update(lambda _: {"v": 2})
+    assert stale is not None
+    with pytest.raises(ApiException) as refused:
+        call_json(api, "PUT", f"/api/v1/namespaces/{ns}/configmaps/stale", body=stale)
+    assert refused.value.status == 409
+    assert doc.read() == {"v": 2}
+
+
+def test_rotation_by_count_keeps_the_newest_and_counts_the_rotated(api: CountingApiClient, ns: str) -> None:
+    log = AppendLog(api, ns, "audit-trail", max_entries=5)
+    for seq in range(8):
+        log.append({"seq": seq})
+    stored = log.read()
+    assert [e["seq"] for e in stored["entries"]] == [3, 4, 5, 6, 7]
+    assert stored["rotated"] == 3
+
+
+def test_rotation_by_size_keeps_the_newest_under_the_byte_limit(api: CountingApiClient, ns: str) -> None:
+    max_bytes, appends = 3_000, 20
+    log = AppendLog(api, ns, "big-log", max_entries=1_000, max_bytes=max_bytes)
+    for seq in range(appends):
+        log.append({"seq": seq, "text": "x" * 300})
+    stored = log.read()
+    seqs = [e["seq"] for e in stored["entries"]]
+    assert seqs == list(range(appends - len(seqs), appends))  # a contiguous run of the newest
+    assert stored["rotated"] == appends - len(seqs) > 0
+    cm = configmap(api, ns, "big-log")
+    assert cm is not None
+    # Measured on what was sent; the server's own metadata (a new resourceVersion) may add a few bytes.
+    assert len(json.dumps(cm, separators=(",", ":"), ensure_ascii=False).encode()) <= max_bytes + 100
+
+
+def test_over_limit_without_rotation_raises_and_changes_nothing(api: CountingApiClient, ns: str) -> None:
+    doc = ConfigMapDocument(api, ns, "bounded", max_bytes=2_000)
+    doc.update(lambda _: {"items": ["small"]})
+    before = configmap(api, ns, "bounded")
+    writes_before = api.request_counts().get("update", 0)
+
+    with pytest.raises(DocumentTooLarge) as too_large:
+        doc.update(lambda d: {"items": [*d["items"], "y" * 5_000]})
+
+    message = str(too_large.value)
+    assert f"{ns}/bounded" in message and "2000-byte limit" in message
+    assert too_large.value.size > too_large.value.limit == 2_000
+    after = configmap(api, ns, "bounded")
+    assert before is not None and after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["data"] == before["data"]
+    assert api.request_counts().get("update", 0) == writes_before  # no write was even attempted
+
+
+def test_a_rotation_that_does_not_shrink_stops_and_raises(api: CountingApiClient, ns: str) -> None:
+    doc = ConfigMapDocument(api, ns, "stubborn", max_bytes=1_000)
+    rotations: list[int] = []
+
+    def no_progress(document: Any, overflow: int) -> Any:
+        rotations.append(overflow)
+        return document
+
+    with pytest.raises(DocumentTooLarge):
+        doc.update(lambda _: {"blob": "z" * 3_000}, rotate=no_progress)
+    assert len(rotations) == 1  # asked once, made no progress, gave up
+    assert configmap(api, ns, "stubborn") is None  # nothing created either
+
+
+def test_rendered_keys_are_written_in_the_same_put_and_counted(api: CountingApiClient, ns: str) -> None:
+    def render(document: Any) -> dict[str, str]:
+        rows = "\n".join(f"- {item}" for item in document["resources"])
+        return {"DEPLOYED.md": f"# Deployed resources\n\n{rows}\n"}
+
+    doc = ConfigMapDocument(api, ns, "deployed", "registry.json", render=render, max_bytes=3_000)
+    doc.update(lambda _: {"resources": ["aws_s3_bucket.logs"]})
+    writes_before = api.request_counts().get("update", 0)
+    doc.update(lambda d: {"resources": [*d["resources"], "aws_sqs_queue.jobs"]})
+
+    assert api.request_counts().get("update", 0) == writes_before + 1  # one atomic PUT for both keys
+    cm = configmap(api, ns, "deployed")
+    assert cm is not None
+    assert json.loads(cm["data"]["registry.json"]) == {"resources": ["aws_s3_bucket.logs", "aws_sqs_queue.jobs"]}
+    assert cm["data"]["DEPLOYED.md"] == "# Deployed resources\n\n- aws_s3_bucket.logs\n- aws_sqs_queue.jobs\n"
+
+    # The rendered keys count towards the limit: a document that fits alone is refused with them.
+    big = {"resources": [f"aws_instance.node{i:02d}" for i in range(80)]}
+    ConfigMapDocument(api, ns, "deployed-plain", "registry.json", max_bytes=3_000).update(lambda _: big)
+    with pytest.raises(DocumentTooLarge):
+        doc.update(lambda _: big)
+    assert doc.read() == {"resources": ["aws_s3_bucket.logs", "aws_sqs_queue.jobs"]}
+
+
+def test_a_document_that_is_not_json_is_never_overwritten(api: CountingApiClient, ns: str) -> None:
+    create_configmap(api, ns, "hand-edited", {"document.json": "{not json", "other": "kept"})
+    doc = ConfigMapDocument(api, ns, "hand-edited")
+    with pytest.raises(StoreError, match="not valid JSON"):
+        doc.update(lambda _: {"fresh": True})
+    cm = configmap(api, ns, "hand-edited")
+    assert cm is not None and cm["data"] == {"document.json": "{not json", "other": "kept"}
+
+
+def test_other_keys_of_the_configmap_are_preserved(api: CountingApiClient, ns: str) -> None:
+    create_configmap(api, ns, "shared", {"notes.txt": "written by someone else"})
+    ConfigMapDocument(api, ns, "shared").update(lambda _: {"ok": True})
+    cm = configmap(api, ns, "shared")
+    assert cm is not None and cm["data"] == {
+        "notes.txt": "written by someone else",
+        "document.json": '{"ok":true}',
+    }
+
+
+def test_the_document_is_garbage_collected_with_its_owner(api: CountingApiClient, ns: str) -> None:
+    owner = create_configmap(api, ns, "owner", {})
+    ConfigMapDocument(api, ns, "owned", owner=owner).update(lambda _: {"x": 1})
+    call_json(api, "DELETE", f"/api/v1/namespaces/{ns}/configmaps/owner")
+    deadline = time.monotonic() + 10
+    while configmap(api, ns, "owned") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert configmap(api, ns, "owned") is None
