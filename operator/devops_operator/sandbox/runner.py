@@ -8,6 +8,7 @@ and prints every resource's phase and conditions as they change.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +49,18 @@ class Seen:
     conditions: tuple[tuple[str, str, str], ...]
 
 
+def project_details(status: dict[str, Any]) -> list[str]:
+    return [
+        f"env {env.get('name')}{' (production)' if env.get('production') else ''}: names like "
+        f"{env.get('exampleResourceName')}, region {env.get('region')}, identity {env.get('identity', 'unverified')}"
+        for env in status.get("environments") or []
+    ]
+
+
+# What the demo shows beyond phase and conditions, per kind (each capability adds its own).
+DETAILS: dict[str, Callable[[dict[str, Any]], list[str]]] = {"DevOpsProject": project_details}
+
+
 class ProgressPrinter:
     def __init__(self, out: TextIO, started: float) -> None:
         self.out = out
@@ -68,6 +81,8 @@ class ProgressPrinter:
         self.out.write(f"[{elapsed:6.1f}s] {kind}/{key[2]} ({key[1]}): {now.phase}  {summary}\n")
         if status.get("message"):
             self.out.write(f"          {status['message']}\n")
+        for line in DETAILS.get(kind, lambda _: [])(status):
+            self.out.write(f"          {line}\n")
         self.out.flush()
 
 
@@ -91,13 +106,22 @@ def list_ours(api: ApiClient) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     for kind in ALL_KINDS:
         listing = custom.list_cluster_custom_object(API_GROUP, API_VERSION, kind.plural)
+        assert isinstance(listing, dict)
         found.extend((kind.kind, item) for item in listing.get("items", []))
     return found
+
+
+def quiet_logging() -> None:
+    """The sandbox prints its own progress: keep the emulators' request logs and kopf's chatter out."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("werkzeug", "aiohttp.access", "kopf", "moto"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def run_sandbox(options: SandboxOptions, out: TextIO = sys.stdout,
                 should_stop: Callable[[], bool] = lambda: False) -> int:
     """Run until interrupted, or with `once` until the examples settle. Returns the exit code."""
+    quiet_logging()
     started = time.monotonic()
     options.state_dir.mkdir(parents=True, exist_ok=True)
     with EmulatedKubernetes(port=options.port) as k8s, emulated_aws() as aws_url:

@@ -99,9 +99,7 @@ def _structure_errors(name: str, spec: Mapping[str, Any]) -> list[FieldError]:
     versions = spec["versions"]
     if sum(1 for version in versions if isinstance(version, Mapping) and version.get("storage")) != 1:
         problems.append(
-            FieldError.invalid(
-                "spec.versions", versions, "must have exactly one version marked as storage version"
-            )
+            FieldError.invalid("spec.versions", versions, "must have exactly one version marked as storage version")
         )
     for index, version in enumerate(versions):
         if not isinstance(version, Mapping) or not version.get("name"):
@@ -146,9 +144,7 @@ def parse_crd(crd: Mapping[str, Any]) -> CustomResourceType:
         namespaced=spec["scope"] == "Namespaced",
         short_names=tuple(names.get("shortNames") or ()),
         categories=tuple(names.get("categories") or ()),
-        versions=tuple(
-            _parse_version(version) for version in spec["versions"] if version.get("served", True)
-        ),
+        versions=tuple(_parse_version(version) for version in spec["versions"] if version.get("served", True)),
     )
 
 

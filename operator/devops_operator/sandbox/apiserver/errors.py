@@ -120,9 +120,7 @@ def already_exists(group: str, plural: str, name: str) -> ApiError:
 
 
 def conflict(group: str, plural: str, name: str, detail: str | None = None) -> ApiError:
-    detail = detail or (
-        "the object has been modified; please apply your changes to the latest version and try again"
-    )
+    detail = detail or ("the object has been modified; please apply your changes to the latest version and try again")
     message = f'Operation cannot be fulfilled on {qualified_resource(group, plural)} "{name}": {detail}'
     return ApiError(409, "Conflict", message, _object_details(group, plural, name))
 
@@ -143,9 +141,7 @@ def invalid(group: str, kind: str, name: str, errors: Sequence[FieldError]) -> A
 
 def unprocessable(message: str) -> ApiError:
     """A request that decoded fine but cannot be applied, e.g. a failed JSON-patch ``test``."""
-    return ApiError(
-        422, "Invalid", message, {"causes": [{"reason": "FieldValueInvalid", "message": message}]}
-    )
+    return ApiError(422, "Invalid", message, {"causes": [{"reason": "FieldValueInvalid", "message": message}]})
 
 
 def bad_request(message: str) -> ApiError:
@@ -153,15 +149,11 @@ def bad_request(message: str) -> ApiError:
 
 
 def method_not_allowed() -> ApiError:
-    return ApiError(
-        405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {}
-    )
+    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {})
 
 
 def unsupported_media_type(content_type: str, accepted: Sequence[str]) -> ApiError:
-    message = "the body of the request was in an unknown format - accepted media types include: " + ", ".join(
-        accepted
-    )
+    message = "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted)
     return ApiError(415, "UnsupportedMediaType", message, {"causes": [{"message": content_type}]})
 
 

@@ -76,9 +76,7 @@ class ObjectLifecycle:
 
     def _object_body(self, body: Any, served: ServedResource) -> dict[str, Any]:
         if not isinstance(body, Mapping):
-            raise errors.bad_request(
-                f"Object '{served.kind}' is missing or is not a JSON object in the request body"
-            )
+            raise errors.bad_request(f"Object '{served.kind}' is missing or is not a JSON object in the request body")
         obj = copy.deepcopy(dict(body))
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version and api_version != served.api_version:
@@ -87,9 +85,7 @@ class ObjectLifecycle:
                 f"({served.api_version})"
             )
         if kind and kind != served.kind:
-            raise errors.bad_request(
-                f"the kind in the data ({kind}) does not match the expected kind ({served.kind})"
-            )
+            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({served.kind})")
         obj["apiVersion"], obj["kind"] = served.api_version, served.kind
         obj["metadata"] = dict(obj["metadata"]) if isinstance(obj.get("metadata"), Mapping) else {}
         return obj
@@ -103,9 +99,7 @@ class ObjectLifecycle:
         if target.namespace is None:
             if target.served.namespaced:
                 raise errors.method_not_allowed()
-            return dataclasses.replace(
-                target, namespace=meta.get("namespace")
-            )  # scope unknown: trust the body
+            return dataclasses.replace(target, namespace=meta.get("namespace"))  # scope unknown: trust the body
         if meta.get("namespace") and meta["namespace"] != target.namespace:
             raise errors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
@@ -126,9 +120,7 @@ class ObjectLifecycle:
         served = target.served
         meta = obj["metadata"]
         is_namespace = served.storage == NAMESPACES
-        problems = metadata.validate_name(meta, label_only=is_namespace) + metadata.validate_metadata_types(
-            meta
-        )
+        problems = metadata.validate_name(meta, label_only=is_namespace) + metadata.validate_metadata_types(meta)
         if served.schema is not None:
             obj = self._shape(target, obj, served.schema)
             problems += validation.validate_object(obj, served.schema)
@@ -168,9 +160,7 @@ class ObjectLifecycle:
         """Store ``candidate`` (a full object: a PUT body or the result of a patch) over ``current``."""
         served = target.served
         if not isinstance(candidate, Mapping):
-            raise errors.bad_request(
-                f"Object '{served.kind}' is missing or is not a JSON object in the request body"
-            )
+            raise errors.bad_request(f"Object '{served.kind}' is missing or is not a JSON object in the request body")
         self._check_preconditions(target, current, candidate)
         if target.subresource == "status":
             updated = self._status_update(current, candidate)
@@ -189,22 +179,16 @@ class ObjectLifecycle:
             self.remove(target.key(current["metadata"]["name"]))
         return stored
 
-    def _check_preconditions(
-        self, target: Target, current: Mapping[str, Any], candidate: Mapping[str, Any]
-    ) -> None:
+    def _check_preconditions(self, target: Target, current: Mapping[str, Any], candidate: Mapping[str, Any]) -> None:
         served = target.served
-        meta: Mapping[str, Any] = (
-            candidate["metadata"] if isinstance(candidate.get("metadata"), Mapping) else {}
-        )
+        meta: Mapping[str, Any] = candidate["metadata"] if isinstance(candidate.get("metadata"), Mapping) else {}
         name = current["metadata"]["name"]
         wanted_version = meta.get("resourceVersion")
         if wanted_version not in (None, "") and str(wanted_version) != current["metadata"]["resourceVersion"]:
             raise errors.conflict(served.group, served.plural, name)
         if meta.get("uid") and meta["uid"] != current["metadata"].get("uid"):
             detail = f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: "
-            raise errors.conflict(
-                served.group, served.plural, name, detail + str(current["metadata"].get("uid"))
-            )
+            raise errors.conflict(served.group, served.plural, name, detail + str(current["metadata"].get("uid")))
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request(
                 f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
@@ -251,9 +235,7 @@ class ObjectLifecycle:
     ) -> None:
         if not current["metadata"].get("deletionTimestamp"):
             return
-        added = set(updated["metadata"].get("finalizers") or ()) - set(
-            current["metadata"].get("finalizers") or ()
-        )
+        added = set(updated["metadata"].get("finalizers") or ()) - set(current["metadata"].get("finalizers") or ())
         if added:
             detail = "no new finalizers can be added if the object is being deleted, found new finalizers "
             detail += str(sorted(added))
@@ -297,9 +279,7 @@ class ObjectLifecycle:
             references = obj["metadata"].get("ownerReferences") or []
             if not any(reference.get("uid") == owner_uid for reference in references):
                 continue
-            other_owners = [
-                reference.get("uid") for reference in references if reference.get("uid") != owner_uid
-            ]
+            other_owners = [reference.get("uid") for reference in references if reference.get("uid") != owner_uid]
             if not any(self._uid_exists(uid) for uid in other_owners):
                 self.delete(key)
 
@@ -316,9 +296,7 @@ class ObjectLifecycle:
 
     # --- CRDs -----------------------------------------------------------------------------------
 
-    def _before_store(
-        self, target: Target, obj: dict[str, Any], previous: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
+    def _before_store(self, target: Target, obj: dict[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
         """CRDs get their spec defaults and the status their controllers would set; namespaces are Active."""
         if target.served.storage == NAMESPACES and previous is None:
             obj["status"] = {"phase": "Active"}

@@ -77,9 +77,7 @@ def validate_name(metadata: Mapping[str, Any], *, label_only: bool) -> list[Fiel
     if not isinstance(name, str):
         return [FieldError.type_invalid("metadata.name", name, "must be a string")]
     pattern, limit, message = (
-        (_DNS1123_LABEL_ONLY, 63, _LABEL_MESSAGE)
-        if label_only
-        else (_DNS1123_SUBDOMAIN, 253, _SUBDOMAIN_MESSAGE)
+        (_DNS1123_LABEL_ONLY, 63, _LABEL_MESSAGE) if label_only else (_DNS1123_SUBDOMAIN, 253, _SUBDOMAIN_MESSAGE)
     )
     errors: list[FieldError] = []
     if len(name) > limit:

@@ -56,9 +56,10 @@ class EmulatedKubernetes:
             raise RuntimeError("The emulated Kubernetes API failed to start.") from self._startup_error
 
     def stop(self) -> None:
-        if self._thread is None or self._loop is None or self._stopping is None:
+        if self._thread is None:
             return
-        self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread.is_alive() and self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(_STOP_TIMEOUT)
         self._thread = None
 
@@ -87,9 +88,7 @@ class EmulatedKubernetes:
         emulator = ApiServerEmulator()
         emulator.resources.load_bundled()  # kopf and kubectl need core & CRD resources in discovery
         for namespace in _INITIAL_NAMESPACES:
-            emulator.apply_object(
-                "v1/namespaces", {"metadata": {"name": namespace}, "status": {"phase": "Active"}}
-            )
+            emulator.apply_object("v1/namespaces", {"metadata": {"name": namespace}, "status": {"phase": "Active"}})
         async with emulator:
             # handler_cancellation: a watch whose client went away must not wait forever.
             server = aiohttp.web.Server(emulator, handler_cancellation=True, access_log=None)
@@ -151,9 +150,7 @@ class EmulatedKubernetes:
             "kind": "Config",
             "clusters": [{"name": context, "cluster": {"server": self.url}}],
             "users": [{"name": context, "user": {}}],
-            "contexts": [
-                {"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}
-            ],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}],
             "current-context": context,
             "preferences": {},
         }

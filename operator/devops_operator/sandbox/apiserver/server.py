@@ -115,11 +115,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     """
 
     event_history: int = 1000  # changes kept per resource for watches resuming from a resourceVersion
+    # kmock matches every request against its whole request log, so an unbounded log makes each
+    # request slower than the last (and grows memory in a long sandbox run): keep the newest only.
+    request_log_limit: int = 2000
 
     _catalog: ResourceCatalog = attrs.field(init=False)
     _store: ObjectStore = attrs.field(init=False)
     _lifecycle: ObjectLifecycle = attrs.field(init=False)
     _outcomes: dict[int, kmock.Response] = attrs.field(factory=dict, init=False)
+    _requests_served: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -133,8 +137,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     # --- Python-side API ------------------------------------------------------------------------
 
     @property
+    def requests_served(self) -> int:
+        """How many requests the server has answered since it started (the log keeps only the newest)."""
+        return self._requests_served
+
+    @property
     def requests(self) -> list[kmock.Request]:
-        """Every request received so far, in order (kmock's request log)."""
+        """The newest requests received (up to `request_log_limit`), in order (kmock's request log)."""
         return list(self._requests)
 
     @property
@@ -175,8 +184,11 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         try:
             if self.limit is not None and len(self._requests) >= self.limit:
                 raise kmock.KMockError("Too many requests have been served so far.")
-            request = await paths.parse_request(raw_request, request_id=len(self._requests))
+            request = await paths.parse_request(raw_request, request_id=self._requests_served)
+            self._requests_served += 1
             self._requests.append(request)
+            if len(self._requests) > self.request_log_limit:
+                del self._requests[: len(self._requests) - self.request_log_limit]
             try:
                 return await self._handle(request)
             except StreamingError as error:
@@ -359,9 +371,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     def _matcher(self, request: kmock.Request, served: ServedResource) -> Matcher:
         try:
             labels = selectors.parse_label_selector(request.params.get("labelSelector"))
-            fields = selectors.parse_field_selector(
-                request.params.get("fieldSelector"), served.supports_field_selector
-            )
+            fields = selectors.parse_field_selector(request.params.get("fieldSelector"), served.supports_field_selector)
         except selectors.SelectorError as error:
             raise errors.bad_request(str(error)) from None
         namespace, name = request.namespace, request.name
@@ -410,9 +420,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         served = self._served(request)
         matches = self._matcher(request, served)
         objects = [
-            _present(obj, served)
-            for _, obj in self._store.items(served.storage, request.namespace)
-            if matches(obj)
+            _present(obj, served) for _, obj in self._store.items(served.storage, request.namespace) if matches(obj)
         ]
         page, continue_token = self._paginate(objects, request)
         table = self._table_renderer(request, served)
@@ -437,9 +445,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         }
 
     @staticmethod
-    def _paginate(
-        objects: list[dict[str, Any]], request: kmock.Request
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    def _paginate(objects: list[dict[str, Any]], request: kmock.Request) -> tuple[list[dict[str, Any]], str | None]:
         """``limit``/``continue`` chunking; the token is an offset (no snapshot isolation)."""
         try:
             offset = (
@@ -483,9 +489,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if value in ("", "0"):
             return None
         if not value.isdigit():
-            raise errors.bad_request(
-                f'resourceVersion: Invalid value: "{value}": must be a non-negative integer'
-            )
+            raise errors.bad_request(f'resourceVersion: Invalid value: "{value}": must be a non-negative integer')
         return int(value)
 
     @staticmethod
@@ -528,9 +532,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         return kmock.Response(status=200, payload=discovery.api_group(request.resource.group or "", versions))
 
     async def _serve_version(self, request: kmock.Request) -> kmock.Response:
-        assert (
-            request.resource is not None
-        )  # routed here by the /api/{version} & /apis/{group}/{version} paths
+        assert request.resource is not None  # routed here by the /api/{version} & /apis/{group}/{version} paths
         group, version = request.resource.group or "", request.resource.version or ""
         served = [
             (resource, self._discovery_info(resource))

@@ -18,6 +18,10 @@ from devops_operator.sandbox.apiserver.watching import ADDED, DELETED, Change, E
 ObjectKey = tuple[kmock.resource, str | None, str]
 
 
+# Versions of one object kept in kmock's history (tests may look at the recent ones).
+HISTORY_LIMIT = 20
+
+
 class ResourceVersionClock:
     """One counter for the whole server, like etcd's revision."""
 
@@ -52,15 +56,9 @@ class ObjectStore:
             return None
         return copy.deepcopy(self._adopt(key))
 
-    def items(
-        self, storage: kmock.resource, namespace: str | None = None
-    ) -> list[tuple[ObjectKey, dict[str, Any]]]:
+    def items(self, storage: kmock.resource, namespace: str | None = None) -> list[tuple[ObjectKey, dict[str, Any]]]:
         """Live objects of a resource (optionally of one namespace), ordered by namespace and name."""
-        keys = [
-            key
-            for key in list(self._objects)
-            if key[0] == storage and (namespace is None or key[1] == namespace)
-        ]
+        keys = [key for key in list(self._objects) if key[0] == storage and (namespace is None or key[1] == namespace)]
         found = [(key, self.get(key)) for key in sorted(keys, key=lambda key: (key[1] or "", key[2]))]
         return [(key, obj) for key, obj in found if obj is not None]
 
@@ -74,7 +72,11 @@ class ObjectStore:
         stored = copy.deepcopy(obj)
         stored.setdefault("metadata", {})["resourceVersion"] = str(self._clock.tick())
         if key in self._objects:
-            self._objects[key].history.append(stored)
+            history = self._objects[key].history
+            history.append(stored)
+            # Only the newest versions are ever read (watch replay has its own log): bound memory.
+            if len(history) > HISTORY_LIMIT:
+                del history[: len(history) - HISTORY_LIMIT]
         else:
             self._objects[key] = stored
         self._record(key, change_type, stored, previous)
@@ -97,9 +99,7 @@ class ObjectStore:
         if key in self._objects:
             del self._objects[key]
 
-    def _record(
-        self, key: ObjectKey, change_type: str, obj: dict[str, Any], previous: dict[str, Any] | None
-    ) -> None:
+    def _record(self, key: ObjectKey, change_type: str, obj: dict[str, Any], previous: dict[str, Any] | None) -> None:
         resource_version = int(obj["metadata"]["resourceVersion"])
         change = Change(resource_version, change_type, copy.deepcopy(obj), previous)
         self._events.log(key[0]).record(change)

@@ -21,9 +21,7 @@ AGE_COLUMN = {
     "name": "Age",
     "type": "date",
     "format": "",
-    "description": (
-        "CreationTimestamp is a timestamp representing the server time when this object was created."
-    ),
+    "description": ("CreationTimestamp is a timestamp representing the server time when this object was created."),
     "priority": 0,
 }
 DEFAULT_COLUMNS = ({**AGE_COLUMN, "jsonPath": ".metadata.creationTimestamp"},)

@@ -117,9 +117,7 @@ def _check_array(value: list[Any], schema: Schema, path: str) -> list[FieldError
     if "maxItems" in schema and len(value) > schema["maxItems"]:
         detail = f"{path} in body should have at most {schema['maxItems']} items"
         errors.append(FieldError.invalid(path, value, detail))
-    if schema.get("uniqueItems") and any(
-        json_equal(a, b) for index, a in enumerate(value) for b in value[index + 1 :]
-    ):
+    if schema.get("uniqueItems") and any(json_equal(a, b) for index, a in enumerate(value) for b in value[index + 1 :]):
         errors.append(FieldError.invalid(path, value, f"{path} in body shouldn't contain duplicates"))
     items = schema.get("items")
     if isinstance(items, Mapping):
@@ -182,8 +180,6 @@ def validate_object(obj: Mapping[str, Any], schema: Schema) -> list[FieldError]:
     root_schema = {
         **schema,
         "properties": properties,
-        "required": [
-            key for key in schema.get("required") or () if key not in ("metadata", "apiVersion", "kind")
-        ],
+        "required": [key for key in schema.get("required") or () if key not in ("metadata", "apiVersion", "kind")],
     }
     return _check_object(body, root_schema, "")
