@@ -439,6 +439,21 @@ def test_clients_are_cached_until_the_project_is_invalidated(moto_url: str) -> N
 
 
 @pytest.mark.integration
+def test_sessions_share_one_model_loader(moto_url: str) -> None:
+    """Many projects x environments must not each parse and keep botocore's service models."""
+    projects = {f"{NAMESPACE}/p{i}": project(moto_url, [{"name": "test"}, {"name": "prod"}]) for i in range(5)}
+    factory, _ = make_factory(projects)
+    loaders = {
+        id(factory.session(key, env)._session.get_component("data_loader"))
+        for key in projects for env in ("test", "prod")
+    }
+    assert len(loaders) == 1
+    loader = factory.session(f"{NAMESPACE}/p0", "test")._session.get_component("data_loader")
+    # boto3 adds its data directory on each new session; the shared loader keeps one copy.
+    assert len(loader.search_paths) == len(set(loader.search_paths))
+
+
+@pytest.mark.integration
 def test_a_session_built_while_invalidated_is_not_cached(moto_url: str) -> None:
     config = project(moto_url, [{"name": "test"}])
     factory: AwsSessionFactory | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.aws.metering import METER
+from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.operator_thread import OperatorThread
 
 from support import condition, get_custom, wait_for_condition, wait_until
@@ -186,3 +188,23 @@ def test_account_mismatch_is_stalled_and_recovers_when_fixed(
     )
     obj = wait_for_condition(kube_api, PLURAL, namespace, "wrong-account", "Ready")
     assert condition(obj, "Stalled") is None
+
+
+def test_one_reconciliation_costs_exactly_three_kubernetes_requests(
+    operator: OperatorThread, kube_server: EmulatedKubernetes, kube_api: ApiClient, namespace: str
+) -> None:
+    """kopf's annotation patch, one Event, one status patch: no extra writes."""
+    create(kube_api, namespace, project("counted"))
+    wait_for_condition(kube_api, PLURAL, namespace, "counted", "Ready")
+    time.sleep(0.5)  # let anything that would follow arrive
+    made = [
+        (r.method.value, r.url.path)
+        for r in kube_server.emulator.requests
+        if f"/namespaces/{namespace}/" in r.url.path and r.method.value != "GET"  # this test's polls are GETs
+    ]
+    assert sorted(made) == sorted([
+        ("POST", f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/devopsprojects"),  # the test's create
+        ("PATCH", f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/devopsprojects/counted"),
+        ("POST", f"/api/v1/namespaces/{namespace}/events"),
+        ("PATCH", f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/devopsprojects/counted/status"),
+    ]), made

@@ -6,7 +6,7 @@ kopf passes it to every handler through `memo.runtime`; nothing else holds globa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
@@ -25,6 +25,8 @@ class Runtime:
     config: OperatorConfig
     kube: ApiClient
     aws: AwsSessionFactory
+    # Specs the DevOpsProject handler just parsed, so the AWS factory need not read them again.
+    _projects: dict[str, DevOpsProjectSpec] = field(default_factory=dict)
 
     @classmethod
     def build(cls, config: OperatorConfig, kube: ApiClient) -> Runtime:
@@ -48,14 +50,24 @@ class Runtime:
         assert isinstance(obj, dict)
         return DevOpsProjectSpec.model_validate(obj.get("spec") or {})
 
-    def project_aws_config(self, project_key: str) -> ProjectAwsConfig | None:
-        """The AWS session factory's view of a project ("namespace/name"), read from the API.
+    def remember_project(self, project_key: str, spec: DevOpsProjectSpec) -> None:
+        """Record the spec a handler has in hand and drop the AWS sessions built from an older one."""
+        self._projects[project_key] = spec
+        self.aws.invalidate(project_key)
 
-        Reading on demand (the factory caches) keeps it right after an operator restart, and
-        the operator-wide default endpoint (moto, LocalStack) fills in where a project sets none.
+    def forget_project(self, project_key: str) -> None:
+        self._projects.pop(project_key, None)
+        self.aws.invalidate(project_key)
+
+    def project_aws_config(self, project_key: str) -> ProjectAwsConfig | None:
+        """The AWS session factory's view of a project ("namespace/name").
+
+        The spec last seen by the DevOpsProject handler, else read from the API (right after an
+        operator restart, before that handler ran); the operator-wide default endpoint (moto,
+        LocalStack) fills in where a project sets none.
         """
         namespace, _, name = project_key.partition("/")
-        spec = self.read_project(namespace, name)
+        spec = self._projects.get(project_key) or self.read_project(namespace, name)
         if spec is None:
             return None
         if not spec.aws.endpoint_url and self.config.aws_endpoint_url:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
@@ -358,6 +359,7 @@ class AwsSessionFactory:
             user_agent_extra=user_agent_extra,
         )
         self._lock = threading.Lock()
+        self._loader = botocore.loaders.create_loader()
         self._entries: dict[_SessionKey, _SessionEntry] = {}
         self._generations: dict[str, int] = {}  # bumped by invalidate(project)
         self._epoch = 0  # bumped by clear()
@@ -463,15 +465,30 @@ class AwsSessionFactory:
             keys = read_static_keys(
                 self._require_secrets(target), namespace, spec.secret, target.credentials_field
             )
-            session = boto3.Session(
+            session = self._boto3_session(
                 aws_access_key_id=keys.access_key_id,
                 aws_secret_access_key=keys.secret_access_key,
                 aws_session_token=keys.session_token,
                 region_name=target.region,
             )
         else:
-            session = boto3.Session(region_name=target.region)
+            session = self._boto3_session(region_name=target.region)
         self._meter.attach(session)
+        return session
+
+    def _boto3_session(self, core: botocore.session.Session | None = None, **kwargs: Any) -> boto3.Session:
+        """A boto3 session whose botocore session shares the factory's model loader.
+
+        Each botocore session otherwise parses and keeps its own copy of every service model it
+        touches (~8 MiB and tens of milliseconds per session and service): with one session per
+        project, environment and identity, sharing the loader is what keeps the operator small.
+        """
+        core = core or botocore.session.Session()
+        core.register_component("data_loader", self._loader)
+        session = boto3.Session(botocore_session=core, **kwargs)
+        with self._lock:
+            # boto3 appends its data directory to the loader's search path on every new session.
+            self._loader.search_paths[:] = list(dict.fromkeys(self._loader.search_paths))
         return session
 
     def _require_secrets(self, target: AwsTarget) -> SecretReader:
@@ -494,6 +511,6 @@ class AwsSessionFactory:
         core.register_component(
             "credential_provider", CredentialResolver([_FixedCredentialProvider(credentials)])
         )
-        session = boto3.Session(botocore_session=core, region_name=target.region)
+        session = self._boto3_session(core, region_name=target.region)
         self._meter.attach(session)
         return session

@@ -37,7 +37,7 @@ def evaluate(name: str, namespace: str, spec: dict[str, Any], runtime: Runtime) 
         return Outcome.stalled(reason, report.summary(), environments=[], environmentCount=0)
 
     key = project_key(namespace, name)
-    runtime.aws.invalidate(key)  # the spec or its Secrets may have changed since the last look
+    runtime.remember_project(key, parsed)  # the spec or its Secrets may have changed since the last look
     checks = verify_identities(runtime.aws, key, parsed.environments)
     return _outcome(parsed, report.environments, checks)
 
@@ -94,5 +94,5 @@ def reconcile_project(
 @kopf.on.delete(API_GROUP, API_VERSION, KIND.plural, optional=True)
 def forget_project(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
-    runtime.aws.invalidate(project_key(namespace or "", name))
+    runtime.forget_project(project_key(namespace or "", name))
     metrics.forget_resource(KIND.kind, namespace or "", name)

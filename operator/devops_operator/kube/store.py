@@ -26,10 +26,10 @@ from devops_operator.kube.owners import MANAGED_BY, MANAGED_BY_LABEL, adopt
 
 # ConfigMaps are limited to 1 MiB of data; keep room for metadata, escaping and other keys.
 DEFAULT_MAX_BYTES = 900_000
-DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_MAX_ATTEMPTS = 16
 # Full-jitter exponential backoff between conflicting attempts (seconds).
 BACKOFF_BASE = 0.01
-BACKOFF_CAP = 0.25
+BACKOFF_CAP = 0.5
 
 Mutate = Callable[[Any], Any]
 Rotate = Callable[[Any, int], Any]

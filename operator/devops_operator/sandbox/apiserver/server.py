@@ -25,6 +25,7 @@ from kmock._internal.rendering import StreamingError
 from devops_operator.sandbox.apiserver import crds, discovery, errors, paths, selectors, tables, watching
 from devops_operator.sandbox.apiserver.catalog import ResourceCatalog, ServedResource
 from devops_operator.sandbox.apiserver.lifecycle import ObjectLifecycle, Target
+from devops_operator.sandbox.apiserver.matching import serving_order, view_has
 from devops_operator.sandbox.apiserver.patching import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -226,8 +227,17 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             self._outcomes.pop(request.id, None)
 
     async def _react(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        # Skip KubernetesEmulator._handle (its naive writes) but keep kmock's reaction matching.
-        return await super(kmock.KubernetesEmulator, self)._handle(request)
+        """kmock's reaction matching (user reactions first, our fallbacks last), in constant time."""
+        for reaction in serving_order(list(self._payloads)):
+            if reaction._disabled.is_set() or not view_has(reaction._source, request):
+                continue
+            try:
+                return await reaction(request)
+            except kmock.ReactionMismatchError:  # depleted or declined: never asked again, as in kmock
+                reaction._disabled.set()
+            except NotImplementedError:  # matched but has nothing to answer with
+                continue
+        raise NotImplementedError(f"no reaction serves {request.method} {request.url.path}")
 
     def _served(self, request: kmock.Request) -> ServedResource:
         assert request.resource is not None  # only resource requests get here

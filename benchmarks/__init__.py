@@ -1,0 +1,1 @@
+"""Benchmarks of devops-operator (`make bench`); figures go to benchmarks/results/ and docs/performance.md."""
