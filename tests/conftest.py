@@ -18,6 +18,7 @@ from kubernetes.client import ApiClient
 from devops_operator.api.crdgen import render_all
 from devops_operator.config import OperatorConfig
 from devops_operator.kube import client as kube_client
+from devops_operator.kube.client import CountingApiClient, new_api_client
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws
 from devops_operator.sandbox.operator_thread import OperatorThread
@@ -52,6 +53,19 @@ def kube_api(kube_server: EmulatedKubernetes) -> ApiClient:
 
 
 @pytest.fixture(scope="session")
+def kube_url(kube_server: EmulatedKubernetes) -> str:
+    return kube_server.url
+
+
+@pytest.fixture
+def api(kube_url: str) -> Iterator[CountingApiClient]:
+    """A client of the test's own (own connection pool and request counts), not the operator's."""
+    client = new_api_client(kube_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
 def aws_url() -> Iterator[str]:
     """A moto server's URL; boto3 clients point at it through endpoint_url."""
     with emulated_aws() as url:
@@ -82,3 +96,9 @@ def namespace(request: pytest.FixtureRequest) -> str:
     """A fresh namespace name per test (the emulator needs no Namespace object to use one)."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     return f"{slug}-{next(_namespace_counter)}"
+
+
+@pytest.fixture
+def ns(namespace: str) -> str:
+    """Short name of `namespace` for tests that use it on every line."""
+    return namespace

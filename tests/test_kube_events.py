@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,28 +11,8 @@ import pytest
 
 from devops_operator.kube.client import CountingApiClient, call_json, new_api_client
 from devops_operator.kube.events import MAX_MESSAGE_CHARS, build_event, object_reference, post_event
-from devops_operator.sandbox.apiserver import EmulatedKubernetes
 
 SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documented example
-_namespaces = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def kube_url() -> Iterator[str]:
-    with EmulatedKubernetes() as server:
-        yield server.url
-
-
-@pytest.fixture
-def api(kube_url: str) -> Iterator[CountingApiClient]:
-    client = new_api_client(kube_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ns() -> str:
-    return f"events-{next(_namespaces)}"
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,28 +24,6 @@ from devops_operator.kube.store import (
     DocumentTooLarge,
     StoreError,
 )
-from devops_operator.sandbox.apiserver import EmulatedKubernetes
-
-_namespaces = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def kube_url() -> Iterator[str]:
-    with EmulatedKubernetes() as server:
-        yield server.url
-
-
-@pytest.fixture
-def api(kube_url: str) -> Iterator[CountingApiClient]:
-    client = new_api_client(kube_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ns() -> str:
-    """A namespace per test, so tests never see each other's ConfigMaps."""
-    return f"store-{next(_namespaces)}"
 
 
 def configmap(api: CountingApiClient, ns: str, name: str) -> dict[str, Any] | None:

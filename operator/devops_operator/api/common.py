@@ -82,6 +82,19 @@ class StatusBase(Model):
     last_reconciled: str | None = Field(default=None, description="When the operator last reconciled (RFC 3339).")
 
 
+# Setting this annotation to a new value (e.g. a timestamp) asks for a run now, as Flux's
+# reconcile.fluxcd.io/requestedAt does; the status records the last value acted on.
+REQUESTED_AT_ANNOTATION = f"{API_GROUP}/requested-at"
+
+
+class OnDemandStatus(StatusBase):
+    """Status of a kind that runs on a schedule and on demand (through REQUESTED_AT_ANNOTATION)."""
+
+    last_handled_request: str | None = Field(
+        default=None, description=f"The last {REQUESTED_AT_ANNOTATION} annotation value acted on."
+    )
+
+
 class LocalObjectReference(Model):
     name: str = Field(min_length=1, max_length=253, description="Name of the object in the same namespace.")
 

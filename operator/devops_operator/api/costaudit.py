@@ -9,14 +9,15 @@ from pydantic import AfterValidator, Field, model_validator
 
 from devops_operator.api.common import (
     DURATION_PATTERN,
+    REQUESTED_AT_ANNOTATION,
     KindInfo,
     Model,
+    OnDemandStatus,
     PrinterColumn,
     ProjectReference,
-    StatusBase,
     standard_columns,
 )
-from devops_operator.api.healthcheck import REQUESTED_AT_ANNOTATION, EnvironmentName
+from devops_operator.api.healthcheck import EnvironmentName
 from devops_operator.api.investigation import RunPhase
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -234,7 +235,7 @@ class ComplianceSummary(Model):
     required_tags: list[TagKey] = Field(default_factory=list, description="The tag keys required.")
 
 
-class CostAuditStatus(StatusBase):
+class CostAuditStatus(OnDemandStatus):
     phase: RunPhase | None = Field(
         default=None,
         description=(
@@ -264,9 +265,6 @@ class CostAuditStatus(StatusBase):
     )
     last_run: str | None = Field(default=None, description="When the last run ended (RFC 3339).")
     next_run: str | None = Field(default=None, description="When the next scheduled run is due (RFC 3339).")
-    last_handled_request: str | None = Field(
-        default=None, description=f"The last {REQUESTED_AT_ANNOTATION} annotation value acted on."
-    )
 
 
 KIND = KindInfo(

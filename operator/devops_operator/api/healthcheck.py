@@ -16,21 +16,17 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from devops_operator.api.common import (
-    API_GROUP,
     DURATION_PATTERN,
     ENVIRONMENT_PATTERN,
+    REQUESTED_AT_ANNOTATION,
     KindInfo,
     Model,
+    OnDemandStatus,
     Phase,
     PrinterColumn,
     ProjectReference,
-    StatusBase,
     standard_columns,
 )
-
-# An annotation whose new value asks for a run now (health check, investigation, audit), outside the
-# schedule; status.lastHandledRequest records the value acted on. Writing it does not bump the generation.
-REQUESTED_AT_ANNOTATION = f"{API_GROUP}/requested-at"
 
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
@@ -775,7 +771,7 @@ class CreatedRemediation(Model):
     at: str = Field(description="When it was created (RFC 3339).")
 
 
-class HealthCheckStatus(StatusBase):
+class HealthCheckStatus(OnDemandStatus):
     phase: Phase | None = Field(
         default=None,
         description="Pending, Reconciling (a check is running), Ready (checked), Stalled or Failed.",
@@ -793,9 +789,6 @@ class HealthCheckStatus(StatusBase):
     api_calls: HealthApiCalls | None = Field(default=None, description="AWS API calls the last check made.")
     last_check: str | None = Field(default=None, description="When the last check ran (RFC 3339).")
     next_check: str | None = Field(default=None, description="When the next check is due (RFC 3339).")
-    last_handled_request: str | None = Field(
-        default=None, description=f"The last {REQUESTED_AT_ANNOTATION} annotation value acted on."
-    )
     history: list[HistoryEntry] = Field(
         default_factory=list, max_length=100, description="Past verdicts, newest first (spec.historyLimit)."
     )

@@ -10,13 +10,12 @@ from pydantic import Field, model_validator
 from devops_operator.api.common import (
     KindInfo,
     Model,
+    OnDemandStatus,
     PrinterColumn,
     ProjectReference,
-    StatusBase,
     standard_columns,
 )
 from devops_operator.api.healthcheck import (
-    REQUESTED_AT_ANNOTATION,
     AwsRegion,
     EnvironmentName,
     Rfc3339Time,
@@ -209,7 +208,7 @@ class InvestigationApiCalls(Model):
     )
 
 
-class InvestigationStatus(StatusBase):
+class InvestigationStatus(OnDemandStatus):
     phase: RunPhase | None = Field(
         default=None,
         description="Pending, Running, Completed or Failed; Stalled for a spec that cannot work.",
@@ -233,9 +232,6 @@ class InvestigationStatus(StatusBase):
     api_calls: InvestigationApiCalls | None = Field(default=None, description="AWS API calls the run made.")
     started_at: str | None = Field(default=None, description="When the run started (RFC 3339).")
     completed_at: str | None = Field(default=None, description="When it ended (RFC 3339).")
-    last_handled_request: str | None = Field(
-        default=None, description=f"The last {REQUESTED_AT_ANNOTATION} annotation value acted on."
-    )
 
 
 KIND = KindInfo(
