@@ -237,7 +237,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 reaction._disabled.set()
             except NotImplementedError:  # matched but has nothing to answer with
                 continue
-        raise NotImplementedError(f"no reaction serves {request.method} {request.url.path}")
+        # Nothing (not even a fallback) answers this path: what a real API server says to it.
+        return errors.resource_not_found().as_response()
 
     def _served(self, request: kmock.Request) -> ServedResource:
         assert request.resource is not None  # only resource requests get here
