@@ -69,6 +69,8 @@ GIZMO_CRD: dict[str, Any] = {
                                     "environments": {
                                         "type": "array",
                                         "minItems": 1,
+                                        "x-kubernetes-list-type": "map",
+                                        "x-kubernetes-list-map-keys": ["name"],
                                         "items": {
                                             "type": "object",
                                             "required": ["name"],
@@ -380,6 +382,16 @@ def test_put_without_resource_version_is_unconditional(core: kubernetes.client.C
         "blind", namespace, {"metadata": {"name": "blind"}, "data": {"b": "2"}}
     )
     assert replaced.data == {"b": "2"}
+
+
+def test_put_of_a_custom_resource_needs_its_resource_version(cluster: EmulatedKubernetes, namespace: str) -> None:
+    created = requests.post(gizmos_url(cluster, namespace), json=gizmo("strict"), timeout=5).json()
+    blind = requests.put(gizmos_url(cluster, namespace, "strict"), json=gizmo("strict", size=3), timeout=5)
+    assert blind.status_code == 422
+    assert blind.json()["details"]["causes"][0]["field"] == "metadata.resourceVersion"
+    conditional = gizmo("strict", size=3)
+    conditional["metadata"]["resourceVersion"] = created["metadata"]["resourceVersion"]
+    assert requests.put(gizmos_url(cluster, namespace, "strict"), json=conditional, timeout=5).status_code == 200
 
 
 # --- lists and selectors --------------------------------------------------------------------------
@@ -916,3 +928,11 @@ def test_timestamps_are_rfc3339_utc(core: kubernetes.client.CoreV1Api, namespace
     assert abs(created.metadata.creation_timestamp - datetime.datetime.now(datetime.UTC)) < datetime.timedelta(
         seconds=5
     )
+
+
+def test_map_lists_refuse_duplicate_keys(cluster: EmulatedKubernetes, namespace: str) -> None:
+    twice = gizmo("twice", environments=[{"name": "dev"}, {"name": "dev"}])
+    answer = requests.post(gizmos_url(cluster, namespace), json=twice, timeout=5)
+    assert answer.status_code == 422, answer.text
+    cause = answer.json()["details"]["causes"][0]
+    assert (cause["reason"], cause["field"]) == ("FieldValueDuplicate", "spec.environments[1]")

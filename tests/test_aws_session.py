@@ -25,7 +25,13 @@ from devops_operator.api.devopsproject import (
     DevOpsProjectSpec,
     EnvironmentPolicy,
 )
-from devops_operator.aws.errors import AwsConfigurationError, CredentialsError, FailureCategory, classify
+from devops_operator.aws.errors import (
+    AccountMismatchError,
+    AwsConfigurationError,
+    CredentialsError,
+    FailureCategory,
+    classify,
+)
 from devops_operator.aws.metering import AwsCallMeter
 from devops_operator.aws.session import (
     AwsSessionFactory,
@@ -268,7 +274,7 @@ def test_missing_secret_names_the_secret_and_the_fix(moto_url: str) -> None:
 
     message = str(caught.value)
     assert "Secret team-a/absent" in message
-    assert "spec.environments[test].credentials.secretRef" in message
+    assert "spec.environments[0].credentials.secretRef" in message
     assert "kubectl -n team-a create secret generic absent" in message
     assert "aws_access_key_id" in message and "aws_secret_access_key" in message
 
@@ -381,7 +387,7 @@ def test_expected_account_is_checked(moto_url: str) -> None:
     factory, _ = make_factory({PROJECT: project(moto_url, environments)})
 
     assert factory.caller_identity(PROJECT, "test").account == ACCOUNT
-    with pytest.raises(CredentialsError, match="expects account 210987654321"):
+    with pytest.raises(AccountMismatchError, match="expects account 210987654321"):
         factory.caller_identity(PROJECT, "prod")
 
 

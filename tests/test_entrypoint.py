@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import requests
 from kubernetes.client import CoreV1Api, CustomObjectsApi
-from support import wait_for_condition, wait_until
 
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.api.crdgen import render_all
 from devops_operator.kube.client import new_api_client
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import free_port
+
+from support import wait_for_condition, wait_until
 
 BIN = Path(sys.executable).parent
 COMMANDS = {

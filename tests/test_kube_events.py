@@ -110,3 +110,13 @@ def test_build_event_timestamps() -> None:
     assert event["firstTimestamp"] == "2024-05-01T12:00:00Z"
     # MicroTime needs its six fractional digits even when they are zero, or a real API server refuses it.
     assert event["eventTime"] == "2024-05-01T12:00:00.000000Z"
+
+
+def test_a_failed_post_about_a_full_object_never_logs_its_spec(caplog: pytest.LogCaptureFixture) -> None:
+    unreachable = new_api_client("http://127.0.0.1:9")
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n", "uid": "u-1"},
+           "data": {"db_password": "hunter2"}, "spec": {"token": "s3cr3t-value"}}
+    with caplog.at_level(logging.WARNING, logger="devops_operator.kube.events"):
+        assert post_event(unreachable, obj, "Warning", "ApplyFailed", "failed") is None
+    assert "Could not post" in caplog.text and "'name': 'c'" in caplog.text
+    assert "hunter2" not in caplog.text and "s3cr3t-value" not in caplog.text

@@ -298,3 +298,11 @@ def test_adopt_refuses_cross_namespace_ownership_and_a_second_controller() -> No
         adopt(child, other)
     with pytest.raises(ValueError, match=r"metadata\.uid"):
         owner_reference({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unsaved"}})
+
+
+def test_an_append_log_never_replaces_data_of_another_shape(api: CountingApiClient, ns: str) -> None:
+    other = ConfigMapDocument(api, ns, "shared", key="log.json")
+    other.update(lambda _: ["someone", "else's", "list"])
+    with pytest.raises(StoreError, match="not an append log"):
+        AppendLog(api, ns, "shared").append({"event": "x"})
+    assert other.read() == ["someone", "else's", "list"]

@@ -1,18 +1,7 @@
 """DevOpsProject validation: every bad input named with its field and its fix."""
 
-from collections.abc import Mapping
-
 from devops_operator import projects
 from devops_operator.api.devopsproject import DevOpsProjectSpec
-
-SECRETS: dict[str, dict[str, str]] = {
-    "prod-keys": {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "x" * 40},
-    "half-keys": {"aws_access_key_id": "AKIAEXAMPLE"},
-}
-
-
-def read_secret(name: str) -> Mapping[str, str] | None:
-    return SECRETS.get(name)
 
 
 def spec(**overrides: object) -> DevOpsProjectSpec:
@@ -26,7 +15,7 @@ def spec(**overrides: object) -> DevOpsProjectSpec:
 
 
 def test_valid_project_renders_an_example_name_per_environment() -> None:
-    report = projects.validate_project("shop", spec(), read_secret)
+    report = projects.validate_project("shop", spec())
     assert report.valid, report.problems
     assert [(e.name, e.example_resource_name) for e in report.environments] == [
         ("test", "shop-core-test-api"),
@@ -36,72 +25,62 @@ def test_valid_project_renders_an_example_name_per_environment() -> None:
 
 
 def test_project_name_defaults_to_metadata_name() -> None:
-    report = projects.validate_project("webshop", spec(project=None), read_secret)
+    report = projects.validate_project("webshop", spec(project=None))
     assert report.environments[0].example_resource_name == "webshop-core-test-api"
 
 
 def test_unknown_placeholder_is_reported_on_the_pattern_field() -> None:
-    report = projects.validate_project("shop", spec(naming={"pattern": "{project}-{team}-{resource}"}), read_secret)
+    report = projects.validate_project("shop", spec(naming={"pattern": "{project}-{team}-{resource}"}))
     assert [p.field for p in report.problems] == ["spec.naming.pattern"]
     assert "{team}" in report.problems[0].message
 
 
 def test_no_environments() -> None:
-    report = projects.validate_project("shop", spec(environments=[]), read_secret)
+    report = projects.validate_project("shop", spec(environments=[]))
     assert [p.field for p in report.problems] == ["spec.environments"]
     assert "add at least one" in report.problems[0].message
 
 
 def test_production_with_auto_approve_is_refused() -> None:
     envs = [{"name": "prod", "production": True, "autoApprove": True}]
-    report = projects.validate_project("shop", spec(environments=envs), read_secret)
+    report = projects.validate_project("shop", spec(environments=envs))
     assert [p.field for p in report.problems] == ["spec.environments[0].autoApprove"]
     assert "production never auto-applies" in report.problems[0].message
 
 
 def test_production_auto_grant_is_refused() -> None:
     envs = [{"name": "prod", "production": True, "autoGrantPermissions": True}]
-    report = projects.validate_project("shop", spec(environments=envs), read_secret)
+    report = projects.validate_project("shop", spec(environments=envs))
     assert [p.field for p in report.problems] == ["spec.environments[0].autoGrantPermissions"]
 
 
 def test_duplicate_environment_names() -> None:
-    report = projects.validate_project("shop", spec(environments=[{"name": "test"}, {"name": "test"}]), read_secret)
+    report = projects.validate_project("shop", spec(environments=[{"name": "test"}, {"name": "test"}]))
     assert any(p.field == "spec.environments[1].name" for p in report.problems)
 
 
-def test_missing_credentials_secret_names_the_secret_and_the_keys() -> None:
-    envs = [{"name": "prod", "production": True,
-             "credentials": {"source": "secret", "secretRef": {"name": "absent"}}}]
-    report = projects.validate_project("shop", spec(environments=envs), read_secret)
-    assert [p.field for p in report.problems] == ["spec.environments[0].credentials.secretRef.name"]
-    assert "'absent' does not exist" in report.problems[0].message
-    assert "aws_secret_access_key" in report.problems[0].message
+def test_secret_source_without_a_secret_ref() -> None:
+    envs = [{"name": "test", "credentials": {"source": "secret"}},
+            {"name": "prod", "discoveryCredentials": {"source": "secret"}}]
+    report = projects.validate_project("shop", spec(environments=envs))
+    assert [p.field for p in report.problems] == [
+        "spec.environments[0].credentials.secretRef", "spec.environments[1].discoveryCredentials.secretRef"]
 
 
-def test_secret_without_a_key() -> None:
-    envs = [{"name": "test", "credentials": {"source": "secret", "secretRef": {"name": "half-keys"}}}]
-    report = projects.validate_project("shop", spec(environments=envs), read_secret)
-    assert "lacks key(s) aws_secret_access_key" in report.problems[0].message
-
-
-def test_secret_with_both_keys_is_fine_and_discovery_identity_is_checked_too() -> None:
-    envs = [{"name": "test",
-             "credentials": {"source": "secret", "secretRef": {"name": "prod-keys"}},
-             "discoveryCredentials": {"source": "secret", "secretRef": {"name": "absent"}}}]
-    report = projects.validate_project("shop", spec(environments=envs), read_secret)
-    assert [p.field for p in report.problems] == ["spec.environments[0].discoveryCredentials.secretRef.name"]
-
-
-def test_irsa_needs_a_role() -> None:
+def test_irsa_without_a_role_uses_the_pods_own_role() -> None:
     envs = [{"name": "test", "credentials": {"source": "irsa"}}]
-    report = projects.validate_project("shop", spec(environments=envs), read_secret)
-    assert [p.field for p in report.problems] == ["spec.environments[0].credentials.roleArn"]
+    report = projects.validate_project("shop", spec(environments=envs))
+    assert report.valid and report.environments[0].credentials_source == "irsa"
+
+
+def test_environment_region_must_be_a_region() -> None:
+    _, problems = projects.parse_spec({"environments": [{"name": "test", "region": "Europe"}]})
+    assert [p.field for p in problems] == ["spec.environments[0].region"]
 
 
 def test_rendered_name_over_the_limit() -> None:
     report = projects.validate_project(
-        "shop", spec(project="p" * 40, subsystem="s" * 30, naming={"maxLength": 20}), read_secret
+        "shop", spec(project="p" * 40, subsystem="s" * 30, naming={"maxLength": 20})
     )
     assert report.problems and "over the limit of 20" in report.problems[0].message
 

@@ -1,12 +1,12 @@
 """DevOpsProject validation: pure checks that say which field is wrong and how to fix it.
 
-Every later kind resolves its project through `resolve_environment`, so the rules about
-environments (production never auto-applies, credentials must be complete) live here once.
+Only what the spec itself tells: the credentials' Secrets and AWS's answer are checked by the
+AWS session factory (`aws/session.py`, `aws/identity.py`), the one place that reads them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -21,9 +21,6 @@ from devops_operator.api.devopsproject import (
 )
 
 EXAMPLE_RESOURCE = "api"
-
-# Reads a Secret's decoded data, or None when it does not exist.
-SecretLookup = Callable[[str], Mapping[str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -78,10 +75,8 @@ def project_name(spec: DevOpsProjectSpec, metadata_name: str) -> str:
     return spec.project or metadata_name
 
 
-def validate_project(
-    metadata_name: str, spec: DevOpsProjectSpec, read_secret: SecretLookup
-) -> ProjectReport:
-    """All checks of one DevOpsProject: naming, environments, policies, credentials."""
+def validate_project(metadata_name: str, spec: DevOpsProjectSpec) -> ProjectReport:
+    """The spec-only checks of one DevOpsProject: naming, environments, policies, credential shapes."""
     report = ProjectReport()
     try:
         pattern = naming.parse_pattern(spec.naming.pattern)
@@ -100,11 +95,9 @@ def validate_project(
             report.problems.append(Problem(f"{where}.name", f"environment {env.name!r} is defined twice"))
         seen.add(env.name)
         report.problems.extend(_policy_problems(where, env))
-        report.problems.extend(_credential_problems(f"{where}.credentials", env.credentials, read_secret))
+        report.problems.extend(_credential_problems(f"{where}.credentials", env.credentials))
         if env.discovery_credentials is not None:
-            report.problems.extend(
-                _credential_problems(f"{where}.discoveryCredentials", env.discovery_credentials, read_secret)
-            )
+            report.problems.extend(_credential_problems(f"{where}.discoveryCredentials", env.discovery_credentials))
         if pattern is not None:
             status = _environment_status(metadata_name, spec, env, pattern)
             if isinstance(status, Problem):
@@ -135,34 +128,10 @@ def _policy_problems(where: str, env: EnvironmentPolicy) -> list[Problem]:
     return problems
 
 
-def _credential_problems(where: str, creds: AwsCredentials, read_secret: SecretLookup) -> list[Problem]:
-    if creds.source == CredentialsSource.IRSA and not creds.role_arn:
-        return [Problem(f"{where}.roleArn", "source irsa needs the role to assume: set roleArn")]
-    if creds.source != CredentialsSource.SECRET:
-        return []
-    if creds.secret_ref is None:
+def _credential_problems(where: str, creds: AwsCredentials) -> list[Problem]:
+    """What can be told from the spec alone; the Secret itself is read (once) by the AWS session factory."""
+    if creds.source == CredentialsSource.SECRET and creds.secret_ref is None:
         return [Problem(f"{where}.secretRef", "source secret needs secretRef.name naming a Secret with AWS keys")]
-    data = read_secret(creds.secret_ref.name)
-    if data is None:
-        return [
-            Problem(
-                f"{where}.secretRef.name",
-                f"Secret {creds.secret_ref.name!r} does not exist in this namespace: create it with keys "
-                f"{creds.secret_ref.access_key_id_key} and {creds.secret_ref.secret_access_key_key}",
-            )
-        ]
-    wanted = [creds.secret_ref.access_key_id_key, creds.secret_ref.secret_access_key_key]
-    if creds.secret_ref.session_token_key:
-        wanted.append(creds.secret_ref.session_token_key)
-    missing = [key for key in wanted if not data.get(key)]
-    if missing:
-        return [
-            Problem(
-                f"{where}.secretRef",
-                f"Secret {creds.secret_ref.name!r} lacks key(s) {', '.join(missing)}: add them or point "
-                "the *Key fields at the keys it has",
-            )
-        ]
     return []
 
 

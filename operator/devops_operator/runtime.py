@@ -14,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.api.devopsproject import KIND as PROJECT_KIND
 from devops_operator.api.devopsproject import DevOpsProjectSpec
+from devops_operator.aws.errors import CredentialsError
 from devops_operator.aws.session import AwsSessionFactory, ProjectAwsConfig
 from devops_operator.config import OperatorConfig
 from devops_operator.kube import secrets
@@ -35,7 +36,16 @@ class Runtime:
         return runtime
 
     def read_secret(self, namespace: str, name: str) -> Mapping[str, str] | None:
-        return secrets.read_secret(self.kube, namespace, name)
+        """A credentials Secret's data; a refusal to read it is a credentials problem with its fix."""
+        try:
+            return secrets.read_secret(self.kube, namespace, name)
+        except ApiException as exc:
+            if exc.status in (401, 403):
+                raise CredentialsError(
+                    f"the operator may not read Secret {namespace}/{name} ({exc.status} {exc.reason}): grant its "
+                    f"ServiceAccount get on secrets in namespace {namespace}"
+                ) from None
+            raise
 
     def read_project(self, namespace: str, name: str) -> DevOpsProjectSpec | None:
         """A DevOpsProject's parsed spec, or None when it does not exist or does not parse."""

@@ -170,6 +170,7 @@ def standard_columns(*extra: PrinterColumn) -> list[PrinterColumn]:
 # because they end up inside AWS resource names and Kubernetes labels.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ENVIRONMENT_PATTERN = DNS_LABEL_PATTERN
+AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
 
 # Go-style durations as Flux and Argo CD write them: `30s`, `5m`, `1h30m`, `7d`.
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"

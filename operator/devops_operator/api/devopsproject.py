@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from devops_operator.api.common import (
+    AWS_REGION_PATTERN,
     DNS_LABEL_PATTERN,
     KindInfo,
     Model,
@@ -44,13 +45,17 @@ class AwsCredentials(Model):
         default=CredentialsSource.AMBIENT,
         description=(
             "ambient: the default boto3 chain (env, instance profile); irsa: the pod's web identity "
-            "(IAM Roles for Service Accounts) assuming roleArn; secret: static keys from secretRef."
+            "(IAM Roles for Service Accounts: the ServiceAccount's role), then roleArn when set; "
+            "secret: static keys from secretRef, then roleArn when set."
         ),
     )
     role_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/.+$",
-        description="Role to assume with the base credentials (required for irsa).",
+        description=(
+            "Role to assume (sts:AssumeRole) with the base credentials, e.g. one role per environment or "
+            "account; it must trust the base identity (the operator's IRSA role or the Secret's user)."
+        ),
     )
     external_id: str | None = Field(
         default=None, min_length=2, max_length=1224, description="ExternalId passed to sts:AssumeRole."
@@ -146,7 +151,9 @@ class EnvironmentPolicy(Model):
         default=False,
         description="Grant least-privilege IAM fixes for AccessDenied without approval (never in production).",
     )
-    region: str | None = Field(default=None, description="AWS region; defaults to spec.aws.region.")
+    region: str | None = Field(
+        default=None, pattern=AWS_REGION_PATTERN, description="AWS region; defaults to spec.aws.region."
+    )
     account_id: str | None = Field(default=None, pattern=r"^[0-9]{12}$", description="Expected AWS account id.")
     credentials: AwsCredentials = Field(
         default_factory=AwsCredentials, description="Identity used to deploy and operate this environment."
@@ -164,7 +171,7 @@ class EnvironmentPolicy(Model):
 
 
 class AwsSettings(Model):
-    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$", description="Default region.")
+    region: str = Field(default="us-east-1", pattern=AWS_REGION_PATTERN, description="Default region.")
     endpoint_url: str | None = Field(
         default=None, description="Override of every AWS endpoint (moto, LocalStack); empty for real AWS."
     )

@@ -16,6 +16,8 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from devops_operator.api.common import (
+    AWS_REGION_PATTERN,
+    DNS_LABEL_PATTERN,
     DURATION_PATTERN,
     ENVIRONMENT_PATTERN,
     REQUESTED_AT_ANNOTATION,
@@ -31,8 +33,6 @@ from devops_operator.api.common import (
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
-REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 def parse_rfc3339(value: str) -> datetime:
@@ -62,7 +62,7 @@ EnvironmentName = Annotated[
 Rfc3339Time = Annotated[str, Field(pattern=RFC3339_PATTERN), AfterValidator(_check_rfc3339)]
 """A moment written by a user: RFC 3339 with an explicit offset, e.g. 2025-03-01T14:05:00Z."""
 
-AwsRegion = Annotated[str, Field(pattern=REGION_PATTERN)]
+AwsRegion = Annotated[str, Field(pattern=AWS_REGION_PATTERN)]
 """An AWS region name, e.g. eu-west-1."""
 
 
@@ -530,7 +530,7 @@ class SloGoodCondition(Model):
 class SloSpec(Model):
     """A service-level objective on one metric of one resource, reported in status and as gauges."""
 
-    name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN, description="Name of the SLO.")
+    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN, description="Name of the SLO.")
     target: str = Field(
         min_length=1,
         max_length=2048,

@@ -33,6 +33,10 @@ class CredentialsError(AwsConfigurationError):
     """Credentials for an environment could not be built; the message names the fix."""
 
 
+class AccountMismatchError(AwsConfigurationError):
+    """The credentials work but belong to another account than the environment's accountId."""
+
+
 class FailureCategory(StrEnum):
     """The categories of the issue log."""
 

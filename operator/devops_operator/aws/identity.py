@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devops_operator.api.devopsproject import EnvironmentPolicy
-from devops_operator.aws.errors import AwsFailure, FailureCategory, classify
-from devops_operator.aws.session import AwsSessionFactory, CallerIdentity, Identity
+from botocore.exceptions import BotoCoreError, ClientError
 
-# Failures worth retrying without anyone changing anything.
-TRANSIENT = frozenset({FailureCategory.NETWORK, FailureCategory.THROTTLING})
+from devops_operator.api.devopsproject import EnvironmentPolicy
+from devops_operator.aws.errors import AwsConfigurationError, AwsFailure, CredentialsError, classify
+from devops_operator.aws.session import AwsSessionFactory, CallerIdentity, Identity, credentials_field
+
+# What a failed identity check can raise; anything else is a bug and is not dressed up as AWS's answer.
+CHECK_ERRORS = (BotoCoreError, ClientError, AwsConfigurationError)
 
 
 @dataclass(frozen=True)
@@ -28,16 +30,23 @@ class IdentityCheck:
 
     @property
     def field(self) -> str:
-        name = "credentials" if self.identity == "deploy" else "discoveryCredentials"
-        return f"spec.environments[{self.index}].{name}"
+        return credentials_field(self.environment, self.identity, self.index)
 
     @property
     def transient(self) -> bool:
-        return self.failure is not None and self.failure.category in TRANSIENT
+        """Worth retrying with nothing changed: unreachable, throttled, a 5xx (botocore's own judgement)."""
+        return self.failure is not None and self.failure.retryable
+
+    @property
+    def missing_credentials(self) -> bool:
+        """The credentials could not even be assembled (a Secret or key missing or unreadable)."""
+        return self.failure is not None and self.failure.code == CredentialsError.__name__
 
     def describe(self) -> str:
         if self.failure is None:
             return f"{self.field}: {self.caller.arn if self.caller else 'verified'}"
+        if self.failure.fix == self.failure.message:  # our own configuration errors name field and fix already
+            return self.failure.message
         return f"{self.field} ({self.environment}): {self.failure.summary}; fix: {self.failure.fix}"
 
 
@@ -53,7 +62,7 @@ def verify_identities(
         for identity in identities:
             try:
                 caller = factory.caller_identity(project_key, env.name, identity)
-            except Exception as exc:  # every failure is classified and reported, none is fatal here
+            except CHECK_ERRORS as exc:
                 checks.append(IdentityCheck(env.name, index, identity, failure=classify(exc)))
             else:
                 checks.append(IdentityCheck(env.name, index, identity, caller=caller))

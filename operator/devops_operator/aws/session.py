@@ -47,10 +47,11 @@ from devops_operator.api.devopsproject import (
     DevOpsProjectSpec,
     EnvironmentPolicy,
 )
-from devops_operator.aws.errors import AwsConfigurationError, CredentialsError
+from devops_operator.aws.errors import AccountMismatchError, AwsConfigurationError, CredentialsError
 from devops_operator.aws.metering import METER, AwsCallMeter
 
 __all__ = [
+    "AccountMismatchError",
     "AwsConfigurationError",
     "AwsSessionFactory",
     "AwsTarget",
@@ -121,16 +122,18 @@ class AwsTarget:
     endpoint_url: str | None
     credentials: CredentialSpec
     account_id: str | None = None
+    environment_index: int | None = None
 
     @property
     def credentials_field(self) -> str:
         """The spec field these credentials come from, for messages."""
-        return credentials_field(self.environment, self.identity)
+        return credentials_field(self.environment, self.identity, self.environment_index)
 
 
-def credentials_field(environment: str, identity: str) -> str:
+def credentials_field(environment: str, identity: str, index: int | None = None) -> str:
+    """`spec.environments[0].credentials`, as Kubernetes names fields (by name only when the index is unknown)."""
     name = "credentials" if identity == "deploy" else "discoveryCredentials"
-    return f"spec.environments[{environment}].{name}"
+    return f"spec.environments[{environment if index is None else index}].{name}"
 
 
 def _identity_credentials(env: EnvironmentPolicy, identity: str) -> AwsCredentials:
@@ -164,7 +167,9 @@ def _credential_spec(creds: AwsCredentials, where: str) -> CredentialSpec:
     )
 
 
-def resolve_target(aws: AwsSettings, env: EnvironmentPolicy, identity: Identity = "deploy") -> AwsTarget:
+def resolve_target(
+    aws: AwsSettings, env: EnvironmentPolicy, identity: Identity = "deploy", index: int | None = None
+) -> AwsTarget:
     """The region, endpoint and credential recipe of one identity in one environment."""
     creds = _identity_credentials(env, identity)
     return AwsTarget(
@@ -172,8 +177,9 @@ def resolve_target(aws: AwsSettings, env: EnvironmentPolicy, identity: Identity 
         identity=identity,
         region=env.region or aws.region,
         endpoint_url=aws.endpoint_url or None,
-        credentials=_credential_spec(creds, credentials_field(env.name, identity)),
+        credentials=_credential_spec(creds, credentials_field(env.name, identity, index)),
         account_id=env.account_id,
+        environment_index=index,
     )
 
 
@@ -188,6 +194,10 @@ class ProjectAwsConfig:
     @classmethod
     def from_spec(cls, namespace: str, spec: DevOpsProjectSpec) -> ProjectAwsConfig:
         return cls(namespace=namespace, aws=spec.aws, environments=tuple(spec.environments))
+
+    def index(self, name: str) -> int | None:
+        """Position of the environment in spec.environments (for field paths in messages)."""
+        return next((i for i, env in enumerate(self.environments) if env.name == name), None)
 
     def environment(self, name: str) -> EnvironmentPolicy:
         for env in self.environments:
@@ -369,7 +379,7 @@ class AwsSessionFactory:
     def target(self, project_key: str, environment: str, identity: Identity = "deploy") -> AwsTarget:
         """The resolved target of (project, environment, identity); no AWS call."""
         config = self._project(project_key)
-        return resolve_target(config.aws, config.environment(environment), identity)
+        return resolve_target(config.aws, config.environment(environment), identity, config.index(environment))
 
     def session(self, project_key: str, environment: str, identity: Identity = "deploy") -> boto3.Session:
         """The cached session; build clients through `client` (sessions are not thread-safe)."""
@@ -392,7 +402,7 @@ class AwsSessionFactory:
         found = self._client(entry, "sts").get_caller_identity()
         who = CallerIdentity(account=found["Account"], arn=found["Arn"], user_id=found["UserId"])
         if target.account_id and who.account != target.account_id:
-            raise CredentialsError(
+            raise AccountMismatchError(
                 f"{target.credentials_field} resolve to {who.arn} in account {who.account}, but the "
                 f"environment expects account {target.account_id}: fix the credentials or accountId."
             )
@@ -430,7 +440,7 @@ class AwsSessionFactory:
         if entry is not None:
             return entry
         config = self._project(project_key)
-        target = resolve_target(config.aws, config.environment(environment), identity)
+        target = resolve_target(config.aws, config.environment(environment), identity, config.index(environment))
         built = _SessionEntry(target=target, session=self._build(target, config.namespace))
         with self._lock:
             if self._generation(project_key) != generation:

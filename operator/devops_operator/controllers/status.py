@@ -7,7 +7,6 @@ so a resync does not flood `kubectl describe`.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +27,8 @@ class Outcome:
     message: str
     phase: str
     fields: Mapping[str, Any] = field(default_factory=dict)
-    domain_conditions: tuple[tuple[str, bool, str, str], ...] = ()  # (type, status, reason, message)
+    # (type, status "True"/"False"/"Unknown", reason, message): Unknown when not checked this time.
+    domain_conditions: tuple[tuple[str, str, str, str], ...] = ()
 
     @classmethod
     def ready(cls, reason: str, message: str, phase: str = "Ready", **fields: Any) -> Outcome:
@@ -43,10 +43,6 @@ class Outcome:
         return cls("reconciling", reason, message, phase, fields)
 
 
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def build_status(current: Mapping[str, Any], generation: int | None, outcome: Outcome) -> dict[str, Any]:
     """The new status: previous conditions carried forward, changed only where the outcome says."""
     existing = [dict(c) for c in current.get("conditions") or []]
@@ -58,16 +54,14 @@ def build_status(current: Mapping[str, Any], generation: int | None, outcome: Ou
     else:
         updated = conditions.mark_reconciling(existing, outcome.reason, message, generation)
     for ctype, value, reason, text in outcome.domain_conditions:
-        updated = conditions.set_condition(
-            updated, ctype, "True" if value else "False", reason, redact(text), generation
-        )
+        updated = conditions.set_condition(updated, ctype, value, reason, redact(text), generation)
     return {
         **dict(outcome.fields),
         "observedGeneration": generation,
         "phase": outcome.phase,
         "message": message,
         "conditions": updated,
-        "lastReconciled": now_rfc3339(),
+        "lastReconciled": conditions.rfc3339(),
     }
 
 

@@ -87,7 +87,7 @@ def build_event(
     """The Event object to create (pure apart from its unique name)."""
     involved = object_reference(obj_ref)
     if not involved.get("name") or not involved.get("kind"):
-        raise ValueError(f"an Event needs the involved object's kind and name, got {dict(obj_ref)!r}")
+        raise ValueError(f"an Event needs the involved object's kind and name, got {object_reference(obj_ref)!r}")
     moment = now or datetime.now(UTC)
     return {
         "apiVersion": "v1",
@@ -135,6 +135,8 @@ def post_event(
             timeout=REQUEST_TIMEOUT,
         )
     except Exception as exc:  # best-effort by design: an Event must never fail a reconciliation
-        logger.warning("Could not post %s event %r about %s: %s", type, reason, dict(obj_ref), exc)
+        # Only the reference: the object itself may carry secrets in its spec.
+        logger.warning("Could not post %s event %r about %s: %s", type, reason, object_reference(obj_ref),
+                       redact(str(exc)))
         return None
     return created if isinstance(created, dict) else event

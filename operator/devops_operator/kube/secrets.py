@@ -18,6 +18,9 @@ def read_secret(api: ApiClient, namespace: str, name: str) -> dict[str, str] | N
         if exc.status == 404:
             return None
         raise
-    decoded = {key: base64.b64decode(value).decode("utf-8") for key, value in (secret.data or {}).items()}
+    # A Secret may also hold binary values (certificates) under other keys: never fail on those.
+    decoded = {
+        key: base64.b64decode(value).decode("utf-8", errors="replace") for key, value in (secret.data or {}).items()
+    }
     decoded.update(secret.string_data or {})
     return decoded

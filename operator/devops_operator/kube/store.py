@@ -27,6 +27,9 @@ from devops_operator.kube.owners import MANAGED_BY, MANAGED_BY_LABEL, adopt
 # ConfigMaps are limited to 1 MiB of data; keep room for metadata, escaping and other keys.
 DEFAULT_MAX_BYTES = 900_000
 DEFAULT_MAX_ATTEMPTS = 16
+# 429 and 503 are refusals before anything is written (API priority and fairness, an API server
+# restarting); 500/504 may come after the write happened, and retrying those could append twice.
+RETRIED_STATUSES = frozenset({409, 429, 503})
 # Full-jitter exponential backoff between conflicting attempts (seconds).
 BACKOFF_BASE = 0.01
 BACKOFF_CAP = 0.5
@@ -59,11 +62,13 @@ class DocumentConflict(StoreError):
 
 
 def _dumps(value: Any) -> str:
-    """Compact, deterministic JSON (UTF-8 kept as is: Kubernetes counts bytes, not escapes)."""
+    """Compact, deterministic JSON with UTF-8 kept as is (ensure_ascii would inflate the size)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
 
 
 def _size(obj: Mapping[str, Any]) -> int:
+    # The whole serialised object, metadata included: above what the API server counts against the
+    # 1 MiB limit (data keys and values), so a document that passes here is never refused there.
     return len(_dumps(obj).encode("utf-8"))
 
 
@@ -206,9 +211,10 @@ class ConfigMapDocument:
 
     @staticmethod
     def _lost_race(exc: ApiException, current: Mapping[str, Any] | None) -> bool:
-        """409: stale resourceVersion on PUT, or someone created it first on POST.
-        404 on PUT: someone deleted it meanwhile; re-reading will create it again."""
-        return exc.status == 409 or (exc.status == 404 and current is not None)
+        """Worth another read-modify-write: 409 (stale resourceVersion on PUT, or created first by
+        someone else on POST), 404 on PUT (deleted meanwhile: re-reading creates it again), and
+        429/503 (the API server refused to serve it now)."""
+        return exc.status in RETRIED_STATUSES or (exc.status == 404 and current is not None)
 
     def _note_conflict(self) -> None:
         with self._stats_lock:
@@ -275,8 +281,11 @@ class AppendLog:
 
 
 def _normalised(document: Any) -> dict[str, Any]:
-    if not isinstance(document, dict):
+    if document is None:
         return {"entries": [], "rotated": 0}
+    if not isinstance(document, dict) or not isinstance(document.get("entries", []), list):
+        # Someone else's data under our key: refuse rather than replace it with an empty log.
+        raise StoreError(f"not an append log (expected {{'entries': [...]}}, found {type(document).__name__})")
     return {**document, "entries": list(document.get("entries") or []), "rotated": document.get("rotated", 0)}
 
 

@@ -15,6 +15,7 @@ FIELD_INVALID = "FieldValueInvalid"
 FIELD_NOT_SUPPORTED = "FieldValueNotSupported"
 FIELD_TYPE_INVALID = "FieldValueTypeInvalid"
 FIELD_FORBIDDEN = "FieldValueForbidden"
+FIELD_DUPLICATE = "FieldValueDuplicate"
 
 
 def render_value(value: Any) -> str:
@@ -44,6 +45,10 @@ class FieldError:
     @classmethod
     def invalid(cls, field: str, value: Any, detail: str) -> FieldError:
         return cls(FIELD_INVALID, field, f"Invalid value: {render_value(value)}: {detail}")
+
+    @classmethod
+    def duplicate(cls, field: str, value: Any) -> FieldError:
+        return cls(FIELD_DUPLICATE, field, f"Duplicate value: {render_value(value)}")
 
     @classmethod
     def type_invalid(cls, field: str, value: Any, detail: str) -> FieldError:

@@ -277,6 +277,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         current = self._lifecycle.current(target)
         if request.method == kmock.method.PUT:
             candidate = self._object_body(request)
+            _refuse_unconditional_custom_update(target, current, candidate)
         else:
             candidate = self._patched(request, target.served, current)
         updated = self._lifecycle.update(target, current, candidate)
@@ -564,3 +565,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _serve_openapi_unavailable(self, request: kmock.Request) -> kmock.Response:
         error = errors.ApiError(404, "NotFound", _OPENAPI_MESSAGE, {})
         return kmock.Response(status=404, payload=error.as_status())
+
+
+def _refuse_unconditional_custom_update(target: Target, current: dict[str, Any], candidate: dict[str, Any]) -> None:
+    """Custom resources allow no blind replace (built-ins like ConfigMaps do): the client must
+    say which resourceVersion it replaces, or the API server answers 422."""
+    if target.served.custom is None or (candidate.get("metadata") or {}).get("resourceVersion"):
+        return
+    name = current["metadata"]["name"]
+    problem = errors.FieldError.invalid("metadata.resourceVersion", 0, "must be specified for an update")
+    raise errors.invalid(target.served.group, target.served.kind, name, [problem])

@@ -119,11 +119,39 @@ def _check_array(value: list[Any], schema: Schema, path: str) -> list[FieldError
         errors.append(FieldError.invalid(path, value, detail))
     if schema.get("uniqueItems") and any(json_equal(a, b) for index, a in enumerate(value) for b in value[index + 1 :]):
         errors.append(FieldError.invalid(path, value, f"{path} in body shouldn't contain duplicates"))
+    errors.extend(_list_type_duplicates(value, schema, path))
     items = schema.get("items")
     if isinstance(items, Mapping):
         for index, item in enumerate(value):
             errors.extend(validate_value(item, items, f"{path}[{index}]"))
     return errors
+
+
+def _list_type_duplicates(value: list[Any], schema: Schema, path: str) -> list[FieldError]:
+    """`x-kubernetes-list-type: map` entries are unique by their keys, `set` entries by value."""
+    list_type = schema.get("x-kubernetes-list-type")
+    if list_type == "map":
+        keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+
+        def identity(item: Any) -> Any:
+            return tuple(item.get(key) for key in keys) if isinstance(item, Mapping) else item
+
+        seen: set[Any] = set()
+        errors = []
+        for index, item in enumerate(value):
+            key = identity(item)
+            if key in seen:
+                shown = {name: item.get(name) for name in keys} if isinstance(item, Mapping) else item
+                errors.append(FieldError.duplicate(f"{path}[{index}]", shown))
+            seen.add(key)
+        return errors
+    if list_type == "set":
+        return [
+            FieldError.duplicate(f"{path}[{index}]", item)
+            for index, item in enumerate(value)
+            if any(json_equal(item, earlier) for earlier in value[:index])
+        ]
+    return []
 
 
 def _check_object(value: Mapping[str, Any], schema: Schema, path: str) -> list[FieldError]:
