@@ -8,6 +8,7 @@ with a category and a fix, before any deployment trips over it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +19,7 @@ from devops_operator.aws.session import AwsSessionFactory, CallerIdentity, Ident
 
 # What a failed identity check can raise; anything else is a bug and is not dressed up as AWS's answer.
 CHECK_ERRORS = (BotoCoreError, ClientError, AwsConfigurationError)
+MAX_PARALLEL_CHECKS = 8
 
 
 @dataclass(frozen=True)
@@ -53,17 +55,26 @@ class IdentityCheck:
 def verify_identities(
     factory: AwsSessionFactory, project_key: str, environments: Sequence[EnvironmentPolicy]
 ) -> list[IdentityCheck]:
-    """Check the deploy identity of every environment and the discovery identity where one is set."""
-    checks: list[IdentityCheck] = []
+    """Check the deploy identity of every environment and the discovery identity where one is set.
+
+    In parallel: with AWS unreachable each check spends its whole retry budget, and they must not
+    add up while holding one of kopf's workers.
+    """
+    wanted: list[tuple[int, EnvironmentPolicy, Identity]] = []
     for index, env in enumerate(environments):
-        identities: list[Identity] = ["deploy"]
+        wanted.append((index, env, "deploy"))
         if env.discovery_credentials is not None:
-            identities.append("discovery")
-        for identity in identities:
-            try:
-                caller = factory.caller_identity(project_key, env.name, identity)
-            except CHECK_ERRORS as exc:
-                checks.append(IdentityCheck(env.name, index, identity, failure=classify(exc)))
-            else:
-                checks.append(IdentityCheck(env.name, index, identity, caller=caller))
-    return checks
+            wanted.append((index, env, "discovery"))
+    if not wanted:
+        return []
+
+    def check(item: tuple[int, EnvironmentPolicy, Identity]) -> IdentityCheck:
+        index, env, identity = item
+        try:
+            caller = factory.caller_identity(project_key, env.name, identity)
+        except CHECK_ERRORS as exc:
+            return IdentityCheck(env.name, index, identity, failure=classify(exc))
+        return IdentityCheck(env.name, index, identity, caller=caller)
+
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CHECKS, len(wanted))) as pool:
+        return list(pool.map(check, wanted))  # map keeps the spec's order
