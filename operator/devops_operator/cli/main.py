@@ -47,7 +47,13 @@ def sandbox(once: bool, examples: Path, state_dir: Path, port: int, timeout: flo
       devopsctl sandbox --once --timeout 120
       kubectl --kubeconfig .sandbox/kubeconfig get devopsprojects   # from another terminal
     """
-    from devops_operator.sandbox.runner import SandboxOptions, run_sandbox
+    try:
+        from devops_operator.sandbox.runner import SandboxOptions, run_sandbox
+    except ModuleNotFoundError as exc:  # kmock or moto: the sandbox extras are not installed
+        raise click.ClickException(
+            f"the sandbox needs {exc.name!r}: install the sandbox extras with "
+            "pip install 'devops-operator[sandbox]' (make demo does it for you)"
+        ) from exc
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
