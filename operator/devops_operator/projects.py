@@ -171,7 +171,3 @@ def resource_name(spec: DevOpsProjectSpec, metadata_name: str, environment: str,
     return pattern.render(
         naming_values(spec, metadata_name, environment, resource), max_length=spec.naming.max_length
     )
-
-
-def find_environment(spec: DevOpsProjectSpec, name: str) -> EnvironmentPolicy | None:
-    return next((env for env in spec.environments if env.name == name), None)

@@ -89,9 +89,6 @@ class ResourceCatalog:
                     del self._resources[resource]
         return removed
 
-    def custom_type(self, crd_name: str) -> CustomResourceType | None:
-        return next((crd for crd in self._custom.values() if crd.crd_name == crd_name), None)
-
     def lookup(self, resource: kmock.resource) -> ServedResource | None:
         crd_type = self._custom.get(resource)
         if crd_type is not None:

@@ -20,6 +20,7 @@ import aiohttp.web
 import kubernetes.client
 import yaml
 
+from devops_operator.kube.client import new_api_client
 from devops_operator.sandbox.apiserver.server import ApiServerEmulator
 
 _T = TypeVar("_T")
@@ -139,10 +140,8 @@ class EmulatedKubernetes:
         return self.call(lambda: self.emulator.register_crd(crd))
 
     def api_client(self) -> kubernetes.client.ApiClient:
-        """A synchronous ``kubernetes`` client for this server (plain HTTP, no auth)."""
-        configuration = kubernetes.client.Configuration()
-        configuration.host = self.url
-        return kubernetes.client.ApiClient(configuration)
+        """A synchronous ``kubernetes`` client of its own for this server (plain HTTP, no auth)."""
+        return new_api_client(self.url)
 
     def kubeconfig(self, context: str = "devops-sandbox", namespace: str = "default") -> dict[str, Any]:
         return {
