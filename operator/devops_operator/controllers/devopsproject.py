@@ -19,6 +19,7 @@ from devops_operator.controllers.status import Outcome, write_outcome
 from devops_operator.runtime import Runtime
 
 CREDENTIALS_VERIFIED = "CredentialsVerified"
+RECONCILE_ERROR = "ReconcileError"
 NOT_CHECKED = (CREDENTIALS_VERIFIED, "Unknown", "NotChecked", "the spec must be valid before credentials are checked")
 
 
@@ -35,8 +36,7 @@ def evaluate(name: str, namespace: str, spec: dict[str, Any], runtime: Runtime) 
         # Nothing else may keep using the last good spec (or the sessions built from it).
         runtime.forget_project(key)
         message = "; ".join(str(p) for p in problems) if report is None else report.summary()
-        return Outcome("stalled", "InvalidSpec", message, "Stalled",
-                       {"environments": [], "environmentCount": 0}, (NOT_CHECKED,))
+        return Outcome.stalled("InvalidSpec", message, {"environments": [], "environmentCount": 0}, (NOT_CHECKED,))
     runtime.remember_project(key, parsed)
     checks = verify_identities(runtime.aws, key, parsed.environments)
     return _outcome(report.environments, checks)
@@ -55,14 +55,14 @@ def _outcome(environments: list[EnvironmentStatus], checks: list[IdentityCheck])
     if not failed:
         message = f"{len(rendered)} environment(s) ready: {', '.join(e.name for e in rendered)}"
         verified = (CREDENTIALS_VERIFIED, "True", "Verified", f"{len(checks)} identity(ies) verified with sts")
-        return Outcome("ready", "Validated", message, "Ready", fields, (verified,))
+        return Outcome.ready("Validated", message, fields, (verified,))
     message = "; ".join(c.describe() for c in failed)
     if all(c.transient for c in failed):
         # AWS unreachable, throttling or failing: nothing to fix in the spec, keep trying.
         unknown = (CREDENTIALS_VERIFIED, "Unknown", "AwsUnreachable", message)
-        return Outcome("reconciling", "AwsUnreachable", message, "Pending", fields, (unknown,))
+        return Outcome.reconciling("AwsUnreachable", message, "Pending", fields, (unknown,))
     reason = "MissingCredentials" if any(c.missing_credentials for c in failed) else "CredentialsRejected"
-    return Outcome("stalled", reason, message, "Stalled", fields, ((CREDENTIALS_VERIFIED, "False", reason, message),))
+    return Outcome.stalled(reason, message, fields, ((CREDENTIALS_VERIFIED, "False", reason, message),))
 
 
 @kopf.on.resume(API_GROUP, API_VERSION, KIND.plural)
@@ -83,14 +83,11 @@ def reconcile_project(
         try:
             outcome = evaluate(name, namespace, dict(spec), runtime)
         except Exception as exc:  # an API error or a bug: say so in status, then let kopf back off
-            outcome = Outcome.reconciling("ReconcileError", f"{type(exc).__name__}: {exc}", "Pending")
-            result["value"] = metrics.Outcome.ERROR
-            status = write_outcome(KIND.kind, body, patch, outcome)
-            raise kopf.TemporaryError(status["message"], delay=runtime.config.stalled_recheck_seconds) from None
+            outcome = Outcome.reconciling(RECONCILE_ERROR, f"{type(exc).__name__}: {exc}", "Pending")
         status = write_outcome(KIND.kind, body, patch, outcome)
         # kopf logs a TemporaryError's text: only ever the redacted message written to status.
         if outcome.state == "reconciling":
-            result["value"] = metrics.Outcome.RETRY
+            result["value"] = metrics.Outcome.ERROR if outcome.reason == RECONCILE_ERROR else metrics.Outcome.RETRY
             raise kopf.TemporaryError(status["message"], delay=runtime.config.stalled_recheck_seconds)
         if outcome.state == "stalled":
             result["value"] = metrics.Outcome.STALLED

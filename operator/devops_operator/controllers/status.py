@@ -31,16 +31,19 @@ class Outcome:
     domain_conditions: tuple[tuple[str, str, str, str], ...] = ()
 
     @classmethod
-    def ready(cls, reason: str, message: str, phase: str = "Ready", **fields: Any) -> Outcome:
-        return cls("ready", reason, message, phase, fields)
+    def ready(cls, reason: str, message: str, fields: Mapping[str, Any] | None = None,
+              conditions: tuple[tuple[str, str, str, str], ...] = ()) -> Outcome:
+        return cls("ready", reason, message, "Ready", fields or {}, conditions)
 
     @classmethod
-    def stalled(cls, reason: str, message: str, phase: str = "Stalled", **fields: Any) -> Outcome:
-        return cls("stalled", reason, message, phase, fields)
+    def stalled(cls, reason: str, message: str, fields: Mapping[str, Any] | None = None,
+                conditions: tuple[tuple[str, str, str, str], ...] = ()) -> Outcome:
+        return cls("stalled", reason, message, "Stalled", fields or {}, conditions)
 
     @classmethod
-    def reconciling(cls, reason: str, message: str, phase: str, **fields: Any) -> Outcome:
-        return cls("reconciling", reason, message, phase, fields)
+    def reconciling(cls, reason: str, message: str, phase: str, fields: Mapping[str, Any] | None = None,
+                    conditions: tuple[tuple[str, str, str, str], ...] = ()) -> Outcome:
+        return cls("reconciling", reason, message, phase, fields or {}, conditions)
 
 
 def build_status(current: Mapping[str, Any], generation: int | None, outcome: Outcome) -> dict[str, Any]:
