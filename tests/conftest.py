@@ -23,6 +23,8 @@ from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws
 from devops_operator.sandbox.operator_thread import OperatorThread
 
+from support import TEST_POLICY, delete_namespaced_objects
+
 _namespace_counter = itertools.count(1)
 
 
@@ -81,6 +83,7 @@ def operator_config(kube_server: EmulatedKubernetes, aws_url: str) -> OperatorCo
         metrics_port=0,
         liveness_endpoint="",
         stalled_recheck_seconds=1.0,
+        tenancy_policy=TEST_POLICY,
     )
 
 
@@ -92,10 +95,22 @@ def operator(operator_config: OperatorConfig, kube_api: ApiClient) -> Iterator[O
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest) -> str:
-    """A fresh namespace name per test (the emulator needs no Namespace object to use one)."""
+def namespace(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace name per test (the emulator needs no Namespace object to use one).
+
+    Afterwards the test's custom objects are deleted, so the operator stops working on them (its
+    background rechecks would otherwise make AWS calls that later tests' exact counts would see).
+    """
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    return f"{slug}-{next(_namespace_counter)}"
+    name = f"{slug}-{next(_namespace_counter)}"
+    yield name
+    if "kube_server" in request.fixturenames or "operator" in request.fixturenames:
+        server: EmulatedKubernetes = request.getfixturevalue("kube_server")
+        client = new_api_client(server.url)
+        try:
+            delete_namespaced_objects(client, name)
+        finally:
+            client.close()
 
 
 @pytest.fixture

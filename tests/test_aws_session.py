@@ -30,6 +30,7 @@ from devops_operator.aws.errors import (
     AwsConfigurationError,
     CredentialsError,
     FailureCategory,
+    ProjectNotVerifiedError,
     classify,
 )
 from devops_operator.aws.metering import AwsCallMeter
@@ -124,12 +125,16 @@ def ci_user(iam: Any) -> dict[str, str]:
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
 
-def project(endpoint_url: str, environments: list[Any], region: str = "us-east-1") -> ProjectAwsConfig:
-    """A project's AWS configuration, written the way users write the DevOpsProject spec."""
+def project(endpoint_url: str, environments: list[Any], region: str = "us-east-1",
+            verified: bool = True) -> ProjectAwsConfig:
+    """A project's AWS configuration, written the way users write the DevOpsProject spec.
+
+    Verified by default: most tests here are about sessions that work; the gate has its own tests.
+    """
     spec = DevOpsProjectSpec.model_validate(
         {"aws": {"region": region, "endpointUrl": endpoint_url}, "environments": environments}
     )
-    return ProjectAwsConfig.from_spec(NAMESPACE, spec)
+    return ProjectAwsConfig.from_spec(NAMESPACE, spec, verified=verified)
 
 
 class Secrets:
@@ -678,3 +683,85 @@ def test_real_access_denied_and_unknown_key_from_moto_are_classified(
     credentials = classify(unknown_key.value)
     assert (credentials.category, credentials.code) == (FailureCategory.CONFIG, "InvalidAccessKeyId")
     assert "Secret's keys" in credentials.fix
+
+
+# -- freshness and the verification gate ------------------------------------------------
+
+
+@pytest.mark.integration
+def test_no_session_for_work_before_the_project_is_verified(moto_url: str) -> None:
+    factory, meter = make_factory({PROJECT: project(moto_url, [{"name": "test"}], verified=False)})
+
+    with pytest.raises(ProjectNotVerifiedError, match="has not been verified"):
+        factory.client(PROJECT, "test", "s3")
+    with pytest.raises(ProjectNotVerifiedError):
+        factory.session(PROJECT, "test")
+    # Verification itself is the one call allowed before: it is how the project gets verified.
+    assert factory.caller_identity(PROJECT, "test").account == ACCOUNT
+    assert meter.snapshot().calls == {("sts", "GetCallerIdentity"): 1}
+
+
+@pytest.mark.integration
+def test_a_rotated_secret_is_used_at_once(moto_url: str, iam: Any) -> None:
+    keys = {}
+    for user in ("rotate-old", "rotate-new"):
+        iam.create_user(UserName=user)
+        created = iam.create_access_key(UserName=user)["AccessKey"]
+        keys[user] = {"aws_access_key_id": created["AccessKeyId"],
+                      "aws_secret_access_key": created["SecretAccessKey"]}
+    secrets = Secrets({(NAMESPACE, "keys"): keys["rotate-old"]})
+    versions = {(NAMESPACE, "keys"): "100"}
+    environments = [{"name": "test", "credentials": {"source": "secret", "secretRef": {"name": "keys"}}}]
+    factory = AwsSessionFactory(
+        {PROJECT: project(moto_url, environments)}.get, secrets,
+        secret_version=lambda ns, name: versions.get((ns, name)), meter=AwsCallMeter(),
+    )
+
+    sts = factory.client(PROJECT, "test", "sts")
+    assert sts.get_caller_identity()["Arn"].endswith(":user/rotate-old")
+    assert factory.client(PROJECT, "test", "sts") is sts  # same Secret version: cached
+
+    secrets.data[(NAMESPACE, "keys")] = keys["rotate-new"]
+    versions[(NAMESPACE, "keys")] = "101"  # what the operator's Secret watch records
+    rotated = factory.client(PROJECT, "test", "sts")
+    assert rotated is not sts
+    assert rotated.get_caller_identity()["Arn"].endswith(":user/rotate-new")
+
+
+@pytest.mark.integration
+def test_account_id_is_enforced_when_a_session_is_built(moto_url: str, deploy_role: str) -> None:
+    elsewhere = "210987654321"
+    environments = [
+        {"name": "keys", "accountId": elsewhere},  # ambient keys resolve to the moto account
+        {"name": "role", "accountId": elsewhere, "credentials": {"source": "ambient", "roleArn": deploy_role}},
+    ]
+    factory, meter = make_factory({PROJECT: project(moto_url, environments)})
+
+    with meter.measure() as calls, pytest.raises(AccountMismatchError, match=f"expects account {elsewhere}"):
+        factory.client(PROJECT, "keys", "s3")
+    assert calls.snapshot().calls == {("sts", "GetCallerIdentity"): 1}  # nothing but the check
+
+    with meter.measure() as calls, pytest.raises(AccountMismatchError, match=f"expects account {elsewhere}"):
+        factory.client(PROJECT, "role", "s3")
+    assert calls.total == 0  # the role's ARN names its account: refused without a call
+
+
+@pytest.mark.integration
+def test_an_auth_failure_drops_the_sessions_and_asks_for_reverification(moto_url: str) -> None:
+    failed: list[str] = []
+    factory = AwsSessionFactory(
+        {PROJECT: project(moto_url, [{"name": "test"}])}.get, meter=AwsCallMeter(), on_auth_failure=failed.append,
+    )
+    s3 = factory.client(PROJECT, "test", "s3")
+    assert factory.client(PROJECT, "test", "s3") is s3
+
+    previous = set_moto_auth(moto_url, "0")  # the ambient "testing" keys are unknown to moto's IAM
+    try:
+        with pytest.raises(ClientError) as caught:
+            s3.list_buckets()
+    finally:
+        set_moto_auth(moto_url, previous)
+
+    assert caught.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+    assert failed == [PROJECT]
+    assert factory.client(PROJECT, "test", "s3") is not s3

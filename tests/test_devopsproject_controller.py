@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
@@ -16,7 +19,7 @@ from devops_operator.aws.metering import METER
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.operator_thread import OperatorThread
 
-from support import condition, get_custom, wait_for_condition, wait_until
+from support import condition, delete_namespaced_objects, get_custom, wait_for_condition, wait_until
 
 PLURAL = "devopsprojects"
 
@@ -41,6 +44,32 @@ def create(api: ApiClient, namespace: str, manifest: dict[str, Any]) -> dict[str
 def events_for(api: ApiClient, namespace: str, name: str) -> list[Any]:
     events = CoreV1Api(api).list_namespaced_event(namespace).items
     return [e for e in events if e.involved_object and e.involved_object.name == name]
+
+
+def encoded(data: dict[str, str]) -> dict[str, str]:
+    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+
+
+def secret(api: ApiClient, namespace: str, name: str, data: dict[str, str]) -> None:
+    CoreV1Api(api).create_namespaced_secret(namespace, {"metadata": {"name": name}, "data": encoded(data)})
+
+
+@pytest.fixture
+def iam_user_keys(aws_url: str) -> Callable[[str], dict[str, str]]:
+    """Keys of a new IAM user in moto: a Secret holding them resolves to that user."""
+    iam = boto3.client("iam", endpoint_url=aws_url, region_name="us-east-1")
+
+    def make(user: str) -> dict[str, str]:
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+    return make
+
+
+@pytest.fixture
+def moto_keys(iam_user_keys: Callable[[str], dict[str, str]], namespace: str) -> dict[str, str]:
+    return iam_user_keys(f"u-{abs(hash(namespace)) % 10**8}")
 
 
 def reconcile_count(kind: str, outcome: str) -> float:
@@ -266,3 +295,94 @@ def test_binary_values_in_a_credentials_secret_do_not_break_it(
     envs = [{"name": "test", "credentials": {"source": "secret", "secretRef": {"name": "mixed"}}}]
     create(kube_api, namespace, project("mixed", environments=envs))
     wait_for_condition(kube_api, PLURAL, namespace, "mixed", "Ready")
+
+
+# -- trust: the operator's tenancy policy, not the tenant's spec, decides ------------------------
+
+
+def policy_namespace(namespace: str) -> str:
+    """A namespace the test operator's policy restricts (support.TEST_POLICY: policy-* namespaces)."""
+    return f"policy-{namespace}"[:63].rstrip("-")
+
+
+@pytest.mark.parametrize(
+    ("environments", "aws", "field", "says"),
+    [
+        ([{"name": "test"}], {}, "spec.environments[0].credentials.source", "the operator's own AWS identity"),
+        ([{"name": "test", "accountId": "123456789012",
+           "credentials": {"source": "irsa", "roleArn": "arn:aws:iam::123456789012:role/admin"}}], {},
+         "spec.environments[0].credentials.roleArn", "is not one this namespace may assume"),
+        ([{"name": "test", "credentials": {"source": "secret", "secretRef": {"name": "k"}}}], {},
+         "spec.environments[0].accountId", "may only use accounts 123456789012"),
+        ([{"name": "test", "accountId": "123456789012",
+           "credentials": {"source": "secret", "secretRef": {"name": "k"}}}],
+         {"endpointUrl": "http://127.0.0.1:9"}, "spec.aws.endpointUrl", "endpoint overrides are not allowed"),
+    ],
+    ids=["ambient", "role-outside-pattern", "account-not-declared", "endpoint-override"],
+)
+def test_a_project_outside_the_tenancy_policy_is_stalled_and_makes_no_aws_call(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str,
+    environments: list[dict[str, Any]], aws: dict[str, str], field: str, says: str,
+) -> None:
+    ns = policy_namespace(namespace)
+    with METER.measure() as calls:
+        create(kube_api, ns, project("tenant", environments=environments, aws=aws))
+        obj = wait_for_condition(kube_api, PLURAL, ns, "tenant", "Stalled")
+    stalled = condition(obj, "Stalled")
+    assert stalled is not None and stalled["reason"] == "PolicyDenied"
+    assert stalled["message"].startswith(field) and says in stalled["message"]
+    assert "tenancy policy rule 'restricted'" in stalled["message"]
+    assert obj["status"]["tenancyRule"] == "restricted"
+    assert condition(obj, "CredentialsVerified")["reason"] == "NotChecked"  # type: ignore[index]
+    assert calls.total == 0
+    delete_namespaced_objects(kube_api, ns)
+
+
+def test_a_project_within_the_policy_is_ready(operator: OperatorThread, kube_api: ApiClient, namespace: str,
+                                              moto_keys: dict[str, str]) -> None:
+    ns = policy_namespace(namespace)
+    secret(kube_api, ns, "keys", moto_keys)
+    envs = [{"name": "test", "accountId": "123456789012",
+             "credentials": {"source": "secret", "secretRef": {"name": "keys"}}}]
+    create(kube_api, ns, project("tenant", environments=envs))
+    obj = wait_for_condition(kube_api, PLURAL, ns, "tenant", "Ready")
+    assert obj["status"]["tenancyRule"] == "restricted"
+    delete_namespaced_objects(kube_api, ns)
+
+
+def test_a_rotated_credentials_secret_is_verified_again_at_once(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str, iam_user_keys: Any
+) -> None:
+    first, second = iam_user_keys("rotation-a"), iam_user_keys("rotation-b")
+    secret(kube_api, namespace, "keys", first)
+    envs = [{"name": "test", "credentials": {"source": "secret", "secretRef": {"name": "keys"}}}]
+    create(kube_api, namespace, project("rotating", environments=envs))
+    obj = wait_for_condition(kube_api, PLURAL, namespace, "rotating", "Ready")
+    assert obj["status"]["environments"][0]["identity"].endswith(":user/rotation-a")
+
+    # Reverification is due only every reverifySeconds (10 min here): the Secret watch makes it immediate.
+    CoreV1Api(kube_api).replace_namespaced_secret("keys", namespace, {
+        "metadata": {"name": "keys"}, "data": encoded(second)})
+    wait_until(lambda: get_custom(kube_api, PLURAL, namespace, "rotating")["status"]["environments"][0]
+               ["identity"].endswith(":user/rotation-b"), what="the new key's identity in status")
+
+
+def test_waiting_for_a_secret_is_not_logged_as_an_error(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    envs = [{"name": "test", "credentials": {"source": "secret", "secretRef": {"name": "later"}}}]
+    with caplog.at_level(logging.INFO):
+        create(kube_api, namespace, project("patient", environments=envs))
+        first = wait_for_condition(kube_api, PLURAL, namespace, "patient", "Stalled")
+        # Observable progress instead of a sleep: the background recheck has looked twice more.
+        seen = {first["status"]["lastReconciled"]}
+
+        def rechecked() -> bool:
+            seen.add(get_custom(kube_api, PLURAL, namespace, "patient")["status"]["lastReconciled"])
+            return len(seen) >= 3
+        wait_until(rechecked, timeout=30, what="two rechecks of the waiting project")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and "patient" in r.getMessage()]
+    assert errors == []
+    obj = get_custom(kube_api, PLURAL, namespace, "patient")
+    assert condition(obj, "Stalled")["reason"] == "MissingCredentials"  # type: ignore[index]
+    assert not obj["metadata"].get("finalizers")  # waiting needs no finalizer: deletion never hangs

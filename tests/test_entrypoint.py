@@ -44,7 +44,13 @@ def test_operator_process_reconciles_serves_metrics_and_liveness(
     how: str, own_kube: EmulatedKubernetes, aws_url: str, tmp_path: Path
 ) -> None:
     metrics_port, liveness_port = free_port(), free_port()
+    policy = tmp_path / "tenancy.yaml"  # as the chart mounts it: namespace entry may use ambient credentials
+    policy.write_text(
+        "apiVersion: devops.fractary.io/v1alpha1\nkind: TenancyPolicy\nrules:\n"
+        "  - name: entry\n    namespaces: [entry]\n    credentialSources: [ambient]\n"
+    )
     env = {
+        "DEVOPS_OPERATOR_TENANCY_POLICY": str(policy),
         **os.environ,
         "DEVOPS_OPERATOR_KUBE_URL": own_kube.url,
         "DEVOPS_OPERATOR_AWS_ENDPOINT_URL": aws_url,
@@ -65,7 +71,8 @@ def test_operator_process_reconciles_serves_metrics_and_liveness(
             "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "DevOpsProject", "metadata": {"name": "deployed"},
             "spec": {"environments": [{"name": "test"}]},
         })
-        wait_for_condition(api, "devopsprojects", "entry", "deployed", "Ready", timeout=60)
+        obj = wait_for_condition(api, "devopsprojects", "entry", "deployed", "Ready", timeout=60)
+        assert obj["status"]["tenancyRule"] == "entry"
 
         metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert 'devops_operator_reconcile_total{kind="DevOpsProject",outcome="success"} 1.0' in metrics

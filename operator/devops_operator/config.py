@@ -6,6 +6,10 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from devops_operator.tenancy import TenancyPolicy
 
 FINALIZER = "devops.fractary.io/finalizer"
 ANNOTATION_PREFIX = "devops.fractary.io"
@@ -36,8 +40,20 @@ class OperatorConfig:
     kube_api_url: str = ""
     # Default AWS endpoint for projects that set none (moto or LocalStack in dev clusters).
     aws_endpoint_url: str = ""
-    # Retry delay of a Stalled object whose input may appear later (a Secret created afterwards).
+    # How often an object waiting for something outside it (a Secret created later, a fixed IAM policy)
+    # is looked at again: by a timer, quietly, not by a failing handler logging ERROR.
     stalled_recheck_seconds: float = 60.0
+    # Ready projects re-verify their AWS identities this often (a revoked key or role shows up).
+    reverify_seconds: float = 600.0
+    # Unexpected failures retry with exponential backoff from kopf's retry count: base * 2^retry,
+    # capped, with jitter (docs/architecture.md).
+    retry_base_seconds: float = 2.0
+    retry_cap_seconds: float = 300.0
+    # The tenancy policy (docs/security.md): a YAML file re-read when it changes, or (embedding code:
+    # the sandbox, tests) a policy object. Neither: the built-in defaults.
+    tenancy_policy_file: str = ""
+    tenancy_policy: TenancyPolicy | None = None
+    operator_namespace: str = "devops-operator"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -59,4 +75,9 @@ class OperatorConfig:
             kube_api_url=env.get("DEVOPS_OPERATOR_KUBE_URL", ""),
             aws_endpoint_url=env.get("DEVOPS_OPERATOR_AWS_ENDPOINT_URL", ""),
             stalled_recheck_seconds=float(env.get("DEVOPS_OPERATOR_STALLED_RECHECK_SECONDS", "60")),
+            reverify_seconds=float(env.get("DEVOPS_OPERATOR_REVERIFY_SECONDS", "600")),
+            retry_base_seconds=float(env.get("DEVOPS_OPERATOR_RETRY_BASE_SECONDS", "2")),
+            retry_cap_seconds=float(env.get("DEVOPS_OPERATOR_RETRY_CAP_SECONDS", "300")),
+            tenancy_policy_file=env.get("DEVOPS_OPERATOR_TENANCY_POLICY", ""),
+            operator_namespace=env.get("DEVOPS_OPERATOR_NAMESPACE") or env.get("POD_NAMESPACE") or "devops-operator",
         )

@@ -5,6 +5,7 @@ Run it with `python -m devops_operator` or `kopf run -m devops_operator.handlers
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -12,7 +13,7 @@ import kopf
 
 from devops_operator import metrics
 from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
-from devops_operator.controllers import devopsproject  # noqa: F401  (registers its handlers)
+from devops_operator.controllers import devopsproject
 from devops_operator.kube import client as kube_client
 from devops_operator.runtime import Runtime
 
@@ -42,7 +43,7 @@ def configure(
     settings.posting.level = config.event_level
     # A bad spec is reported as Stalled by the handlers; unexpected errors back off, never spin.
     settings.execution.max_workers = 8
-    settings.batching.error_delays = [1, 2, 5, 10, 30, 60, 120, 300]
+    settings.queueing.error_delays = [1, 2, 5, 10, 30, 60, 120, 300]
 
     kube_client.configure(host=config.kube_api_url or None)
     memo.runtime = Runtime.build(config, kube_client.api_client())
@@ -50,6 +51,21 @@ def configure(
         metrics.serve_metrics(config.metrics_port)
     logger.info("devops-operator configured: namespaces=%s peering=%s", config.watch_namespaces or "all",
                 config.peering)
+
+
+@kopf.on.startup()
+async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
+    """Background work outside kopf's per-object handlers (registered after `configure`, so it runs after)."""
+    rechecks = devopsproject.ProjectRechecks(memo.runtime)
+    memo.project_rechecks = rechecks
+    memo.background_tasks = [asyncio.create_task(rechecks.run(), name="devopsproject-rechecks")]
+
+
+@kopf.on.cleanup()
+async def stop_background_tasks(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.get("background_tasks") or []:
+        task.cancel()
+    await asyncio.gather(*(memo.get("background_tasks") or []), return_exceptions=True)
 
 
 @kopf.on.login()

@@ -7,6 +7,7 @@ Python attributes are snake_case, the wire format is camelCase (Kubernetes conve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -109,6 +110,51 @@ class NamespacedReference(Model):
 class SecretKeyReference(Model):
     name: str = Field(min_length=1, max_length=253, description="Name of the Secret in the same namespace.")
     key: str = Field(min_length=1, description="Key inside the Secret.")
+
+
+class LabelSelectorOperator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+class LabelSelectorRequirement(Model):
+    """One requirement of a label selector (metav1.LabelSelectorRequirement)."""
+
+    key: str = Field(min_length=1, max_length=317, description="The label key the requirement applies to.")
+    operator: LabelSelectorOperator = Field(description="In, NotIn, Exists or DoesNotExist.")
+    values: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Values for In and NotIn (non-empty there); empty for Exists and DoesNotExist.",
+    )
+
+
+class LabelSelector(Model):
+    """A Kubernetes label selector (metav1.LabelSelector); an empty selector matches everything."""
+
+    match_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels that must all be present with exactly these values."
+    )
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=32, description="Requirements that must all hold."
+    )
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if any(labels.get(key) != value for key, value in self.match_labels.items()):
+            return False
+        for req in self.match_expressions:
+            present = req.key in labels
+            if req.operator == LabelSelectorOperator.IN and not (present and labels[req.key] in req.values):
+                return False
+            if req.operator == LabelSelectorOperator.NOT_IN and present and labels[req.key] in req.values:
+                return False
+            if req.operator == LabelSelectorOperator.EXISTS and not present:
+                return False
+            if req.operator == LabelSelectorOperator.DOES_NOT_EXIST and present:
+                return False
+        return True
 
 
 class ProjectReference(Model):

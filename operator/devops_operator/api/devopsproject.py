@@ -10,6 +10,7 @@ from devops_operator.api.common import (
     AWS_REGION_PATTERN,
     DNS_LABEL_PATTERN,
     KindInfo,
+    LabelSelector,
     Model,
     PrinterColumn,
     StatusBase,
@@ -206,6 +207,19 @@ class DevOpsProjectSpec(Model):
     terraform: TerraformSettings = Field(
         default_factory=TerraformSettings, description="Terraform runner image, state backend and Job limits."
     )
+    allowed_namespaces: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description=(
+            "Other namespaces whose objects may reference this project in projectRef (names or globs such as "
+            "team-*). Objects in the project's own namespace always may; any other reference is refused with "
+            "PolicyDenied unless its namespace is listed here or matches allowedNamespaceSelector."
+        ),
+    )
+    allowed_namespace_selector: LabelSelector | None = Field(
+        default=None,
+        description="Labels of other namespaces whose objects may reference this project (see allowedNamespaces).",
+    )
 
 
 class EnvironmentStatus(Model):
@@ -223,6 +237,12 @@ class DevOpsProjectStatus(StatusBase):
         default_factory=list, description="Each environment as validated, with an example resource name."
     )
     environment_count: int | None = Field(default=None, description="Number of valid environments.")
+    last_verified: str | None = Field(
+        default=None, description="When every identity last answered STS (RFC 3339); re-checked periodically."
+    )
+    tenancy_rule: str | None = Field(
+        default=None, description="The operator's tenancy policy rule that applies to this project's namespace."
+    )
 
 
 KIND = KindInfo(

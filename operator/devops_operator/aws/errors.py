@@ -423,3 +423,20 @@ def classify(exc: BaseException) -> AwsFailure:
 
 def is_throttling(exc: BaseException) -> bool:
     return classify(exc).category is FailureCategory.THROTTLING
+
+
+class ProjectNotVerifiedError(AwsConfigurationError):
+    """A session was asked for a project the operator has not verified (invalid, denied or not checked yet)."""
+
+
+# Codes that say the credentials themselves no longer work (not that a permission is missing).
+_AUTH_FAILURE_CODES = frozenset({
+    "InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId", "AuthFailure", "InvalidToken",
+    "ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "SignatureDoesNotMatch",
+    "InvalidSignatureException", "IncompleteSignature", "MissingAuthenticationToken",
+})
+
+
+def is_auth_failure(code: str) -> bool:
+    """Whether an AWS error code means the credentials stopped working (expired, revoked, wrong key)."""
+    return code in _AUTH_FAILURE_CODES

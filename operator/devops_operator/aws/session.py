@@ -47,7 +47,13 @@ from devops_operator.api.devopsproject import (
     DevOpsProjectSpec,
     EnvironmentPolicy,
 )
-from devops_operator.aws.errors import AccountMismatchError, AwsConfigurationError, CredentialsError
+from devops_operator.aws.errors import (
+    AccountMismatchError,
+    AwsConfigurationError,
+    CredentialsError,
+    ProjectNotVerifiedError,
+    is_auth_failure,
+)
 from devops_operator.aws.metering import METER, AwsCallMeter
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "CredentialsError",
     "Identity",
     "ProjectAwsConfig",
+    "ProjectNotVerifiedError",
     "ProjectResolver",
     "SecretKeys",
     "SecretReader",
@@ -185,15 +192,21 @@ def resolve_target(
 
 @dataclass(frozen=True)
 class ProjectAwsConfig:
-    """The AWS part of one DevOpsProject, as the factory needs it."""
+    """The AWS part of one DevOpsProject, as the factory needs it.
+
+    `verified` is whether the operator has checked every identity of the project with STS since it
+    last changed: only then does the factory hand out sessions for work (identity checks themselves
+    run before it, through `caller_identity`).
+    """
 
     namespace: str
     aws: AwsSettings
     environments: tuple[EnvironmentPolicy, ...]
+    verified: bool = False
 
     @classmethod
-    def from_spec(cls, namespace: str, spec: DevOpsProjectSpec) -> ProjectAwsConfig:
-        return cls(namespace=namespace, aws=spec.aws, environments=tuple(spec.environments))
+    def from_spec(cls, namespace: str, spec: DevOpsProjectSpec, *, verified: bool = False) -> ProjectAwsConfig:
+        return cls(namespace=namespace, aws=spec.aws, environments=tuple(spec.environments), verified=verified)
 
     def index(self, name: str) -> int | None:
         """Position of the environment in spec.environments (for field paths in messages)."""
@@ -214,6 +227,12 @@ class ProjectResolver(Protocol):
     """Finds a project's AWS configuration by key (e.g. "namespace/name"); None when unknown."""
 
     def __call__(self, project_key: str, /) -> ProjectAwsConfig | None: ...
+
+
+class SecretVersion(Protocol):
+    """The resourceVersion of a Secret as last seen by the operator's watch; None when not seen."""
+
+    def __call__(self, namespace: str, name: str, /) -> str | None: ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -327,6 +346,10 @@ _SessionKey = tuple[str, str, str]
 class _SessionEntry:
     target: AwsTarget
     session: boto3.Session
+    # The credentials Secret's resourceVersion the keys were read at: a rotated Secret rebuilds.
+    secret_version: str | None = None
+    # The identity STS returned while enforcing accountId at build time, for the next verification.
+    checked_caller: CallerIdentity | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     clients: dict[str, Any] = field(default_factory=dict)
 
@@ -340,6 +363,11 @@ class AwsSessionFactory:
 
     `max_attempts` counts every attempt including the first (botocore's `total_max_attempts`,
     like AWS_MAX_ATTEMPTS); botocore's own `retries.max_attempts` would count retries only.
+
+    Freshness: with `secret_version`, a session built from a Secret's keys is rebuilt as soon as the
+    Secret's resourceVersion moves (a rotated key is used at once); an authentication failure on any
+    call (an expired or revoked key) drops the project's sessions and calls `on_auth_failure(project)`
+    so the project is verified again; an environment's `accountId` is enforced when a session is built.
     """
 
     def __init__(
@@ -347,6 +375,8 @@ class AwsSessionFactory:
         projects: ProjectResolver,
         secrets: SecretReader | None = None,
         *,
+        secret_version: SecretVersion | None = None,
+        on_auth_failure: Callable[[str], None] | None = None,
         meter: AwsCallMeter | None = None,
         max_attempts: int = 5,
         connect_timeout: float = 5.0,
@@ -359,6 +389,8 @@ class AwsSessionFactory:
             raise ValueError("max_attempts must be at least 1")
         self._projects = projects
         self._secrets = secrets
+        self._secret_version = secret_version
+        self._on_auth_failure = on_auth_failure
         self._meter = meter if meter is not None else METER
         self._assume_role_duration = assume_role_duration_seconds
         self.client_config = Config(
@@ -383,30 +415,27 @@ class AwsSessionFactory:
 
     def session(self, project_key: str, environment: str, identity: Identity = "deploy") -> boto3.Session:
         """The cached session; build clients through `client` (sessions are not thread-safe)."""
-        return self._entry(project_key, environment, identity).session
+        return self._entry(project_key, environment, identity, for_work=True).session
 
     def client(self, project_key: str, environment: str, service: str, identity: Identity = "deploy") -> Any:
         """The cached client of one service (thread-safe, shareable between handler threads).
 
+        Only for a project whose identities the operator has verified (ProjectNotVerifiedError otherwise).
         Typed as Any because the service is chosen at run time; annotate the variable with the
         mypy_boto3 client type where it helps, e.g. `cw: CloudWatchClient = factory.client(...)`.
         """
-        return self._client(self._entry(project_key, environment, identity), service)
+        return self._client(self._entry(project_key, environment, identity, for_work=True), service)
 
     def caller_identity(
         self, project_key: str, environment: str, identity: Identity = "deploy"
     ) -> CallerIdentity:
-        """Who the credentials are (sts:GetCallerIdentity), checked against the environment's accountId."""
-        entry = self._entry(project_key, environment, identity)
-        target = entry.target
-        found = self._client(entry, "sts").get_caller_identity()
-        who = CallerIdentity(account=found["Account"], arn=found["Arn"], user_id=found["UserId"])
-        if target.account_id and who.account != target.account_id:
-            raise AccountMismatchError(
-                f"{target.credentials_field} resolve to {who.arn} in account {who.account}, but the "
-                f"environment expects account {target.account_id}: fix the credentials or accountId."
-            )
-        return who
+        """Who the credentials are (sts:GetCallerIdentity), checked against the environment's accountId.
+
+        This is how a project gets verified, so it is the one call allowed before it is.
+        """
+        entry = self._entry(project_key, environment, identity, for_work=False)
+        checked, entry.checked_caller = entry.checked_caller, None
+        return checked or self._check_account(entry, self._whoami(entry))
 
     def invalidate(self, project_key: str) -> None:
         """Drop a project's cached sessions and clients; the next call rebuilds them."""
@@ -432,20 +461,67 @@ class AwsSessionFactory:
             )
         return config
 
-    def _entry(self, project_key: str, environment: str, identity: Identity) -> _SessionEntry:
+    def _entry(self, project_key: str, environment: str, identity: Identity, *, for_work: bool) -> _SessionEntry:
         key = (project_key, environment, identity)
         with self._lock:
-            entry = self._entries.get(key)
-            generation = self._generation(project_key)
-        if entry is not None:
-            return entry
+            generation = self._generation(project_key)  # before the lookup: a change during it shows
         config = self._project(project_key)
+        if for_work and not config.verified:
+            raise ProjectNotVerifiedError(
+                f"DevOpsProject {project_key} has not been verified by the operator (its spec is invalid, "
+                "breaks the tenancy policy, or its identities are not checked yet): no AWS session is handed "
+                "out for it until it is Ready."
+            )
+        with self._lock:
+            entry = self._entries.get(key) if self._generation(project_key) == generation else None
+        if entry is not None and not self._secret_rotated(entry, config.namespace):
+            return entry
         target = resolve_target(config.aws, config.environment(environment), identity, config.index(environment))
-        built = _SessionEntry(target=target, session=self._build(target, config.namespace))
+        secret = target.credentials.secret
+        # Recorded before reading: a rotation during the read shows as a mismatch and rebuilds once more.
+        version = self._current_secret_version(config.namespace, secret.name) if secret else None
+        built = _SessionEntry(
+            target=target, session=self._build(target, config.namespace, project_key), secret_version=version
+        )
+        if target.account_id:
+            checked = self._check_account(built, None)
+            built.checked_caller = checked if checked.user_id else None  # a real STS answer only
         with self._lock:
             if self._generation(project_key) != generation:
                 return built  # invalidated while building: serve this call, cache nothing stale
-            return self._entries.setdefault(key, built)
+            existing = self._entries.get(key)
+            if existing is not None and existing.secret_version == built.secret_version:
+                return existing  # another thread built the same session first: share one
+            self._entries[key] = built
+            return built
+
+    def _current_secret_version(self, namespace: str, name: str) -> str | None:
+        return self._secret_version(namespace, name) if self._secret_version else None
+
+    def _secret_rotated(self, entry: _SessionEntry, namespace: str) -> bool:
+        secret = entry.target.credentials.secret
+        if secret is None or self._secret_version is None:
+            return False
+        return self._current_secret_version(namespace, secret.name) != entry.secret_version
+
+    def _whoami(self, entry: _SessionEntry) -> CallerIdentity:
+        found = self._client(entry, "sts").get_caller_identity()
+        return CallerIdentity(account=found["Account"], arn=found["Arn"], user_id=found["UserId"])
+
+    def _check_account(self, entry: _SessionEntry, who: CallerIdentity | None) -> CallerIdentity:
+        """Enforce the environment's accountId: from the role ARN when one is assumed (no call), else STS."""
+        target = entry.target
+        role_account = _arn_account(target.credentials.role_arn) if target.credentials.role_arn else None
+        if who is None and role_account is not None:
+            who = CallerIdentity(account=role_account, arn=str(target.credentials.role_arn), user_id="")
+        if who is None:
+            who = self._whoami(entry)
+        if target.account_id and who.account != target.account_id:
+            raise AccountMismatchError(
+                f"{target.credentials_field} resolve to {who.arn} in account {who.account}, but the "
+                f"environment expects account {target.account_id}: fix the credentials or accountId."
+            )
+        return who
 
     def _generation(self, project_key: str) -> tuple[int, int]:
         return (self._epoch, self._generations.get(project_key, 0))
@@ -463,13 +539,26 @@ class AwsSessionFactory:
                 entry.clients[service] = client
             return client
 
-    def _build(self, target: AwsTarget, namespace: str) -> boto3.Session:
-        base = self._base_session(target, namespace)
+    def _build(self, target: AwsTarget, namespace: str, project_key: str) -> boto3.Session:
+        base = self._base_session(target, namespace, project_key)
         if not target.credentials.role_arn:
             return base
-        return self._assumed_session(base, target)
+        return self._assumed_session(base, target, project_key)
 
-    def _base_session(self, target: AwsTarget, namespace: str) -> boto3.Session:
+    def _watch_auth_failures(self, session: boto3.Session, project_key: str) -> None:
+        """An expired or revoked key anywhere drops the project's sessions and asks for re-verification."""
+
+        def after_call(parsed: Any = None, **_: Any) -> None:
+            error = parsed.get("Error") if isinstance(parsed, Mapping) else None
+            code = error.get("Code") if isinstance(error, Mapping) else None
+            if isinstance(code, str) and is_auth_failure(code):
+                self.invalidate(project_key)
+                if self._on_auth_failure is not None:
+                    self._on_auth_failure(project_key)
+
+        session.events.register("after-call", after_call, unique_id=f"devops-operator-auth-{id(session)}")
+
+    def _base_session(self, target: AwsTarget, namespace: str, project_key: str) -> boto3.Session:
         spec = target.credentials
         if spec.source is CredentialsSource.SECRET and spec.secret is not None:
             keys = read_static_keys(
@@ -484,6 +573,7 @@ class AwsSessionFactory:
         else:
             session = self._boto3_session(region_name=target.region)
         self._meter.attach(session)
+        self._watch_auth_failures(session, project_key)
         return session
 
     def _boto3_session(self, core: botocore.session.Session | None = None, **kwargs: Any) -> boto3.Session:
@@ -509,7 +599,7 @@ class AwsSessionFactory:
             )
         return self._secrets
 
-    def _assumed_session(self, base: boto3.Session, target: AwsTarget) -> boto3.Session:
+    def _assumed_session(self, base: boto3.Session, target: AwsTarget, project_key: str) -> boto3.Session:
         sts = base.client(
             "sts", region_name=target.region, endpoint_url=target.endpoint_url, config=self.client_config
         )
@@ -523,4 +613,10 @@ class AwsSessionFactory:
         )
         session = self._boto3_session(core, region_name=target.region)
         self._meter.attach(session)
+        self._watch_auth_failures(session, project_key)
         return session
+
+
+def _arn_account(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else None

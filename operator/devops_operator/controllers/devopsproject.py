@@ -1,26 +1,50 @@
-"""DevOpsProject controller: parse the spec, validate it, verify its AWS identities, write status.
+"""DevOpsProject controller: parse the spec, validate it, check it against the tenancy policy, verify
+its AWS identities, write status.
 
-Thin by design: spec checks live in `devops_operator.projects` (pure), credential checks in
-`devops_operator.aws.identity` (one sts:GetCallerIdentity per identity, through the session
-factory, which alone reads credentials Secrets); this module calls them and writes the outcome.
+Thin by design: spec checks live in `devops_operator.projects` (pure), policy checks in
+`devops_operator.tenancy` (pure), credential checks in `devops_operator.aws.identity` (one
+sts:GetCallerIdentity per identity, through the session factory, which alone reads credentials
+Secrets); this module calls them and writes the outcome.
+
+Waiting is quiet: a project waiting for something outside it (a Secret created later, an IAM fix, a
+policy change) is looked at again by `ProjectRechecks`, a background task, not by a handler failing and
+logging ERROR every few seconds; Ready projects are re-verified by it too. Only unexpected failures and
+an unreachable AWS retry through kopf, with exponential backoff from kopf's retry count.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
 
-from devops_operator import metrics, projects
+from devops_operator import metrics, projects, tenancy
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.api.devopsproject import KIND, EnvironmentStatus
 from devops_operator.aws.identity import IdentityCheck, verify_identities
-from devops_operator.controllers.status import Outcome, write_outcome
+from devops_operator.controllers.status import Outcome, apply_outcome, retry_delay, write_outcome
+from devops_operator.kube.client import REQUEST_TIMEOUT
+from devops_operator.kube.conditions import rfc3339
+from devops_operator.kube.redaction import redact
 from devops_operator.runtime import Runtime
+
+logger = logging.getLogger(__name__)
 
 CREDENTIALS_VERIFIED = "CredentialsVerified"
 RECONCILE_ERROR = "ReconcileError"
+POLICY_DENIED = "PolicyDenied"
+INVALID_SPEC = "InvalidSpec"
 NOT_CHECKED = (CREDENTIALS_VERIFIED, "Unknown", "NotChecked", "the spec must be valid before credentials are checked")
+# Stalled reasons that something outside the spec can fix: the timer looks again.
+WAITING_REASONS = frozenset({"MissingCredentials", "CredentialsRejected", POLICY_DENIED})
 
 
 def project_key(namespace: str, name: str) -> str:
@@ -28,7 +52,7 @@ def project_key(namespace: str, name: str) -> str:
 
 
 def evaluate(name: str, namespace: str, spec: dict[str, Any], runtime: Runtime) -> Outcome:
-    """Decide the project's outcome from its spec and AWS's answer for each identity."""
+    """Decide the project's outcome from its spec, the tenancy policy and AWS's answer for each identity."""
     key = project_key(namespace, name)
     parsed, problems = projects.parse_spec(spec)
     report = projects.validate_project(name, parsed) if parsed is not None else None
@@ -36,13 +60,26 @@ def evaluate(name: str, namespace: str, spec: dict[str, Any], runtime: Runtime) 
         # Nothing else may keep using the last good spec (or the sessions built from it).
         runtime.forget_project(key)
         message = "; ".join(str(p) for p in problems) if report is None else report.summary()
-        return Outcome.stalled("InvalidSpec", message, {"environments": [], "environmentCount": 0}, (NOT_CHECKED,))
-    runtime.remember_project(key, parsed)
+        return Outcome.stalled(INVALID_SPEC, message, {"environments": [], "environmentCount": 0}, (NOT_CHECKED,))
+
+    policy = runtime.tenancy.current()
+    labels = runtime.namespace_labels(namespace) if policy.uses_labels else {}
+    rule = policy.rule_for(namespace, labels).name
+    violations = tenancy.project_violations(policy, namespace, parsed, labels)
+    if violations:
+        runtime.forget_project(key)  # no AWS call is ever made with a spec the policy refuses
+        message = "; ".join(str(p) for p in violations)
+        fields = {"environments": [], "environmentCount": 0, "tenancyRule": rule}
+        return Outcome.stalled(POLICY_DENIED, message, fields, (NOT_CHECKED,))
+
+    runtime.admit_project(key, parsed)
     checks = verify_identities(runtime.aws, key, parsed.environments)
-    return _outcome(report.environments, checks)
+    outcome = _outcome(report.environments, checks, rule)
+    runtime.mark_verified(key, outcome.state == "ready")
+    return outcome
 
 
-def _outcome(environments: list[EnvironmentStatus], checks: list[IdentityCheck]) -> Outcome:
+def _outcome(environments: list[EnvironmentStatus], checks: list[IdentityCheck], rule: str) -> Outcome:
     callers = {c.environment: c.caller for c in checks if c.identity == "deploy" and c.caller}
     rendered = [
         env.model_copy(update={"identity": callers[env.name].arn, "account_id": callers[env.name].account})
@@ -50,12 +87,12 @@ def _outcome(environments: list[EnvironmentStatus], checks: list[IdentityCheck])
         for env in environments
     ]
     fields: dict[str, Any] = {"environments": [env.to_wire() for env in rendered],
-                              "environmentCount": len(rendered)}
+                              "environmentCount": len(rendered), "tenancyRule": rule}
     failed = [c for c in checks if c.failure is not None]
     if not failed:
         message = f"{len(rendered)} environment(s) ready: {', '.join(e.name for e in rendered)}"
         verified = (CREDENTIALS_VERIFIED, "True", "Verified", f"{len(checks)} identity(ies) verified with sts")
-        return Outcome.ready("Validated", message, fields, (verified,))
+        return Outcome.ready("Validated", message, {**fields, "lastVerified": rfc3339()}, (verified,))
     message = "; ".join(c.describe() for c in failed)
     if all(c.transient for c in failed):
         # AWS unreachable, throttling or failing: nothing to fix in the spec, keep trying.
@@ -65,35 +102,152 @@ def _outcome(environments: list[EnvironmentStatus], checks: list[IdentityCheck])
     return Outcome.stalled(reason, message, fields, ((CREDENTIALS_VERIFIED, "False", reason, message),))
 
 
+def _reconcile(name: str, namespace: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
+               retry: int) -> None:
+    """Evaluate, write status, and retry through kopf only when the failure is not a quiet wait."""
+    runtime: Runtime = memo.runtime
+    with metrics.reconcile_timer(KIND.kind) as result:
+        try:
+            outcome = evaluate(name, namespace, dict(body.get("spec") or {}), runtime)
+        except Exception as exc:  # an API error or a bug: say so in status, then let kopf back off
+            outcome = Outcome.reconciling(RECONCILE_ERROR, f"{type(exc).__name__}: {exc}", "Pending")
+        status = write_outcome(KIND.kind, body, patch, outcome)
+        result["value"] = _metric_outcome(outcome)
+        rechecks: ProjectRechecks | None = memo.get("project_rechecks")
+        if rechecks is not None:
+            rechecks.record(project_key(namespace, name), body.metadata.get("generation"), outcome)
+        if outcome.state == "reconciling":
+            config = runtime.config
+            delay = retry_delay(retry, base=config.retry_base_seconds, cap=config.retry_cap_seconds)
+            # kopf logs a TemporaryError's text: only ever the redacted message written to status.
+            raise kopf.TemporaryError(status["message"], delay=delay)
+
+
 @kopf.on.resume(API_GROUP, API_VERSION, KIND.plural)
 @kopf.on.create(API_GROUP, API_VERSION, KIND.plural)
 @kopf.on.update(API_GROUP, API_VERSION, KIND.plural)
 def reconcile_project(
     name: str,
     namespace: str | None,
-    spec: kopf.Spec,
     body: kopf.Body,
     patch: kopf.Patch,
     memo: kopf.Memo,
+    retry: int,
     **_: Any,
 ) -> None:
-    runtime: Runtime = memo.runtime
     assert namespace is not None  # DevOpsProject is namespaced
-    with metrics.reconcile_timer(KIND.kind) as result:
+    _reconcile(name, namespace, body, patch, memo, retry)
+
+
+@dataclass
+class Evaluation:
+    """What the last evaluation of one project concluded, for deciding when to look again."""
+
+    generation: int | None
+    state: str
+    reason: str
+    evaluated_at: float  # monotonic seconds
+    verified_at: float | None
+
+
+def recheck_due(evaluation: Evaluation, *, now: float, reverify_seconds: float, recheck_seconds: float,
+                reverification_requested: bool) -> bool:
+    """Whether a project should be evaluated again now (pure)."""
+    if evaluation.state == "ready":
+        overdue = evaluation.verified_at is None or now - evaluation.verified_at >= reverify_seconds
+        return overdue or reverification_requested
+    if evaluation.state == "stalled" and evaluation.reason in WAITING_REASONS:
+        return reverification_requested or now - evaluation.evaluated_at >= recheck_seconds
+    return False  # invalid specs wait for an edit; retries of failures belong to kopf
+
+
+class ProjectRechecks:
+    """Looks again at projects between their changes, outside kopf's handlers (so no finalizer and no
+    ERROR logs are needed for waiting): re-verifies Ready projects every `reverify_seconds` and at once
+    after a credentials change or an auth failure; re-evaluates projects waiting for a Secret, an IAM
+    fix or a tenancy policy change every `stalled_recheck_seconds`."""
+
+    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._evaluations: dict[str, Evaluation] = {}
+
+    @property
+    def tick(self) -> float:
+        return max(0.1, min(self.runtime.config.stalled_recheck_seconds / 2, 5.0))
+
+    def record(self, key: str, generation: int | None, outcome: Outcome) -> None:
+        now = self.clock()
+        # A Ready outcome means every identity just answered STS: that is the verification time.
+        verified_at = now if outcome.state == "ready" else None
+        with self._lock:
+            self._evaluations[key] = Evaluation(generation, outcome.state, outcome.reason, now, verified_at)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._evaluations.pop(key, None)
+
+    def due(self) -> list[str]:
+        now, config = self.clock(), self.runtime.config
+        with self._lock:
+            items = list(self._evaluations.items())
+        return [
+            key for key, evaluation in items
+            if recheck_due(evaluation, now=now, reverify_seconds=config.reverify_seconds,
+                           recheck_seconds=config.stalled_recheck_seconds,
+                           reverification_requested=self.runtime.needs_reverification(key))
+        ]
+
+    def recheck(self, key: str) -> None:
+        """Evaluate one project again and write its status directly (the API, not a kopf patch)."""
+        namespace, _, name = key.partition("/")
         try:
-            outcome = evaluate(name, namespace, dict(spec), runtime)
-        except Exception as exc:  # an API error or a bug: say so in status, then let kopf back off
-            outcome = Outcome.reconciling(RECONCILE_ERROR, f"{type(exc).__name__}: {exc}", "Pending")
-        status = write_outcome(KIND.kind, body, patch, outcome)
-        # kopf logs a TemporaryError's text: only ever the redacted message written to status.
-        if outcome.state == "reconciling":
-            result["value"] = metrics.Outcome.ERROR if outcome.reason == RECONCILE_ERROR else metrics.Outcome.RETRY
-            raise kopf.TemporaryError(status["message"], delay=runtime.config.stalled_recheck_seconds)
-        if outcome.state == "stalled":
-            result["value"] = metrics.Outcome.STALLED
-            if outcome.reason in ("MissingCredentials", "CredentialsRejected"):
-                # A Secret or an IAM policy may be fixed outside this object: look again, no crash loop.
-                raise kopf.TemporaryError(status["message"], delay=runtime.config.stalled_recheck_seconds)
+            obj = CustomObjectsApi(self.runtime.kube).get_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, KIND.plural, name, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                self.forget(key)
+                return
+            raise
+        assert isinstance(obj, dict)
+        generation = obj["metadata"].get("generation")
+        with self._lock:
+            known = self._evaluations.get(key)
+        if known is None or known.generation != generation:
+            return  # a change is on its way to kopf's handler, which evaluates it
+        with metrics.reconcile_timer(KIND.kind) as result:
+            outcome = evaluate(name, namespace, dict(obj.get("spec") or {}), self.runtime)
+            apply_outcome(self.runtime.kube, KIND, obj, outcome)
+            result["value"] = _metric_outcome(outcome)
+        self.record(key, generation, outcome)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            for key in self.due():
+                try:
+                    await asyncio.to_thread(self.recheck, key)
+                except Exception as exc:  # one project's failure must not stop the others' rechecks
+                    logger.warning("recheck of DevOpsProject %s failed: %s", key, redact(str(exc)))
+
+
+def _metric_outcome(outcome: Outcome) -> str:
+    if outcome.state == "reconciling":
+        return metrics.Outcome.ERROR if outcome.reason == RECONCILE_ERROR else metrics.Outcome.RETRY
+    return metrics.Outcome.STALLED if outcome.state == "stalled" else metrics.Outcome.SUCCESS
+
+
+@kopf.on.event("", "v1", "secrets")
+def secret_changed(
+    name: str, namespace: str | None, body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Track credentials Secrets: a rotated key is used at once, and its projects are verified again."""
+    runtime: Runtime = memo.runtime
+    version = None if type == "DELETED" else body.metadata.get("resourceVersion")
+    for key in runtime.secret_seen(namespace or "", name, version):
+        runtime.request_reverification(key)
 
 
 @kopf.on.event(API_GROUP, API_VERSION, KIND.plural, when=lambda type, **_: type == "DELETED")
@@ -103,6 +257,9 @@ def forget_project(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) 
     An event handler rather than a delete handler: cleaning in-memory state needs no finalizer.
     """
     runtime: Runtime = memo.runtime
-    runtime.forget_project(project_key(namespace or "", name))
+    key = project_key(namespace or "", name)
+    runtime.forget_project(key)
+    rechecks: ProjectRechecks | None = memo.get("project_rechecks")
+    if rechecks is not None:
+        rechecks.forget(key)
     metrics.forget_resource(KIND.kind, namespace or "", name)
-

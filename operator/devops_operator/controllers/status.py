@@ -7,14 +7,19 @@ so a resync does not flood `kubectl describe`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kubernetes.client import ApiClient, CustomObjectsApi
 
 from devops_operator import metrics
+from devops_operator.api.common import API_GROUP, API_VERSION, KindInfo
 from devops_operator.kube import conditions
+from devops_operator.kube.client import REQUEST_TIMEOUT
+from devops_operator.kube.events import post_event
 from devops_operator.kube.redaction import redact
 
 
@@ -68,31 +73,73 @@ def build_status(current: Mapping[str, Any], generation: int | None, outcome: Ou
     }
 
 
+@dataclass(frozen=True)
+class StatusUpdate:
+    """The status to write for an outcome, and the Event to post when Ready transitions."""
+
+    status: dict[str, Any]
+    event: tuple[str, str, str] | None  # (type, reason, message)
+
+
+def status_update(kind: str, obj: Mapping[str, Any], outcome: Outcome) -> StatusUpdate:
+    """Decide the new status and Event of an object (given as a plain dict or a kopf Body); update gauges."""
+    metadata = obj.get("metadata") or {}
+    current = dict(obj.get("status") or {})
+    status = build_status(current, metadata.get("generation"), outcome)
+    before = conditions.get_condition(current.get("conditions") or [], "Ready") or {}
+    after = conditions.get_condition(status["conditions"], "Ready") or {}
+    event = None
+    if (before.get("status"), before.get("reason")) != (after.get("status"), after.get("reason")):
+        event = ("Warning" if outcome.state == "stalled" else "Normal", outcome.reason, status["message"])
+    metrics.record_readiness(
+        kind,
+        metadata.get("namespace") or "",
+        metadata.get("name") or "",
+        ready=outcome.state == "ready",
+        stalled=outcome.state == "stalled",
+    )
+    return StatusUpdate(status=status, event=event)
+
+
 def write_outcome(
     kind: str,
     body: kopf.Body,
     patch: kopf.Patch,
     outcome: Outcome,
 ) -> dict[str, Any]:
-    """Put the outcome into `patch.status`, post an Event on a Ready transition, update gauges."""
-    current = dict(body.get("status") or {})
-    generation = body.metadata.get("generation")
-    status = build_status(current, generation, outcome)
-    for key, value in status.items():
+    """Inside a kopf handler: put the outcome into `patch.status` and post the Event through kopf."""
+    update = status_update(kind, body, outcome)
+    for key, value in update.status.items():
         patch.status[key] = value
+    if update.event is not None:
+        event_type, reason, message = update.event
+        kopf.event(body, type=event_type, reason=reason, message=message)
+    return update.status
 
-    before = conditions.get_condition(current.get("conditions") or [], "Ready") or {}
-    after = conditions.get_condition(status["conditions"], "Ready") or {}
-    if (before.get("status"), before.get("reason")) != (after.get("status"), after.get("reason")):
-        event_type = "Warning" if outcome.state == "stalled" else "Normal"
-        kopf.event(body, type=event_type, reason=outcome.reason, message=status["message"])
 
-    meta = body.metadata
-    metrics.record_readiness(
-        kind,
-        meta.namespace or "",
-        meta.name or "",
-        ready=outcome.state == "ready",
-        stalled=outcome.state == "stalled",
+def apply_outcome(api: ApiClient, info: KindInfo, obj: Mapping[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """Outside kopf's handlers (background rechecks): the same status and Event, written directly."""
+    update = status_update(info.kind, obj, outcome)
+    metadata = obj.get("metadata") or {}
+    CustomObjectsApi(api).patch_namespaced_custom_object_status(
+        API_GROUP, API_VERSION, str(metadata.get("namespace")), info.plural, str(metadata.get("name")),
+        {"status": update.status}, _request_timeout=REQUEST_TIMEOUT,
     )
-    return status
+    if update.event is not None:
+        event_type, reason, message = update.event
+        post_event(api, {"apiVersion": info.api_version, "kind": info.kind, "metadata": metadata},
+                   "Warning" if event_type == "Warning" else "Normal", reason, message)
+    return update.status
+
+
+def retry_delay(
+    retry: int, *, base: float, cap: float, jitter: Callable[[float, float], float] = random.uniform
+) -> float:
+    """Seconds before retry number `retry` (kopf's count, 0 first): base * 2^retry, capped, jittered.
+
+    The jitter takes each delay from the upper half of its step ("equal jitter"), so many objects
+    failing together (the API server or AWS restarting) spread out instead of retrying in lockstep,
+    and a delay never shrinks below half its step.
+    """
+    step = min(cap, base * (2 ** min(max(retry, 0), 32)))
+    return jitter(step / 2, step)

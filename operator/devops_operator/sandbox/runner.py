@@ -25,6 +25,7 @@ from devops_operator.config import OperatorConfig
 from devops_operator.kube import apply as kube_apply
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.conditions import get_condition
+from devops_operator.sandbox import tenancy as sandbox_tenancy
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws, seed_estate
 from devops_operator.sandbox.operator_thread import OperatorThread
@@ -136,9 +137,11 @@ def run_sandbox(options: SandboxOptions, out: TextIO = sys.stdout,
         for item in estate.created:
             out.write(f"   seeded {item}\n")
 
+        policy = sandbox_tenancy.sandbox_policy(options.namespace, aws_url)
+        out.write(sandbox_tenancy.describe(policy) + "\n")
         config = dataclasses.replace(
             OperatorConfig.from_env({}), kube_api_url=k8s.url, metrics_port=0, liveness_endpoint="",
-            aws_endpoint_url=aws_url, stalled_recheck_seconds=5.0,
+            aws_endpoint_url=aws_url, stalled_recheck_seconds=5.0, tenancy_policy=policy,
         )
         kube_client.configure(host=k8s.url)
         api = kube_client.api_client()
