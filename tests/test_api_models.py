@@ -47,7 +47,8 @@ INFRA_SPEC: dict[str, Any] = {
         {"kind": "ConfigMap", "name": "common-vars", "optional": True},
     ],
     "varFiles": ["env/test.tfvars"],
-    "approval": {"mode": "manual", "planId": "3-1a2b3c4d5e", "approvedBy": "alice@example.com"},
+    "approval": {"mode": "manual", "planId": "1a2b3c4d5e6f7081", "approvedBy": "alice@example.com",
+                 "expiresAfter": "24h"},
     "tests": {
         "pre": {
             "failOn": ["CRITICAL"],
@@ -111,7 +112,8 @@ INFRA_STATUS: dict[str, Any] = {
         "artifactSecret": "api-plan-3-1a2b3c4d5e",
         "artifactChunks": 2,
     },
-    "pendingApprovalSince": "2026-11-21T10:01:00Z",
+    "approval": {"state": "Pending", "digest": "1a2b3c4d5e6f7081", "requestedAt": "2026-11-21T10:01:00Z",
+                 "expiresAt": "2026-11-22T10:01:00Z", "message": "waiting for approval of plan 1a2b3c4d5e6f7081"},
     "lastAppliedPlanId": "2-9e8d7c6b5a",
     "lastAppliedRevision": "v1.3.2@77aa001",
     "jobs": {
@@ -166,8 +168,8 @@ PERMISSION_SPEC: dict[str, Any] = {
     "resources": ["arn:aws:s3:::shop-core-test-assets"],
     "principalArn": "arn:aws:sts::123456789012:assumed-role/shop-test-deploy/runner",
     "condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
-    "approved": True,
-    "approvedBy": "alice@example.com",
+    "approval": {"approved": True, "denied": False, "statementDigest": "0f1e2d3c4b5a69788796a5b4",
+                 "approvedBy": "alice@example.com"},
     "reason": "the api stack creates its assets bucket",
 }
 
@@ -183,8 +185,8 @@ PERMISSION_STATUS: dict[str, Any] = {
     "policyDocument": '{"Version": "2012-10-17", "Statement": []}',
     "policyName": "devops-operator-api-s3-createbucket",
     "roleName": "shop-test-deploy",
-    "autoGranted": False,
-    "approvedBy": "alice@example.com",
+    "approval": {"state": "Approved", "digest": "0f1e2d3c4b5a69788796a5b4", "approvedBy": "alice@example.com",
+                 "approvedAt": "2026-11-21T10:04:00Z"},
     "grantedAt": "2026-11-21T10:05:00Z",
     "auditEntryId": "iam-000042",
 }
@@ -266,7 +268,8 @@ def test_wire_format_is_camel_case() -> None:
     assert not [k for k in _keys(status) if "_" in k]
     assert status["plan"]["artifactSecret"] == "api-plan-3-1a2b3c4d5e"
     preq = PermissionRequestSpec.model_validate(PERMISSION_SPEC).to_wire()
-    assert {"errorMessage", "principalArn", "deploymentRef", "approvedBy"} <= set(preq)
+    assert {"errorMessage", "principalArn", "deploymentRef", "approval"} <= set(preq)
+    assert preq["approval"]["statementDigest"] == "0f1e2d3c4b5a69788796a5b4"
 
 
 def test_python_names_populate_too() -> None:
@@ -303,7 +306,7 @@ def test_defaults() -> None:
     preq = PermissionRequestSpec.model_validate(
         {"projectRef": {"name": "shop"}, "environment": "prod", "errorMessage": ACCESS_DENIED}
     )
-    assert preq.approved is False and preq.denied is False and preq.actions == []
+    assert preq.approval.approved is False and preq.approval.denied is False and preq.actions == []
 
 
 def test_status_phases_and_extra_status_fields() -> None:
@@ -353,7 +356,7 @@ def test_unknown_permission_fields_are_refused() -> None:
         ("driftDetection.interval", "1 hour", ("driftDetection", "interval"), "should match pattern"),
         ("interval", "10", ("interval",), "should match pattern"),
         ("tests.post.timeout", "-5m", ("tests", "post", "timeout"), "should match pattern"),
-        ("approval.mode", "yolo", ("approval", "mode"), "'auto' or 'manual'"),
+        ("approval.mode", "yolo", ("approval", "mode"), "'auto', 'manual' or 'non-destructive'"),
         ("approval.planId", "Plan One", ("approval", "planId"), "should match pattern"),
         ("environment", "Prod", ("environment",), "should match pattern"),
         ("tests.pre.failOn", ["SEVERE"], ("tests", "pre", "failOn", 0), "CRITICAL"),
@@ -426,9 +429,11 @@ def test_runner_env_needs_exactly_one_value() -> None:
         ({"principalArn": "shop-test-deploy"}, ("principalArn",), "should match pattern"),
         ({"policyName": "has spaces"}, ("policyName",), "should match pattern"),
         ({"environment": "Production"}, ("environment",), "should match pattern"),
-        ({"approved": True, "denied": True}, (), "approved and denied cannot both be true"),
+        ({"approval": {"approved": True, "denied": True, "statementDigest": "abcdef123456"}}, ("approval",),
+         "approved and denied cannot both be true"),
+        ({"approval": {"approved": True}}, ("approval",), "statementDigest is required"),
         ({"errorMessage": None, "actions": []}, (), "set errorMessage or at least one action"),
-        ({"approved": "maybe"}, ("approved",), "valid boolean"),
+        ({"approval": {"approved": "maybe"}}, ("approval", "approved"), "valid boolean"),
     ],
 )
 def test_invalid_permission_requests_are_refused(

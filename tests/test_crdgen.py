@@ -296,7 +296,7 @@ def test_permissionrequest_printer_columns() -> None:
     assert list(columns) == ["Ready", "Phase", "Env", "Actions", "Approved", "Message", "Age"]
     assert columns["Actions"]["priority"] == 1
     assert columns["Approved"]["type"] == "boolean"
-    assert columns["Approved"]["jsonPath"] == ".spec.approved"
+    assert columns["Approved"]["jsonPath"] == ".spec.approval.approved"
 
 
 def _spec_schema(kind: str) -> dict[str, Any]:
@@ -313,7 +313,7 @@ def test_defaults_and_enums_survive() -> None:
     mode = approval["properties"]["mode"]
     assert mode == {
         "type": "string",
-        "enum": ["auto", "manual"],
+        "enum": ["auto", "manual", "non-destructive"],
         "default": "manual",
         "description": mode["description"],
     }

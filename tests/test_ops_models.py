@@ -683,7 +683,8 @@ class TestRemediation:
                 "restored": {"desiredCount": "3"},
                 "message": "desired count restored to 3",
             },
-            "approvedBy": "alice@example.com",
+            "approval": {"state": "Approved", "digest": "9f8e7d6c5b4a", "approvedBy": "alice@example.com",
+                         "approvedAt": "2025-03-01T14:08:00Z"},
             "logConfigMap": "shop-prod-remediation-log",
         }
         assert_round_trip(RemediationStatus, status)

@@ -96,6 +96,60 @@ class OnDemandStatus(StatusBase):
     )
 
 
+APPROVER_DESCRIPTION = (
+    "Who approves: the authenticated user making the request. The shipped ValidatingAdmissionPolicy "
+    "(config/admission/approvals.yaml) refuses any approval whose approvedBy is not the requesting user "
+    "(request.userInfo.username), and approving needs the `approve` verb (docs/security.md)."
+)
+
+
+class ApprovalState(StrEnum):
+    PENDING = "Pending"
+    APPROVED = "Approved"
+    AUTO_APPROVED = "AutoApproved"
+    VOID = "Void"
+    EXPIRED = "Expired"
+    DENIED = "Denied"
+
+
+class ApprovalStatus(Model):
+    """The approval gate as the operator sees it: what waits, since when, until when, and who approved."""
+
+    state: ApprovalState = Field(
+        description=(
+            "Pending (waiting for an approval of `digest`), Approved, AutoApproved (the environment's policy), "
+            "Void (an approval names another digest: what it approved changed), Expired or Denied."
+        )
+    )
+    digest: str = Field(description="The digest an approval must name (plan id, assessment or statement digest).")
+    requested_at: str | None = Field(default=None, description="When approval was first asked for (RFC 3339).")
+    expires_at: str | None = Field(
+        default=None, description="When the pending approval expires (spec expiresAfter), if it does."
+    )
+    approved_by: str | None = Field(default=None, description="Who approved, as the approval names them.")
+    approved_at: str | None = Field(default=None, description="When the operator saw the approval (RFC 3339).")
+    message: str | None = Field(default=None, description="Why this state, and how to approve.")
+
+
+def frozen_once_approved(fields: list[str], what: str) -> dict[str, Any]:
+    """A CEL transition rule: once the old object's approval.approved is true, these fields cannot change.
+
+    Absent optional fields compare as absent on both sides (`has` on each), so adding or removing one is a
+    change too. To change them: set approval.approved to false in one update, then edit.
+    """
+    same = " && ".join(
+        f"(has(self.{f}) == has(oldSelf.{f})) && (!has(self.{f}) || self.{f} == oldSelf.{f})" for f in fields
+    )
+    approved = "has(oldSelf.approval) && has(oldSelf.approval.approved) && oldSelf.approval.approved"
+    return {
+        "rule": f"!({approved}) || ({same})",
+        "message": (
+            f"{', '.join(fields)} are frozen once approval.approved is true ({what}): set approval.approved to "
+            "false first, or create a new object"
+        ),
+    }
+
+
 class LocalObjectReference(Model):
     name: str = Field(min_length=1, max_length=253, description="Name of the object in the same namespace.")
 

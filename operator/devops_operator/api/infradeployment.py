@@ -15,8 +15,10 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from devops_operator.api.common import (
+    APPROVER_DESCRIPTION,
     DURATION_PATTERN,
     ENVIRONMENT_PATTERN,
+    ApprovalStatus,
     KindInfo,
     LocalObjectReference,
     Model,
@@ -247,17 +249,19 @@ class VarsFromSource(Model):
 class ApprovalMode(StrEnum):
     AUTO = "auto"
     MANUAL = "manual"
+    NON_DESTRUCTIVE = "non-destructive"
 
 
 class Approval(Model):
-    """How a plan is approved before it is applied."""
+    """How a plan is approved before it is applied: an approval names exactly the plan it approves."""
 
     mode: ApprovalMode = Field(
         default=ApprovalMode.MANUAL,
         description=(
-            "manual: apply a plan only once planId equals status.plan.id. auto: apply a plan that passes the "
-            "pre-deployment gate when the environment allows auto-approval; an environment marked production "
-            "never auto-applies (the deployment stalls with a message asking for a manual approval)."
+            "manual: apply a plan only once planId names it. auto: apply every plan that passes the "
+            "pre-deployment gate, where the environment allows auto-approval. non-destructive: like auto for "
+            "plans that delete or replace nothing, like manual for the others. An environment marked "
+            "production never auto-applies, whatever the mode: every plan there waits for planId."
         ),
     )
     plan_id: str | None = Field(
@@ -265,12 +269,19 @@ class Approval(Model):
         max_length=63,
         pattern=PLAN_ID_PATTERN,
         description=(
-            "The approved plan: copy status.plan.id here (`devopsctl approve` does it). A plan id that is "
-            "not the current one approves nothing; a re-plan voids it."
+            "The approved plan: copy status.plan.id here. The id is derived from the saved plan's content, the "
+            "source revision and the inputs, so it names exactly what was reviewed; setting it re-plans nothing, "
+            "and an id that is not the current plan's approves nothing (any change re-plans and voids it)."
         ),
     )
-    approved_by: str | None = Field(
-        default=None, max_length=253, description="Who approved (informational; kept in the audit Event)."
+    approved_by: str | None = Field(default=None, max_length=253, description=APPROVER_DESCRIPTION)
+    expires_after: str | None = Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        description=(
+            "How long a plan may wait for approval, e.g. 24h; past it the plan expires, is made again (a new "
+            "plan id) and needs a new approval. Unset: a plan waits until approved or replaced."
+        ),
     )
 
 
@@ -606,12 +617,24 @@ class PlanStatus(Model):
     """The current plan."""
 
     id: str = Field(
-        description="Short plan id (plan digest and generation); copy it into spec.approval.planId."
+        description=(
+            "Plan id: a digest of the saved plan's content, the source revision and the inputs digest (never of "
+            "metadata.generation or spec.approval); copy it into spec.approval.planId to approve this plan."
+        )
     )
     digest: str = Field(
         description="sha256 of the plan's content (resource changes, sensitive values masked)."
     )
-    generation: int = Field(description="The .metadata.generation the plan was made for.")
+    inputs_digest: str | None = Field(
+        default=None,
+        description=(
+            "sha256 of what went into the plan besides the source: variables, varsFrom objects (by "
+            "resourceVersion, never by value), var files, backend and Terraform version."
+        ),
+    )
+    generation: int | None = Field(
+        default=None, description="The .metadata.generation the plan was made for (informational)."
+    )
     source_revision: str | None = Field(
         default=None, description="Source revision planned (git commit, digest)."
     )
@@ -815,8 +838,9 @@ class InfraDeploymentStatus(StatusBase):
     phase: InfraDeploymentPhase | None = Field(default=None, description="Lifecycle phase.")
     source_revision: str | None = Field(default=None, description="Source revision last fetched.")
     plan: PlanStatus | None = Field(default=None, description="The current plan.")
-    pending_approval_since: str | None = Field(
-        default=None, description="When the current plan started waiting for approval (RFC 3339)."
+    approval: ApprovalStatus | None = Field(
+        default=None,
+        description="The approval gate of the current plan: pending since when, until when, or approved by whom.",
     )
     last_applied_plan_id: str | None = Field(default=None, description="Id of the last applied plan.")
     last_applied_revision: str | None = Field(default=None, description="Source revision of the last apply.")

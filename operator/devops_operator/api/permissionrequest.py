@@ -15,13 +15,17 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from devops_operator.api.common import (
+    APPROVER_DESCRIPTION,
+    DURATION_PATTERN,
     ENVIRONMENT_PATTERN,
+    ApprovalStatus,
     KindInfo,
     LocalObjectReference,
     Model,
     PrinterColumn,
     ProjectReference,
     StatusBase,
+    frozen_once_approved,
     standard_columns,
 )
 
@@ -37,6 +41,58 @@ IamAction = Annotated[str, StringConstraints(pattern=IAM_ACTION_PATTERN, max_len
 IamResource = Annotated[str, StringConstraints(pattern=IAM_RESOURCE_PATTERN, max_length=2048)]
 
 
+PERMISSION_FROZEN_FIELDS = [
+    "projectRef", "environment", "errorMessage", "actions", "resources", "principalArn", "condition", "policyName",
+]
+
+
+class PermissionApproval(Model):
+    """A decision on the proposed statement, bound to the digest of exactly that statement."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "!(self.approved && self.denied)", "message": "approved and denied cannot both be true"},
+                {
+                    "rule": "!self.approved || has(self.statementDigest)",
+                    "message": "approval.statementDigest is required when approval.approved is true",
+                },
+            ]
+        }
+    )
+
+    approved: bool = Field(
+        default=False,
+        description=(
+            "Grant the proposed statement (needed in production and where auto-grant is off); statementDigest "
+            "must name status.approval.digest."
+        ),
+    )
+    denied: bool = Field(default=False, description="Refuse the request; nothing is granted.")
+    statement_digest: str | None = Field(
+        default=None,
+        pattern=r"^[a-f0-9]{12,64}$",
+        description=(
+            "status.approval.digest of the statement approved (principal, actions, resources, condition); a "
+            "digest that is not the current statement's grants nothing."
+        ),
+    )
+    approved_by: str | None = Field(default=None, max_length=253, description=APPROVER_DESCRIPTION)
+    expires_after: str | None = Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        description="How long the statement may wait for approval; past it the request expires.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PermissionApproval:
+        if self.approved and self.denied:
+            raise ValueError("approved and denied cannot both be true")
+        if self.approved and not self.statement_digest:
+            raise ValueError("approval.statementDigest is required when approval.approved is true")
+        return self
+
+
 class PermissionRequestSpec(Model):
     """The permission asked for, and the human decision on it."""
 
@@ -44,13 +100,10 @@ class PermissionRequestSpec(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "!(has(self.approved) && self.approved && has(self.denied) && self.denied)",
-                    "message": "approved and denied cannot both be true",
-                },
-                {
                     "rule": "has(self.errorMessage) || (has(self.actions) && size(self.actions) > 0)",
                     "message": "set errorMessage or at least one action",
                 },
+                frozen_once_approved(PERMISSION_FROZEN_FIELDS, "the approval covers the proposed statement"),
             ]
         }
     )
@@ -100,13 +153,9 @@ class PermissionRequestSpec(Model):
         pattern=IAM_POLICY_NAME_PATTERN,
         description="Name of the inline policy to write; defaults to one derived from the request's name.",
     )
-    approved: bool = Field(
-        default=False,
-        description="Grant the proposed statement (required in production and where auto-grant is off).",
-    )
-    denied: bool = Field(default=False, description="Refuse the request; nothing is granted.")
-    approved_by: str | None = Field(
-        default=None, max_length=253, description="Who approved or denied (recorded in the IAM audit trail)."
+    approval: PermissionApproval = Field(
+        default_factory=lambda: PermissionApproval(),
+        description="The decision on the proposed statement, bound to its digest.",
     )
     reason: str | None = Field(
         default=None,
@@ -116,8 +165,6 @@ class PermissionRequestSpec(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> PermissionRequestSpec:
-        if self.approved and self.denied:
-            raise ValueError("approved and denied cannot both be true")
         if self.error_message is None and not self.actions:
             raise ValueError("set errorMessage or at least one action")
         return self
@@ -165,11 +212,12 @@ class PermissionRequestStatus(StatusBase):
     )
     policy_name: str | None = Field(default=None, description="Name of the inline policy.")
     role_name: str | None = Field(default=None, description="IAM role the inline policy is attached to.")
-    auto_granted: bool | None = Field(
-        default=None, description="Granted by the project's auto-grant policy rather than by spec.approved."
-    )
-    approved_by: str | None = Field(
-        default=None, description="What approved the grant: `auto-grant` or the spec's approvedBy."
+    approval: ApprovalStatus | None = Field(
+        default=None,
+        description=(
+            "The approval gate: the statement digest an approval must name, and who approved (AutoApproved "
+            "where the project's auto-grant policy allowed it)."
+        ),
     )
     granted_at: str | None = Field(default=None, description="When the policy was attached (RFC 3339).")
     audit_entry_id: str | None = Field(default=None, description="Id of the entry in the IAM audit trail.")
@@ -192,6 +240,6 @@ KIND = KindInfo(
     printer_columns=standard_columns(
         PrinterColumn(name="Env", json_path=".spec.environment"),
         PrinterColumn(name="Actions", json_path=".spec.actions", priority=1),
-        PrinterColumn(name="Approved", json_path=".spec.approved", type="boolean"),
+        PrinterColumn(name="Approved", json_path=".spec.approval.approved", type="boolean"),
     ),
 )

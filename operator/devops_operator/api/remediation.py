@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from devops_operator.api.common import (
+    APPROVER_DESCRIPTION,
     DURATION_PATTERN,
+    ApprovalStatus,
     KindInfo,
     LocalObjectReference,
     Model,
     PrinterColumn,
     ProjectReference,
     StatusBase,
+    frozen_once_approved,
     standard_columns,
 )
 from devops_operator.api.healthcheck import (
@@ -105,7 +108,15 @@ class Approval(Model):
             "current assessment is void (the state changed since it was seen)."
         ),
     )
-    approved_by: str | None = Field(default=None, max_length=253, description="Who approved (for the log).")
+    approved_by: str | None = Field(default=None, max_length=253, description=APPROVER_DESCRIPTION)
+    expires_after: str | None = Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        description=(
+            "How long an assessment may wait for approval, e.g. 1h; past it the assessment is made again "
+            "(a new digest) and needs a new approval."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Approval:
@@ -149,8 +160,19 @@ class RemediationSource(Model):
     detected_at: Rfc3339Time | None = Field(default=None, description="When that verdict was observed.")
 
 
+REMEDIATION_FROZEN_FIELDS = ["projectRef", "environment", "target", "action", "parameters", "dryRun"]
+
+
 class RemediationSpec(Model):
-    """Fixed once the action starts: a change afterwards is not acted on; create a new Remediation."""
+    """Frozen once approved (a CEL rule): what was assessed and approved is exactly what is acted on."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                frozen_once_approved(REMEDIATION_FROZEN_FIELDS, "the approval covers the assessed action")
+            ]
+        }
+    )
 
     project_ref: ProjectReference = Field(description="The DevOpsProject the target belongs to.")
     environment: EnvironmentName
@@ -255,7 +277,9 @@ class RemediationStatus(StatusBase):
     action_result: ActionResult | None = Field(default=None, description="The outcome of the action.")
     verification: VerificationResult | None = Field(default=None, description="The outcome of verification.")
     rollback: RollbackInfo | None = Field(default=None, description="The rollback, when verification failed.")
-    approved_by: str | None = Field(default=None, description="Who approved the action that was taken.")
+    approval: ApprovalStatus | None = Field(
+        default=None, description="The approval gate: which assessment digest waits, since when, who approved."
+    )
     log_config_map: str | None = Field(
         default=None, description="ConfigMap of the remediation log this remediation was appended to."
     )

@@ -1,0 +1,48 @@
+"""What a plan is, for approving it: its id and the digest of its inputs (pure).
+
+The plan id a reviewer copies into `spec.approval.planId` names exactly what was reviewed: it is derived
+from the saved plan's content digest, the source revision and the inputs digest. It never depends on
+`metadata.generation` or on `spec.approval` itself, so writing the approval re-plans nothing and cannot
+void itself (tofu-controller's approval loop), while any change to what would be applied gives a new id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from devops_operator.digests import digest, short_digest
+
+PLAN_ID_LENGTH = 16
+
+
+def inputs_digest(
+    *,
+    variables: Mapping[str, Any],
+    vars_from: Sequence[Mapping[str, Any]] = (),
+    var_files: Sequence[str] = (),
+    backend: Mapping[str, Any] | None = None,
+    engine: str = "terraform",
+    engine_version: str | None = None,
+    environment_variables: Mapping[str, Any] | None = None,
+) -> str:
+    """sha256 of everything besides the source that goes into a plan.
+
+    `vars_from` entries name their object and its resourceVersion (`{"kind": "Secret", "name": ...,
+    "resourceVersion": ...}`), never the values: a rotated Secret changes the digest without its content
+    ever being hashed into something that leaves the operator.
+    """
+    return digest({
+        "variables": dict(variables),
+        "varsFrom": [dict(item) for item in vars_from],
+        "varFiles": list(var_files),
+        "backend": dict(backend or {}),
+        "engine": engine,
+        "engineVersion": engine_version,
+        "environment": dict(environment_variables or {}),
+    })
+
+
+def plan_id(*, plan_digest: str, source_revision: str | None, inputs: str) -> str:
+    """The id of one plan: 16 hex digits (64 bits) of its content, revision and inputs digests."""
+    return short_digest({"plan": plan_digest, "revision": source_revision, "inputs": inputs}, PLAN_ID_LENGTH)

@@ -1,0 +1,181 @@
+"""The approval admission policies (config/admission/approvals.yaml), evaluated with a CEL evaluator:
+approving is a right of its own, per environment, and the recorded approver is the requesting user.
+Also the CRDs' CEL rules that freeze what an approval covers."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import celpy
+import pytest
+
+from devops_operator.api.crdgen import render_all
+
+from admission_harness import Grant, admit, policies
+
+NS = "shop"
+DEPLOYER: list[Grant] = []  # may create and edit (plain RBAC, not modelled here), but not approve
+
+
+def approver(kind: str, *environments: str) -> list[Grant]:
+    return [(kind, NS, None, "approve"), *[("environments", NS, env, "approve") for env in environments]]
+
+
+def deployment(env: str = "prod", **approval: Any) -> dict[str, Any]:
+    return {"apiVersion": "devops.fractary.io/v1alpha1", "kind": "InfraDeployment",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {"environment": env, "projectRef": {"name": "shop"}, "approval": {"mode": "manual", **approval}}}
+
+
+IDEP = policies()["infradeployments"]
+REM = policies()["remediations"]
+PREQ = policies()["permissionrequests"]
+
+
+def test_editing_without_touching_the_approval_needs_no_approve_right() -> None:
+    old = deployment()
+    new = copy.deepcopy(old)
+    new["spec"]["variables"] = {"size": "large"}
+    assert admit(IDEP, new, old, user="dev", grants=DEPLOYER).allowed
+
+
+def test_approving_a_plan_needs_the_approve_verb_on_the_kind_and_the_environment() -> None:
+    old, new = deployment(), deployment(planId="a1b2c3d4e5f60718", approvedBy="alice")
+
+    refused = admit(IDEP, new, old, user="alice", grants=DEPLOYER)
+    assert not refused.allowed
+    assert any("may not approve InfraDeployments in shop" in m for m in refused.messages)
+
+    test_only = admit(IDEP, new, old, user="alice", grants=approver("infradeployments", "test"))
+    assert not test_only.allowed
+    assert test_only.messages == ["user alice may not approve in environment prod: that needs the approve verb on "
+                                  "environments.devops.fractary.io named prod"]
+
+    assert admit(IDEP, new, old, user="alice", grants=approver("infradeployments", "prod")).allowed
+    # The same right in test approves test plans.
+    assert admit(IDEP, deployment("test", planId="a1", approvedBy="alice"), deployment("test"), user="alice",
+                 grants=approver("infradeployments", "test")).allowed
+
+
+def test_the_approver_must_be_the_requesting_user() -> None:
+    grants = approver("infradeployments", "prod")
+    old = deployment()
+    impostor = admit(IDEP, deployment(planId="a1", approvedBy="bob"), old, user="alice", grants=grants)
+    assert impostor.messages == ["spec.approval.approvedBy must name the approving user (alice), not bob"]
+    anonymous = admit(IDEP, deployment(planId="a1"), old, user="alice", grants=grants)
+    assert anonymous.messages == ["spec.approval.approvedBy must name the approving user (alice), not nobody"]
+    # Rewriting the recorded approver later is refused too, even with the right.
+    approved = deployment(planId="a1", approvedBy="alice")
+    renamed = admit(IDEP, deployment(planId="a1", approvedBy="carol"), approved, user="alice", grants=grants)
+    assert not renamed.allowed
+
+
+def test_an_approval_on_create_and_a_mode_change_need_the_right_and_withdrawing_does_not() -> None:
+    created = admit(IDEP, deployment(planId="a1", approvedBy="dev"), None, user="dev", grants=DEPLOYER)
+    assert not created.allowed
+    to_auto = admit(IDEP, deployment("test", mode="auto"), deployment("test"), user="dev", grants=DEPLOYER)
+    assert not to_auto.allowed
+    withdrawn = admit(IDEP, deployment(), deployment(planId="a1", approvedBy="alice"), user="dev",
+                      grants=DEPLOYER)
+    assert not withdrawn.allowed  # the recorded approver changed (to nobody): refused for dev too
+    revoked = deployment(approvedBy="alice")
+    assert admit(IDEP, revoked, deployment(planId="a1", approvedBy="alice"), user="dev", grants=DEPLOYER).allowed
+
+
+def remediation(**approval: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "restart-api", "namespace": NS},
+            "spec": {"environment": "prod", "approval": {"required": False, "approved": False, **approval}}}
+
+
+def test_remediation_approvals() -> None:
+    grants = approver("remediations", "prod")
+    approving = remediation(approved=True, assessmentDigest="abcdef123456", approvedBy="alice")
+    assert not admit(REM, approving, remediation(), user="alice", grants=DEPLOYER).allowed
+    assert admit(REM, approving, remediation(), user="alice", grants=grants).allowed
+    # A new digest is a new approval; dropping `required` weakens the gate: both need the right.
+    redigested = remediation(approved=True, assessmentDigest="0123456789ab", approvedBy="alice")
+    assert not admit(REM, redigested, approving, user="dev", grants=DEPLOYER).allowed
+    assert not admit(REM, remediation(), remediation(required=True), user="dev", grants=DEPLOYER).allowed
+    assert admit(REM, remediation(required=True), remediation(), user="dev", grants=DEPLOYER).allowed
+
+
+def permission(**approval: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "grant-s3", "namespace": NS},
+            "spec": {"environment": "prod", "approval": {"approved": False, "denied": False, **approval}}}
+
+
+def test_permission_request_decisions() -> None:
+    grants = approver("permissionrequests", "prod")
+    approving = permission(approved=True, statementDigest="abcdef123456", approvedBy="alice")
+    assert not admit(PREQ, approving, permission(), user="alice", grants=DEPLOYER).allowed
+    assert admit(PREQ, approving, permission(), user="alice", grants=grants).allowed
+    denying = permission(denied=True, approvedBy="alice")
+    assert not admit(PREQ, denying, permission(), user="alice", grants=DEPLOYER).allowed
+    assert admit(PREQ, denying, permission(), user="alice", grants=grants).allowed
+
+
+@pytest.mark.parametrize("plural", ["infradeployments", "remediations", "permissionrequests"])
+def test_every_field_the_policies_read_exists_in_the_crd(plural: str) -> None:
+    crd = next(c for c in render_all().values() if c["spec"]["names"]["plural"] == plural)
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    text = str(policies()[plural])
+    fields = set(re.findall(r"object\.spec\.approval\.(\w+)", text))
+    assert fields, "the policy reads spec.approval"
+    approval = spec["properties"]["approval"]["properties"]
+    assert fields <= set(approval), fields - set(approval)
+    assert "environment" in spec["properties"]
+
+
+# --- the CRDs' rules that freeze what an approval covers ---------------------------------------------
+
+
+def spec_rules(plural: str) -> list[dict[str, str]]:
+    crd = next(c for c in render_all().values() if c["spec"]["names"]["plural"] == plural)
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    return list(spec.get("x-kubernetes-validations", []))
+
+
+def transition_rule_holds(plural: str, new: dict[str, Any], old: dict[str, Any]) -> bool:
+    (rule,) = [r for r in spec_rules(plural) if "oldSelf" in r["rule"]]
+    env = celpy.Environment()
+    program = env.program(env.compile(rule["rule"]))
+    return bool(program.evaluate({"self": celpy.json_to_cel(new), "oldSelf": celpy.json_to_cel(old)}))
+
+
+def test_an_approved_permission_request_cannot_widen_its_statement() -> None:
+    base = {"projectRef": {"name": "shop"}, "environment": "prod", "actions": ["s3:PutBucketTagging"],
+            "resources": ["arn:aws:s3:::shop-assets"], "approval": {"approved": True, "denied": False,
+                                                                   "statementDigest": "abcdef123456"}}
+    widened = copy.deepcopy(base)
+    widened["actions"] = ["iam:*"]
+    assert not transition_rule_holds("permissionrequests", widened, base)
+    anywhere = copy.deepcopy(base)
+    anywhere["resources"] = ["*"]
+    assert not transition_rule_holds("permissionrequests", anywhere, base)
+    principal = copy.deepcopy(base)
+    principal["principalArn"] = "arn:aws:iam::123456789012:role/admin"  # adding a field is a change too
+    assert not transition_rule_holds("permissionrequests", principal, base)
+    # Un-approving first, then editing, is allowed; so is any edit of an unapproved request.
+    unapproved = copy.deepcopy(base)
+    unapproved["approval"]["approved"] = False
+    assert transition_rule_holds("permissionrequests", unapproved, base)
+    assert transition_rule_holds("permissionrequests", widened, unapproved)
+    reasoned = copy.deepcopy(base)
+    reasoned["reason"] = "needed for tagging"
+    assert transition_rule_holds("permissionrequests", reasoned, base)  # reason is not covered
+
+
+def test_an_approved_remediation_cannot_change_its_action_or_target() -> None:
+    base = {"projectRef": {"name": "shop"}, "environment": "prod", "target": {"type": "lambda", "id": "api"},
+            "action": "restart", "reason": "errors", "dryRun": False,
+            "approval": {"approved": True, "assessmentDigest": "abcdef123456", "required": False}}
+    for field, value in [("action", "scale"), ("target", {"type": "lambda", "id": "billing"}),
+                         ("dryRun", True), ("environment", "test")]:
+        changed = copy.deepcopy(base)
+        changed[field] = value
+        assert not transition_rule_holds("remediations", changed, base), field
+    retitled = copy.deepcopy(base)
+    retitled["reason"] = "errors spiking"
+    assert transition_rule_holds("remediations", retitled, base)
