@@ -357,7 +357,7 @@ def test_optional_fields_are_plain_types_not_unions() -> None:
     assert "nullable" not in plan_id  # None means unset; the API server prunes nulls
     inline = spec["properties"]["source"]["properties"]["inline"]
     assert inline["type"] == "object"
-    assert inline["additionalProperties"] == {"type": "string"}
+    assert inline["additionalProperties"] == {"type": "string", "maxLength": 65536}
     assert inline["minProperties"] == 1
 
 

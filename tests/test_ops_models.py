@@ -405,6 +405,7 @@ class TestHealthCheck:
             "observedGeneration": 3,
             "phase": "Ready",
             "message": "1 of 4 resources DEGRADED",
+            "resourcesTruncated": False,
             "conditions": [
                 {
                     "type": "Ready",
@@ -828,6 +829,7 @@ class TestInvestigation:
             "windowEnd": "2025-03-01T14:00:00Z",
             "matchCount": 412,
             "truncated": False,
+            "patternsTruncated": False,
             "patterns": [
                 {
                     "signature": "Database connection timeout after <N> ms (host <HOST>)",

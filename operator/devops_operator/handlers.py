@@ -15,6 +15,7 @@ from devops_operator import metrics
 from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
 from devops_operator.controllers import devopsproject
 from devops_operator.kube import client as kube_client
+from devops_operator.kube.diffbase import CompactDiffBaseStorage
 from devops_operator.runtime import Runtime
 
 
@@ -32,7 +33,8 @@ def configure(
     settings.persistence.finalizer = FINALIZER
     # Progress and diff-base in our own annotations: status stays ours, readable by GitOps tools.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    # Long spec values are kept as digests there, so the annotation stays small (kube/diffbase.py).
+    settings.persistence.diffbase_storage = CompactDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
     settings.peering.standalone = not config.peering

@@ -7,12 +7,14 @@ Python attributes are snake_case, the wire format is camelCase (Kubernetes conve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
 
 API_GROUP = "devops.fractary.io"
 API_VERSION = "v1alpha1"
@@ -66,6 +68,28 @@ class Phase(StrEnum):
     FAILED = "Failed"
 
 
+MAX_CONDITIONS = 32
+MAX_STATUS_MESSAGE = 4096  # kopf keeps a failed handler's message in an annotation too: keep it small
+
+
+def max_items(model: type[BaseModel], field: str) -> int:
+    """The maxItems a model's list field declares (every status list declares one)."""
+    for constraint in model.model_fields[field].metadata:
+        limit = getattr(constraint, "max_length", None)
+        if isinstance(limit, int):
+            return limit
+    raise ValueError(f"{model.__name__}.{field} declares no max_length")
+
+
+def bounded(model: type[BaseModel], field: str, items: Sequence[T]) -> tuple[list[T], bool]:
+    """The first items that fit the field's maxItems, and whether any were left out (its `...Truncated` flag).
+
+    Callers order `items` so that what matters most comes first (worst verdicts, largest costs).
+    """
+    limit = max_items(model, field)
+    return list(items[:limit]), len(items) > limit
+
+
 class StatusBase(Model):
     """Fields every kind's status carries (kstatus conventions read by Argo CD and Flux)."""
 
@@ -78,6 +102,7 @@ class StatusBase(Model):
     message: str | None = Field(default=None, description="Human-readable summary of the current state.")
     conditions: list[Condition] = Field(
         default_factory=list,
+        max_length=MAX_CONDITIONS,
         description="Ready, Reconciling and Stalled (kstatus) plus domain conditions.",
     )
     last_reconciled: str | None = Field(default=None, description="When the operator last reconciled (RFC 3339).")

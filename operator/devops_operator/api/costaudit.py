@@ -232,7 +232,7 @@ class ComplianceSummary(Model):
     )
     resources_checked: int = Field(default=0, ge=0, description="Resources inventoried.")
     untagged_resources: int = Field(default=0, ge=0, description="Resources missing a required tag.")
-    required_tags: list[TagKey] = Field(default_factory=list, description="The tag keys required.")
+    required_tags: list[TagKey] = Field(max_length=50, default_factory=list, description="The tag keys required.")
 
 
 class CostAuditStatus(OnDemandStatus):

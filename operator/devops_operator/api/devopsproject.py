@@ -195,14 +195,16 @@ class DevOpsProjectSpec(Model):
         default_factory=NamingConvention, description="How AWS resources of this project are named."
     )
     required_tags: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_REQUIRED_TAGS), description="Tag keys every managed resource must carry."
+        default_factory=lambda: list(DEFAULT_REQUIRED_TAGS),
+        max_length=50,
+        description="Tag keys every managed resource must carry.",
     )
     default_tags: dict[str, str] = Field(
         default_factory=dict, description="Tags added to every managed resource (project and environment are implied)."
     )
     aws: AwsSettings = Field(default_factory=AwsSettings, description="AWS region and endpoint defaults.")
     environments: list[EnvironmentPolicy] = Field(
-        default_factory=list, description="The environments of the project and their policies."
+        default_factory=list, max_length=50, description="The environments of the project and their policies."
     )
     terraform: TerraformSettings = Field(
         default_factory=TerraformSettings, description="Terraform runner image, state backend and Job limits."
@@ -234,7 +236,7 @@ class EnvironmentStatus(Model):
 
 class DevOpsProjectStatus(StatusBase):
     environments: list[EnvironmentStatus] = Field(
-        default_factory=list, description="Each environment as validated, with an example resource name."
+        default_factory=list, max_length=50, description="Each environment as validated, with an example resource name."
     )
     environment_count: int | None = Field(default=None, description="Number of valid environments.")
     last_verified: str | None = Field(

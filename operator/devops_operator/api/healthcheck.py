@@ -709,8 +709,10 @@ class ResourceHealth(Model):
             "else NO_DATA when missing data says so; else HEALTHY."
         )
     )
-    reasons: list[str] = Field(default_factory=list, description="Why, one line per metric that decided it.")
-    metrics: list[MetricResult] = Field(default_factory=list, description="Every metric evaluated.")
+    reasons: list[str] = Field(
+        max_length=20, default_factory=list, description="Why, one line per metric that decided it."
+    )
+    metrics: list[MetricResult] = Field(max_length=60, default_factory=list, description="Every metric evaluated.")
     since: str | None = Field(default=None, description="When the resource got this verdict (RFC 3339).")
     consecutive: int = Field(default=1, ge=0, description="Checks in a row that gave this verdict.")
 
@@ -784,8 +786,17 @@ class HealthCheckStatus(OnDemandStatus):
         ),
     )
     counts: VerdictCounts = Field(default_factory=VerdictCounts, description="Resources per verdict.")
-    resources: list[ResourceHealth] = Field(default_factory=list, description="The verdict of each resource.")
-    slos: list[SloStatus] = Field(default_factory=list, description="Each SLO's indicator and error budget.")
+    resources: list[ResourceHealth] = Field(
+        max_length=100,
+        default_factory=list,
+        description="The verdict of each resource, worst first (see resourcesTruncated; counts has every one).",
+    )
+    resources_truncated: bool = Field(
+        default=False, description="More resources were checked than status.resources holds (the report has all)."
+    )
+    slos: list[SloStatus] = Field(
+        max_length=50, default_factory=list, description="Each SLO's indicator and error budget."
+    )
     api_calls: HealthApiCalls | None = Field(default=None, description="AWS API calls the last check made.")
     last_check: str | None = Field(default=None, description="When the last check ran (RFC 3339).")
     next_check: str | None = Field(default=None, description="When the next check is due (RFC 3339).")

@@ -10,9 +10,9 @@ finalizer.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from devops_operator.api.common import (
     APPROVER_DESCRIPTION,
@@ -43,6 +43,10 @@ TERRAFORM_VERSION_PATTERN = (
 )
 # A relative path inside the source: no leading slash (`..` components are refused by a validator).
 RELATIVE_PATH_PATTERN = r"^([^/].*)?$"
+# Inline sources live in the object itself, and kubectl's last-applied annotation copies them once more:
+# bounded well below the 256 KiB annotation limit and the ~1.5 MiB object limit.
+MAX_INLINE_FILES = 50
+MAX_INLINE_BYTES = 64 * 1024
 # Plan ids as the operator writes them into status.plan.id (lower-case, short).
 PLAN_ID_PATTERN = r"^[a-z0-9][-a-z0-9]{0,62}$"
 
@@ -177,14 +181,24 @@ class DeploymentSource(Model):
     config_map_ref: ConfigMapSource | None = Field(
         default=None, description="A ConfigMap whose keys are the module's files."
     )
-    inline: dict[str, str] | None = Field(
+    inline: dict[Annotated[str, StringConstraints(max_length=256)],
+                  Annotated[str, StringConstraints(max_length=MAX_INLINE_BYTES)]] | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
+        max_length=MAX_INLINE_FILES,
         description=(
             "The module's files written in the spec: file name (relative path, e.g. `main.tf` or "
-            "`modules/vpc/main.tf`) to content. Small modules only: the object must stay under 1 MiB."
+            f"`modules/vpc/main.tf`) to content. Small modules only: at most {MAX_INLINE_FILES} files and "
+            f"{MAX_INLINE_BYTES // 1024} KiB in all, so that the object and its annotations stay well under the "
+            "API server's limits; larger modules belong in a ConfigMap or git."
         ),
+        json_schema_extra={
+            "x-kubernetes-validations": [{
+                "rule": f"self.map(k, size(self[k])).sum() <= {MAX_INLINE_BYTES}",
+                "message": f"inline files may hold at most {MAX_INLINE_BYTES} characters in all: move the "
+                           "module to a ConfigMap (configMapRef) or a git repository",
+            }]
+        },
     )
 
     @field_validator("inline")
@@ -195,6 +209,12 @@ class DeploymentSource(Model):
                 if not filename or filename.endswith("/"):
                     raise ValueError(f"inline file name {filename!r} must name a file")
                 _check_relative_path(filename, "inline file name")
+            total = sum(len(content) for content in value.values())
+            if total > MAX_INLINE_BYTES:
+                raise ValueError(
+                    f"inline files hold {total} characters, more than {MAX_INLINE_BYTES}: move the module to a "
+                    "ConfigMap (configMapRef) or a git repository"
+                )
         return value
 
     @model_validator(mode="after")
@@ -233,6 +253,7 @@ class VarsFromSource(Model):
         description="Name of the ConfigMap or Secret.",
     )
     keys: list[str] = Field(
+        max_length=200,
         default_factory=list,
         description=(
             "Keys to read; empty reads every key. Each key becomes the variable of the same name, its "
@@ -303,6 +324,7 @@ class CheckovSettings(Model):
 
     enabled: bool = Field(default=True, description="Run Checkov on every plan.")
     skip_checks: list[str] = Field(
+        max_length=200,
         default_factory=list,
         description="Checkov check ids to skip, e.g. CKV_AWS_18 (listed in the report as skipped).",
     )
@@ -352,6 +374,7 @@ class RequiredTagsCheckSettings(Model):
 
     enabled: bool = Field(default=True, description="Check required tags on every plan.")
     tags: list[str] | None = Field(
+        max_length=50,
         default=None,
         description="Tag keys every resource must carry; unset uses the DevOpsProject's requiredTags.",
     )
@@ -363,6 +386,7 @@ class PreDeploymentTests(Model):
 
     enabled: bool = Field(default=True, description="Run the pre-deployment tests on every plan.")
     fail_on: list[Severity] = Field(
+        max_length=4,
         default_factory=lambda: [Severity.CRITICAL, Severity.HIGH],
         description="A finding of any of these severities fails the gate, which blocks approval.",
     )
@@ -436,6 +460,7 @@ class OutputsSettings(Model):
         description="Secret receiving sensitive outputs; unset means sensitive outputs are not exported.",
     )
     names: list[str] = Field(
+        max_length=200,
         default_factory=list, description="Outputs to publish; empty publishes every output."
     )
 
@@ -487,6 +512,7 @@ class RunnerOverrides(Model):
         default=None, ge=60, le=86_400, description="Deadline of one runner Job in seconds."
     )
     env: list[EnvVar] = Field(
+        max_length=50,
         default_factory=list, description="Extra environment variables, e.g. TF_LOG or provider settings."
     )
 
@@ -528,10 +554,12 @@ class InfraDeploymentSpec(Model):
         ),
     )
     vars_from: list[VarsFromSource] = Field(
+        max_length=20,
         default_factory=list,
         description="ConfigMaps and Secrets supplying variables; values are snapshotted at apply time.",
     )
     var_files: list[str] = Field(
+        max_length=20,
         default_factory=list,
         description="Variables files (.tfvars, .tfvars.json) inside the source, relative to the module path.",
     )
@@ -541,6 +569,7 @@ class InfraDeploymentSpec(Model):
     )
     drift_detection: DriftDetection = Field(default_factory=DriftDetection, description="Drift detection.")
     depends_on: list[NamespacedReference] = Field(
+        max_length=20,
         default_factory=list, description="InfraDeployments that must be Ready before this one plans."
     )
     suspend: bool = Field(
@@ -645,6 +674,7 @@ class PlanStatus(Model):
         default=0, ge=0, description="Resources to replace (counted apart from add and destroy)."
     )
     summary: list[PlannedChange] = Field(
+        max_length=100,
         default_factory=list,
         description="Changed resources and their actions (bounded; see summaryTruncated).",
     )
@@ -752,7 +782,7 @@ class PreDeploymentSummary(Model):
     gate_passed: bool = Field(description="No finding of a spec.tests.pre.failOn severity.")
     plan_id: str | None = Field(default=None, description="Plan the tests ran on.")
     counts: SeverityCounts = Field(default_factory=SeverityCounts, description="Findings by severity.")
-    checks: list[CheckSummary] = Field(default_factory=list, description="Result of each check.")
+    checks: list[CheckSummary] = Field(max_length=20, default_factory=list, description="Result of each check.")
     estimated_monthly_cost: float | None = Field(default=None, ge=0, description="Estimated USD per month.")
     unpriced_resources: int = Field(
         default=0, ge=0, description="Planned resources whose type is not in the price catalogue."
@@ -784,7 +814,11 @@ class DriftStatus(Model):
     )
     count: int = Field(default=0, ge=0, description="Number of drifted resources.")
     addresses: list[str] = Field(
+        max_length=50,
         default_factory=list, description="Drifted resource addresses (bounded; count has the total)."
+    )
+    addresses_truncated: bool = Field(
+        default=False, description="More resources drifted than addresses holds (count has the total)."
     )
     last_checked: str | None = Field(default=None, description="When drift was last checked (RFC 3339).")
     corrected_at: str | None = Field(default=None, description="When drift was last corrected (RFC 3339).")
@@ -795,9 +829,14 @@ class OutputsStatus(Model):
 
     config_map_name: str | None = Field(default=None, description="ConfigMap holding non-sensitive outputs.")
     secret_name: str | None = Field(default=None, description="Secret holding sensitive outputs.")
-    names: list[str] = Field(default_factory=list, description="Names of the published outputs.")
+    names: list[str] = Field(max_length=200, default_factory=list, description="Names of the published outputs.")
+    names_truncated: bool = Field(default=False, description="More outputs were published than names holds.")
     sensitive_names: list[str] = Field(
+        max_length=200,
         default_factory=list, description="Names of the sensitive outputs (in the Secret, or not exported)."
+    )
+    sensitive_names_truncated: bool = Field(
+        default=False, description="There are more sensitive outputs than sensitiveNames holds."
     )
 
 
@@ -828,7 +867,11 @@ class RegistryStatus(Model):
     config_map_name: str = Field(description="Registry ConfigMap (registry.json and DEPLOYED.md).")
     resource_count: int = Field(default=0, ge=0, description="Resources this deployment registered.")
     conflicts: list[RegistryConflict] = Field(
+        max_length=50,
         default_factory=list, description="Resources claimed by another deployment as well."
+    )
+    conflicts_truncated: bool = Field(
+        default=False, description="More conflicts were found than conflicts holds."
     )
 
 

@@ -190,7 +190,7 @@ class ProbableCause(Model):
     summary: str = Field(description="One line naming the probable cause.")
     confidence: Confidence = Field(description="How sure the evidence makes it: high, medium or low.")
     signature: str | None = Field(default=None, description="The error pattern the cause rests on.")
-    evidence: list[str] = Field(default_factory=list, description="The facts that support it.")
+    evidence: list[str] = Field(max_length=20, default_factory=list, description="The facts that support it.")
 
 
 class InvestigationApiCalls(Model):
@@ -213,13 +213,16 @@ class InvestigationStatus(OnDemandStatus):
         default=None,
         description="Pending, Running, Completed or Failed; Stalled for a spec that cannot work.",
     )
-    log_groups: list[LogGroupName] = Field(default_factory=list, description="The log groups searched.")
+    log_groups: list[LogGroupName] = Field(max_length=50, default_factory=list, description="The log groups searched.")
     window_start: str | None = Field(default=None, description="Start of the range searched (RFC 3339).")
     window_end: str | None = Field(default=None, description="End of the range searched (RFC 3339).")
     match_count: int | None = Field(default=None, ge=0, description="Matching events read.")
     truncated: bool | None = Field(default=None, description="Whether maxEvents stopped the search.")
     patterns: list[ErrorPattern] = Field(
         default_factory=list, max_length=50, description="Error patterns, most frequent first."
+    )
+    patterns_truncated: bool = Field(
+        default=False, description="More error patterns were found than maxPatterns keeps (the report has all)."
     )
     timeline: TimelineSummary | None = Field(default=None, description="What the timeline holds.")
     probable_cause: ProbableCause | None = Field(default=None, description="The probable root cause.")

@@ -191,8 +191,8 @@ class PolicyStatement(Model):
     effect: StatementEffect = Field(
         default=StatementEffect.ALLOW, description="Always Allow: a grant only ever adds permissions."
     )
-    action: list[str] = Field(description="IAM actions.")
-    resource: list[str] = Field(description="Resource ARNs.")
+    action: list[str] = Field(max_length=100, description="IAM actions.")
+    resource: list[str] = Field(max_length=100, description="Resource ARNs.")
     condition: dict[str, Any] | None = Field(default=None, description="IAM Condition block.")
 
 

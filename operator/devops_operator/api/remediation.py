@@ -216,7 +216,7 @@ class ImpactChange(Model):
 class ImpactAssessment(Model):
     summary: str = Field(description="One line: what the action will do to what.")
     changes: list[ImpactChange] = Field(
-        default_factory=list, description="Each attribute the action changes."
+        default_factory=list, max_length=20, description="Each attribute the action changes."
     )
     expected_interruption: str = Field(default="", description="What users of the service will notice.")
     interruption_level: InterruptionLevel | None = Field(default=None, description="That, as a level.")
@@ -251,7 +251,9 @@ class VerificationResult(Model):
     verdict: Verdict | None = Field(default=None, description="The target's last verdict.")
     passed: bool | None = Field(default=None, description="Whether verification passed.")
     checks: int = Field(default=0, ge=0, description="Health checks made.")
-    reasons: list[str] = Field(default_factory=list, description="Why the verdict (from the health check).")
+    reasons: list[str] = Field(
+        default_factory=list, max_length=20, description="Why the verdict (from the health check)."
+    )
     message: str = Field(default="", description="Summary.")
 
 

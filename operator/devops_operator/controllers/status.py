@@ -1,8 +1,11 @@
 """The one way controllers write status: conditions, phase, observedGeneration, Events, metrics.
 
-A controller decides an `Outcome` (pure data); `write_outcome` turns it into the status patch
-with kstatus semantics and posts an Event only when the Ready condition actually transitions,
-so a resync does not flood `kubectl describe`.
+A controller decides an `Outcome` (pure data); `status_update` turns it into the new status with
+kstatus semantics and decides the Event, posted only when the Ready condition actually transitions so
+a resync does not flood `kubectl describe`. `write_outcome` delivers it through kopf's patch inside a
+handler, `apply_outcome` through the API for work outside kopf's handlers (background rechecks).
+Messages are redacted and bounded (MAX_STATUS_MESSAGE): kopf copies a failed handler's message into an
+annotation too.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import kopf
 from kubernetes.client import ApiClient, CustomObjectsApi
 
 from devops_operator import metrics
-from devops_operator.api.common import API_GROUP, API_VERSION, KindInfo
+from devops_operator.api.common import API_GROUP, API_VERSION, MAX_STATUS_MESSAGE, KindInfo
 from devops_operator.kube import conditions
 from devops_operator.kube.client import REQUEST_TIMEOUT
-from devops_operator.kube.events import post_event
+from devops_operator.kube.events import post_event, truncate
 from devops_operator.kube.redaction import redact
 
 
@@ -54,7 +57,8 @@ class Outcome:
 def build_status(current: Mapping[str, Any], generation: int | None, outcome: Outcome) -> dict[str, Any]:
     """The new status: previous conditions carried forward, changed only where the outcome says."""
     existing = [dict(c) for c in current.get("conditions") or []]
-    message = redact(outcome.message)
+    # Redact before truncating: a cut could split a secret so the pattern no longer matches it.
+    message = truncate(redact(outcome.message), MAX_STATUS_MESSAGE)
     if outcome.state == "ready":
         updated = conditions.mark_ready(existing, outcome.reason, message, generation)
     elif outcome.state == "stalled":
@@ -62,7 +66,9 @@ def build_status(current: Mapping[str, Any], generation: int | None, outcome: Ou
     else:
         updated = conditions.mark_reconciling(existing, outcome.reason, message, generation)
     for ctype, value, reason, text in outcome.domain_conditions:
-        updated = conditions.set_condition(updated, ctype, value, reason, redact(text), generation)
+        updated = conditions.set_condition(
+            updated, ctype, value, reason, truncate(redact(text), MAX_STATUS_MESSAGE), generation
+        )
     return {
         **dict(outcome.fields),
         "observedGeneration": generation,
