@@ -323,7 +323,8 @@ def test_status_phases_and_extra_status_fields() -> None:
 
 def test_outputs_status_holds_names_never_values() -> None:
     fields = set(infradeployment.OutputsStatus.model_fields)
-    assert fields == {"config_map_name", "secret_name", "names", "sensitive_names"}
+    assert fields == {"config_map_name", "secret_name", "names", "names_truncated", "sensitive_names",
+                      "sensitive_names_truncated"}
     with pytest.raises(ValidationError):
         infradeployment.OutputsStatus.model_validate({"values": {"db_password": "hunter2"}})
 
