@@ -4,6 +4,12 @@ Requests are still recorded in kmock's request log and still pass through kmock'
 tests can keep intercepting them with the DSL (``emulator['list', resource] << ...``). Writes are
 applied before the reactions run (as kmock does), using :mod:`lifecycle`; reads fall back to the
 handlers here when no reaction answers.
+
+One exception, as a real API server behaves: a reaction that answers a write with an error status
+(``emulator['put /api/v1/namespaces/ns/configmaps/cm'][:2] << 429``) refuses it, and nothing is
+stored, the way API priority and fairness (429), an unavailable server (503) or admission refuse a
+request before it is persisted. Only a status the reaction declares counts; a callable payload
+answers after the write, as in kmock.
 """
 
 from __future__ import annotations
@@ -217,6 +223,9 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         try:
             served = self._served(request)
             if request.action in _WRITES:
+                refusal = await self._refusal(request)
+                if refusal is not None:
+                    return refusal
                 self._outcomes[request.id] = self._write(request, served)
             elif request.action is None:
                 raise errors.method_not_allowed()
@@ -239,6 +248,22 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 continue
         # Nothing (not even a fallback) answers this path: what a real API server says to it.
         return errors.resource_not_found().as_response()
+
+    async def _refusal(self, request: kmock.Request) -> aiohttp.web.StreamResponse | None:
+        """The answer of a reaction that refuses this write with an error status, before it is stored."""
+        for reaction in serving_order(list(self._payloads)):
+            if reaction._disabled.is_set() or not view_has(reaction._source, request):
+                continue
+            status = _declared_status(reaction.response)
+            if status is None and reaction.response.payload is None:
+                continue  # a catcher: it records the request and lets the next reaction answer
+            if status is None or status < 400:
+                return None  # the reaction that answers does so after the write
+            try:
+                return await reaction(request)
+            except kmock.ReactionMismatchError:  # depleted or declined: as in _react
+                reaction._disabled.set()
+        return None
 
     def _served(self, request: kmock.Request) -> ServedResource:
         assert request.resource is not None  # only resource requests get here
@@ -565,6 +590,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _serve_openapi_unavailable(self, request: kmock.Request) -> kmock.Response:
         error = errors.ApiError(404, "NotFound", _OPENAPI_MESSAGE, {})
         return kmock.Response(status=404, payload=error.as_status())
+
+
+def _declared_status(response: kmock.Response) -> int | None:
+    """The status a reaction answers with, when it says so without running (`<< 429`, `<< Response(...)`)."""
+    if response.status is not None:
+        return response.status
+    return _declared_status(response.payload) if isinstance(response.payload, kmock.Response) else None
 
 
 def _refuse_unconditional_custom_update(target: Target, current: dict[str, Any], candidate: dict[str, Any]) -> None:
