@@ -44,6 +44,11 @@ def stack(with_operator: bool = True) -> Iterator[Stack]:
             yield Stack(kube, aws_url, operator)
 
 
+def scaled(size: int, scale: float) -> int:
+    """A benchmark's size at `scale` (1: as documented), never below one."""
+    return max(1, round(size * scale))
+
+
 def max_rss_mib() -> float:
     # ru_maxrss is KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
