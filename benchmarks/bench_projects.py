@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes.client import CustomObjectsApi
 
-from benchmarks.harness import Timer, max_rss_mib, stack
+from benchmarks.harness import Timer, max_rss_mib, scaled, stack
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.aws.metering import METER
 from devops_operator.kube import client as kube_client
@@ -41,12 +41,13 @@ def run_one(count: int, namespace: str, timeout: float = 600.0) -> dict[str, Any
                 if ready == count or time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
+        if ready != count:
+            raise RuntimeError(f"only {ready} of {count} projects became Ready within {timeout:.0f}s")
         # Requests by anyone (the operator's kopf and client, and this benchmark's creates and polls).
         served = running.kube.emulator.requests_served - served_before
         operator_requests = served - count - polls
         return {
             "projects": count,
-            "all_ready": ready == count,
             "seconds_until_all_ready": round(timer.seconds, 3),
             "projects_per_second": round(count / timer.seconds, 1),
             "kube_requests_by_operator": operator_requests,
@@ -57,5 +58,9 @@ def run_one(count: int, namespace: str, timeout: float = 600.0) -> dict[str, Any
         }
 
 
-def run() -> dict[str, Any]:
-    return {"runs": [run_one(count, f"bench-{count}") for count in (10, 100)]}
+SIZES = (10, 100)
+
+
+def run(scale: float = 1.0) -> dict[str, Any]:
+    counts = sorted({scaled(size, scale) for size in SIZES})
+    return {"runs": [run_one(count, f"bench-{count}") for count in counts]}

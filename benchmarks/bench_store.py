@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from benchmarks.harness import Timer, percentile, stack
+from benchmarks.harness import Timer, percentile, scaled, stack
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.store import AppendLog
 
@@ -20,12 +20,13 @@ def sequential(url: str, count: int) -> dict[str, Any]:
             log.append({"n": index, "message": f"entry {index}"})
         timings.append(timer.seconds * 1000)
     requests = api.requests_made() - before
+    window = min(100, count)
     return {
         "appends": count,
         "p50_ms": round(percentile(timings, 0.5), 2),
         "p95_ms": round(percentile(timings, 0.95), 2),
-        "first_100_mean_ms": round(sum(timings[:100]) / 100, 2),
-        "last_100_mean_ms": round(sum(timings[-100:]) / 100, 2),
+        f"first_{window}_mean_ms": round(sum(timings[:window]) / window, 2),
+        f"last_{window}_mean_ms": round(sum(timings[-window:]) / window, 2),
         "requests_per_append": round(requests / count, 2),
         "entries_kept": len(log.entries()),
     }
@@ -63,9 +64,16 @@ def concurrent(url: str, writers: int, each: int) -> dict[str, Any]:
     }
 
 
-def run() -> dict[str, Any]:
+SEQUENTIAL_APPENDS = 500
+WRITERS = (4, 8)
+APPENDS_PER_WRITER = 100
+
+
+def run(scale: float = 1.0) -> dict[str, Any]:
     with stack(with_operator=False) as running:
         return {
-            "sequential": sequential(running.kube.url, 500),
-            "concurrent": [concurrent(running.kube.url, writers, 100) for writers in (4, 8)],
+            "sequential": sequential(running.kube.url, scaled(SEQUENTIAL_APPENDS, scale)),
+            "concurrent": [
+                concurrent(running.kube.url, writers, scaled(APPENDS_PER_WRITER, scale)) for writers in WRITERS
+            ],
         }

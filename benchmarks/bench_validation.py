@@ -4,27 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.harness import Timer
+from benchmarks.harness import Timer, scaled
 from devops_operator import naming, projects
 from devops_operator.api.devopsproject import DevOpsProjectSpec
 
+ENVIRONMENTS = 50
+ROUNDS = 200
+RENDERS = 20_000
 
-def run() -> dict[str, Any]:
+
+def run(scale: float = 1.0) -> dict[str, Any]:
+    environments = scaled(ENVIRONMENTS, scale)
     spec = DevOpsProjectSpec.model_validate({
         "project": "shop", "organization": "acme",
-        "environments": [{"name": f"env-{i}", "costThreshold": 100} for i in range(50)],
+        "environments": [{"name": f"env-{i}", "costThreshold": 100} for i in range(environments)],
     })
-    rounds = 200
+    rounds = scaled(ROUNDS, scale)
     with Timer() as timer:
         for _ in range(rounds):
-            report = projects.validate_project("shop", spec, lambda name: None)
-    assert report.valid
+            report = projects.validate_project("shop", spec)
+    assert report.valid, report.summary()
     pattern = naming.parse_pattern("{organization}-{project}-{environment}-{resource}")
-    renders = 20_000
+    renders = scaled(RENDERS, scale)
     with Timer() as render_timer:
         for i in range(renders):
             pattern.render({"organization": "acme", "project": "shop", "environment": "prod", "resource": f"r{i}"})
     return {
-        "validate_50_environments_us": round(timer.seconds / rounds * 1e6, 1),
+        "environments": environments,
+        "validate_project_us": round(timer.seconds / rounds * 1e6, 1),
         "render_name_us": round(render_timer.seconds / renders * 1e6, 2),
     }

@@ -18,8 +18,10 @@ from devops_operator.kube import client as kube_client
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws
 from devops_operator.sandbox.operator_thread import OperatorThread
+from devops_operator.sandbox.tenancy import sandbox_policy
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BENCH_NAMESPACES = "bench-*"
 
 
 @dataclass
@@ -38,10 +40,17 @@ def stack(with_operator: bool = True) -> Iterator[Stack]:
         if not with_operator:
             yield Stack(kube, aws_url, None)
             return
+        # The benchmarks' namespaces (bench-*) may use the ambient dummy keys, as the sandbox's may.
         config = dataclasses.replace(OperatorConfig.from_env({}), kube_api_url=kube.url, aws_endpoint_url=aws_url,
-                                     metrics_port=0, liveness_endpoint="")
+                                     metrics_port=0, liveness_endpoint="",
+                                     tenancy_policy=sandbox_policy(BENCH_NAMESPACES, aws_url))
         with OperatorThread(config) as operator:
             yield Stack(kube, aws_url, operator)
+
+
+def scaled(size: int, scale: float) -> int:
+    """A benchmark's size at `scale` (1: as documented), never below one."""
+    return max(1, round(size * scale))
 
 
 def max_rss_mib() -> float:

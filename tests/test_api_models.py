@@ -477,3 +477,28 @@ def test_every_field_is_described(module: ModuleType) -> None:
         if not field.description
     ]
     assert undocumented == []
+
+
+# ---------------------------------------------------------------- shared vocabulary
+
+
+def test_every_environment_name_has_the_same_constraints() -> None:
+    """One EnvironmentName: what DevOpsProject accepts as a name is what every other kind accepts."""
+    from devops_operator.api import ALL_KINDS
+    from devops_operator.api.common import ENVIRONMENT_PATTERN
+    from devops_operator.api.crdgen import render_crd
+
+    expected = {"type": "string", "minLength": 1, "maxLength": 32, "pattern": ENVIRONMENT_PATTERN}
+    found = {}
+    for kind in ALL_KINDS:
+        spec = render_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        if "environment" in spec["properties"]:
+            found[kind.kind] = spec["properties"]["environment"]
+    project = render_crd(next(k for k in ALL_KINDS if k.kind == "DevOpsProject"))
+    spec = project["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    found["DevOpsProject"] = spec["properties"]["environments"]["items"]["properties"]["name"]
+
+    assert set(found) == {kind.kind for kind in ALL_KINDS}
+    for kind, schema in found.items():
+        assert {key: schema.get(key) for key in expected} == expected, kind
+        assert schema["description"], kind

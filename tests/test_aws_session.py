@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 from prometheus_client import REGISTRY
 
+from devops_operator.api.common import ErrorCategory
 from devops_operator.api.devopsproject import (
     AwsSettings,
     CredentialsSource,
@@ -29,7 +29,6 @@ from devops_operator.aws.errors import (
     AccountMismatchError,
     AwsConfigurationError,
     CredentialsError,
-    FailureCategory,
     ProjectNotVerifiedError,
     classify,
 )
@@ -608,7 +607,6 @@ def test_throttled_call_succeeds_after_retries_and_retries_are_counted(aws_env: 
     with ThrottlingSts(throttle_first=2) as stub:
         factory, meter = make_factory({PROJECT: project(stub.url, [{"name": "test"}])}, max_attempts=3)
         before = prom("devops_operator_aws_api_retries_total", "sts", "GetCallerIdentity")
-        started = time.monotonic()
 
         who = factory.client(PROJECT, "test", "sts").get_caller_identity()
 
@@ -617,7 +615,6 @@ def test_throttled_call_succeeds_after_retries_and_retries_are_counted(aws_env: 
     assert meter.count("sts", "GetCallerIdentity") == 1
     assert meter.retries("sts", "GetCallerIdentity") == 2
     assert prom("devops_operator_aws_api_retries_total", "sts", "GetCallerIdentity") - before == 2
-    assert time.monotonic() - started < 15
 
 
 @pytest.mark.integration
@@ -631,7 +628,7 @@ def test_throttling_stops_after_max_attempts_and_is_classified(aws_env: None) ->
     assert stub.requests == 2
     assert meter.retries("sts") == 1
     failure = classify(caught.value)
-    assert failure.category is FailureCategory.THROTTLING
+    assert failure.category is ErrorCategory.THROTTLING
     assert (failure.code, failure.retryable) == ("Throttling", True)
     assert failure.operation == "GetCallerIdentity"
 
@@ -675,13 +672,13 @@ def test_real_access_denied_and_unknown_key_from_moto_are_classified(
         set_moto_auth(moto_url, previous)
 
     failure = classify(denied.value)
-    assert failure.category is FailureCategory.PERMISSION
+    assert failure.category is ErrorCategory.PERMISSION
     assert (failure.code, failure.http_status, failure.retryable) == ("AccessDenied", 403, False)
     assert failure.action == "ec2:DescribeInstances"
     assert failure.principal == f"arn:aws:iam::{ACCOUNT}:user/ci"
     assert f"Grant ec2:DescribeInstances on the resource to arn:aws:iam::{ACCOUNT}:user/ci" in failure.fix
     credentials = classify(unknown_key.value)
-    assert (credentials.category, credentials.code) == (FailureCategory.CONFIG, "InvalidAccessKeyId")
+    assert (credentials.category, credentials.code) == (ErrorCategory.CREDENTIALS, "InvalidAccessKeyId")
     assert "Secret's keys" in credentials.fix
 
 

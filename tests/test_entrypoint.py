@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,9 +89,7 @@ def test_operator_process_reconciles_serves_metrics_and_liveness(
         assert wait_until(healthy, what="liveness")["kubernetes"] is True
     finally:
         process.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        returncode = process.wait(timeout=30)
+        returncode = process.wait(timeout=30)  # a shutdown that hangs fails here
         log.close()
     output = (tmp_path / "operator.log").read_text()
     assert returncode == 0, output
-    assert time.monotonic() - started < 30

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +21,14 @@ from devops_operator.kube.owners import MANAGED_BY_LABEL, adopt, owner_reference
 from devops_operator.kube.store import (
     AppendLog,
     ConfigMapDocument,
+    DocumentConflict,
     DocumentTooLarge,
     StoreError,
+    TooManyEntries,
 )
+from devops_operator.sandbox.apiserver import EmulatedKubernetes
+
+from support import wait_until
 
 
 def configmap(api: CountingApiClient, ns: str, name: str) -> dict[str, Any] | None:
@@ -279,10 +284,7 @@ def test_the_document_is_garbage_collected_with_its_owner(api: CountingApiClient
     owner = create_configmap(api, ns, "owner", {})
     ConfigMapDocument(api, ns, "owned", owner=owner).update(lambda _: {"x": 1})
     call_json(api, "DELETE", f"/api/v1/namespaces/{ns}/configmaps/owner")
-    deadline = time.monotonic() + 10
-    while configmap(api, ns, "owned") is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert configmap(api, ns, "owned") is None
+    wait_until(lambda: configmap(api, ns, "owned") is None, timeout=10, what="the owned ConfigMap to be collected")
 
 
 def test_adopt_refuses_cross_namespace_ownership_and_a_second_controller() -> None:
@@ -306,3 +308,208 @@ def test_an_append_log_never_replaces_data_of_another_shape(api: CountingApiClie
     with pytest.raises(StoreError, match="not an append log"):
         AppendLog(api, ns, "shared").append({"event": "x"})
     assert other.read() == ["someone", "else's", "list"]
+
+
+# -- retries: refusals (429/503), a deletion in between (404), conflicts until the attempts run out ----------
+#
+# Each test gets an API server of its own: the refusals are kmock reactions (a reaction answering a
+# write with an error status refuses it before anything is stored, as a real API server does), and
+# they must not outlive the test.
+
+Refuse = Callable[[str, str, int, int | None], None]
+STATUS_REASONS = {429: "TooManyRequests", 503: "ServiceUnavailable", 500: "InternalError"}
+
+
+@pytest.fixture
+def own_server() -> Iterator[EmulatedKubernetes]:
+    with EmulatedKubernetes() as server:
+        yield server
+
+
+@pytest.fixture
+def own_api(own_server: EmulatedKubernetes) -> Iterator[CountingApiClient]:
+    client = new_api_client(own_server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def refuse(own_server: EmulatedKubernetes) -> Refuse:
+    """refuse(method, path, status, times): the next `times` such requests (None: all) get `status`."""
+
+    def add(method: str, path: str, status: int, times: int | None) -> None:
+        body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": status,
+                "reason": STATUS_REASONS[status], "message": "refused by the test"}
+
+        def react() -> None:
+            view = own_server.emulator[f"{method} {path}"]
+            seen = len(view)  # a slice counts from the first such request ever logged: start after those
+            view[seen : seen + times if times is not None else None] << status << body
+
+        own_server.call(react)
+
+    return add
+
+
+CM_PATH = "/api/v1/namespaces/default/configmaps"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_refused_write_is_retried_and_applied_once(own_api: CountingApiClient, refuse: Refuse, status: int) -> None:
+    log = AppendLog(own_api, "default", "issue-log")
+    log.append({"seq": 0})
+    refuse("put", f"{CM_PATH}/issue-log", status, 2)
+
+    stored = log.append({"seq": 1})
+
+    assert [e["seq"] for e in stored["entries"]] == [0, 1]
+    assert log.entries() == [{"seq": 0}, {"seq": 1}]  # applied once, not once per attempt
+    assert log.document.retried == {status: 2}
+    # First append: GET (404) + POST. Second: three rounds of GET + PUT, two refused. Then the read.
+    assert own_api.request_counts() == {"get": 5, "create": 1, "update": 3}
+
+
+def test_a_refused_create_is_retried(own_api: CountingApiClient, refuse: Refuse) -> None:
+    refuse("post", CM_PATH, 503, 1)
+
+    ConfigMapDocument(own_api, "default", "registry").update(lambda _: {"resources": []})
+
+    assert own_api.request_counts() == {"get": 2, "create": 2}
+    assert ConfigMapDocument(own_api, "default", "registry").read() == {"resources": []}
+
+
+def test_a_refused_read_is_retried(own_api: CountingApiClient, refuse: Refuse) -> None:
+    doc = ConfigMapDocument(own_api, "default", "registry")
+    doc.update(lambda _: {"n": 1})
+    refuse("get", f"{CM_PATH}/registry", 429, 1)
+
+    assert doc.update(lambda d: {"n": d["n"] + 1}) == {"n": 2}
+    assert doc.retried == {429: 1}
+    assert own_api.request_counts() == {"get": 3, "create": 1, "update": 1}
+
+
+def test_a_server_error_is_not_retried(own_api: CountingApiClient, refuse: Refuse) -> None:
+    # A 500 may come after the write was stored: retrying could append twice, so the caller decides.
+    log = AppendLog(own_api, "default", "audit")
+    log.append({"seq": 0})
+    refuse("put", f"{CM_PATH}/audit", 500, 1)
+
+    with pytest.raises(ApiException) as failed:
+        log.append({"seq": 1})
+
+    assert failed.value.status == 500
+    assert own_api.request_counts() == {"get": 2, "create": 1, "update": 1}
+    assert log.document.retried == {}
+
+
+def test_a_document_deleted_between_read_and_write_is_created_again(api: CountingApiClient, ns: str) -> None:
+    doc = ConfigMapDocument(api, ns, "remediation-log")
+    doc.update(lambda _: {"entries": ["first"]})
+    seen: list[Any] = []
+
+    def append(current: dict[str, Any] | None) -> dict[str, Any]:
+        seen.append(current)
+        if len(seen) == 1:  # someone deletes it after our read: the PUT gets 404
+            call_json(api, "DELETE", f"/api/v1/namespaces/{ns}/configmaps/remediation-log")
+        return {"entries": [*((current or {}).get("entries") or []), "second"]}
+
+    stored = doc.update(append)
+
+    assert seen == [{"entries": ["first"]}, None]  # re-read: gone, so the change applies to nothing
+    assert stored == {"entries": ["second"]} == doc.read()
+    assert doc.retried == {404: 1}
+    # GET+POST to start, then GET, PUT (404), DELETE (the other party's), GET (404), POST; then the read.
+    assert api.request_counts() == {"get": 4, "create": 2, "update": 1, "delete": 1}
+
+
+def test_conflicts_until_the_attempts_run_out_raise_and_lose_nothing(
+    api: CountingApiClient, kube_url: str, ns: str
+) -> None:
+    doc = ConfigMapDocument(api, ns, "contended", max_attempts=3)
+    doc.update(lambda _: {"entries": []})
+    other = ConfigMapDocument(new_api_client(kube_url), ns, "contended")
+    attempts: list[int] = []
+
+    def append_ours(current: dict[str, Any]) -> dict[str, Any]:
+        attempts.append(len(current["entries"]))
+        # Every time, another writer gets in between our read and our write.
+        other.update(lambda d: {"entries": [*d["entries"], f"theirs-{len(d['entries'])}"]})
+        return {"entries": [*current["entries"], "ours"]}
+
+    with pytest.raises(DocumentConflict) as gave_up:
+        doc.update(append_ours)
+
+    assert attempts == [0, 1, 2]
+    assert doc.retried == {409: 3} and doc.conflicts == 3
+    assert str(gave_up.value) == (
+        f"ConfigMap {ns}/contended: gave up after 3 attempts (retried: 3x 409); nothing was written"
+    )
+    assert doc.read() == {"entries": ["theirs-0", "theirs-1", "theirs-2"]}  # theirs all kept, ours not half-written
+    assert api.request_counts() == {"get": 5, "create": 1, "update": 3}
+
+
+def test_refusals_until_the_attempts_run_out_write_nothing(own_api: CountingApiClient, refuse: Refuse) -> None:
+    doc = ConfigMapDocument(own_api, "default", "busy", max_attempts=2)
+    doc.update(lambda _: {"v": 1})
+    refuse("put", f"{CM_PATH}/busy", 429, None)
+
+    with pytest.raises(DocumentConflict, match=r"gave up after 2 attempts \(retried: 2x 429\)"):
+        doc.update(lambda _: {"v": 2})
+
+    assert doc.read() == {"v": 1}
+    assert own_api.request_counts() == {"get": 4, "create": 1, "update": 2}
+
+
+# -- extend() and the bounds ------------------------------------------------------------------------
+
+
+def test_extend_past_max_entries_rotates_out_the_oldest_and_keeps_all_it_added(
+    api: CountingApiClient, ns: str
+) -> None:
+    log = AppendLog(api, ns, "batched", max_entries=5)
+    log.extend([{"seq": seq} for seq in range(3)])
+
+    stored = log.extend([{"seq": seq} for seq in range(3, 7)])
+
+    assert [e["seq"] for e in stored["entries"]] == [2, 3, 4, 5, 6]
+    assert stored["rotated"] == 2
+    stored = log.extend([{"seq": seq} for seq in range(7, 12)])  # exactly the bound: all older ones go
+    assert [e["seq"] for e in stored["entries"]] == [7, 8, 9, 10, 11]
+    assert stored["rotated"] == 7
+    assert log.read() == stored
+
+
+def test_extend_larger_than_the_bound_is_refused_before_any_request(api: CountingApiClient, ns: str) -> None:
+    log = AppendLog(api, ns, "batched", max_entries=5)
+    log.extend([{"seq": 0}])
+    before = api.request_counts()
+
+    with pytest.raises(TooManyEntries) as refused:
+        log.extend([{"seq": seq} for seq in range(1, 7)])
+
+    assert str(refused.value) == (
+        f"ConfigMap {ns}/batched: 6 entries in one append exceed the log's bound of 5 (max_entries); "
+        "append them in smaller batches or raise the bound; nothing was written"
+    )
+    assert api.request_counts() == before
+    assert log.entries() == [{"seq": 0}]
+
+
+def test_rotation_by_size_never_drops_what_is_being_appended(api: CountingApiClient, ns: str) -> None:
+    log = AppendLog(api, ns, "sized", max_entries=1_000, max_bytes=3_000)
+    log.extend([{"seq": seq, "text": "x" * 300} for seq in range(6)])
+
+    stored = log.extend([{"seq": seq, "text": "y" * 300} for seq in range(6, 10)])
+
+    seqs = [e["seq"] for e in stored["entries"]]
+    assert seqs[-4:] == [6, 7, 8, 9]  # all four just appended
+    assert seqs == list(range(10 - len(seqs), 10)) and stored["rotated"] == 10 - len(seqs) > 0
+    before = configmap(api, ns, "sized")
+    with pytest.raises(DocumentTooLarge):  # together they cannot fit: refused, not half-kept
+        log.extend([{"seq": seq, "text": "z" * 300} for seq in range(10, 20)])
+    assert configmap(api, ns, "sized") == before
+
+
+def test_an_empty_extend_writes_nothing(api: CountingApiClient, ns: str) -> None:
+    assert AppendLog(api, ns, "quiet").extend([]) == {"entries": [], "rotated": 0}
+    assert api.request_counts() == {"get": 1}

@@ -12,18 +12,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from devops_operator.api import costaudit, healthcheck, investigation, remediation
-from devops_operator.api.common import KindInfo, Model
+from devops_operator.api import actions, costaudit, healthcheck, investigation, remediation
+from devops_operator.api.actions import REGISTRY, RemediationAction, RemediationParameters, action_problems
+from devops_operator.api.common import KindInfo, Model, ResourceType
 from devops_operator.api.costaudit import CostAuditSpec, CostAuditStatus
-from devops_operator.api.healthcheck import (
-    SUPPORTED_ACTIONS,
-    HealthCheckSpec,
-    HealthCheckStatus,
-    RemediationAction,
-    RemediationParameters,
-    ResourceType,
-    action_problems,
-)
+from devops_operator.api.healthcheck import HealthCheckSpec, HealthCheckStatus
 from devops_operator.api.investigation import InvestigationSpec, InvestigationStatus
 from devops_operator.api.remediation import RemediationSpec, RemediationStatus
 
@@ -526,24 +519,21 @@ class TestRemediation:
         assert_round_trip(RemediationSpec, REMEDIATION_SPEC)
 
     def test_each_supported_action_parses(self) -> None:
-        for action, types in SUPPORTED_ACTIONS.items():
-            for rtype in types:
+        for spec in REGISTRY:
+            for rtype in spec.resource_types:
                 target: dict[str, Any] = {"type": rtype, "id": "x"}
                 if rtype == ResourceType.ECS_SERVICE:
                     target["cluster"] = "c"
                 if rtype == ResourceType.LAMBDA:
                     target["alias"] = "live"
-                parameters: dict[str, Any] = {}
-                if action == RemediationAction.SCALE:
-                    key = "desiredCount" if rtype == ResourceType.ECS_SERVICE else "reservedConcurrency"
-                    parameters = {key: 2}
+                required = [p for p in spec.parameters_for(rtype) if p.required]
                 wire = {
                     **LAMBDA_ROLLBACK,
                     "target": target,
-                    "action": action.value,
-                    "parameters": parameters,
+                    "action": spec.name,
+                    "parameters": {p.wire_name: 2 for p in required},
                 }
-                assert RemediationSpec.model_validate(wire).action == action
+                assert RemediationSpec.model_validate(wire).action == spec.name
 
     def test_defaults_land(self) -> None:
         spec = RemediationSpec.model_validate(
@@ -1079,7 +1069,8 @@ def test_every_field_is_described(kind: KindInfo) -> None:
 def test_shared_vocabulary_is_not_duplicated() -> None:
     assert remediation.ResourceType is healthcheck.ResourceType
     assert remediation.Verdict is healthcheck.Verdict
-    assert remediation.RemediationAction is healthcheck.RemediationAction
+    assert remediation.RemediationAction is healthcheck.RemediationAction is actions.RemediationAction
+    assert remediation.InterruptionLevel is actions.InterruptionLevel
     assert investigation.TimeAnchor is healthcheck.TimeAnchor
     assert costaudit.RunPhase is investigation.RunPhase
-    assert set(SUPPORTED_ACTIONS) == set(RemediationAction)
+    assert [member.value for member in RemediationAction] == [spec.name for spec in REGISTRY]

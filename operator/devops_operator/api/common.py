@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -296,6 +296,49 @@ def standard_columns(*extra: PrinterColumn) -> list[PrinterColumn]:
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ENVIRONMENT_PATTERN = DNS_LABEL_PATTERN
 AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+
+EnvironmentName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=ENVIRONMENT_PATTERN,
+        description="Environment to operate in: a name from the DevOpsProject's spec.environments.",
+    ),
+]
+"""An environment's name, as DevOpsProject defines it and every other kind refers to it.
+
+A field may give its own description (`environment: EnvironmentName = Field(description=...)`);
+the constraints stay these.
+"""
+
+
+class ErrorCategory(StrEnum):
+    """What kind of failure an error is: the categories of the issue log, shared by every classifier."""
+
+    PERMISSION = "permission"
+    CREDENTIALS = "credentials"
+    CONFIG = "config"
+    RESOURCE = "resource"
+    STATE = "state"
+    NETWORK = "network"
+    QUOTA = "quota"
+    THROTTLING = "throttling"
+    DEPENDENCY = "dependency"
+    UNKNOWN = "unknown"
+
+
+class ResourceType(StrEnum):
+    """AWS resource types the runtime operations understand."""
+
+    LAMBDA = "lambda"
+    RDS = "rds"
+    ECS_SERVICE = "ecs-service"
+    APIGATEWAY_REST = "apigateway-rest"
+    APIGATEWAY_HTTP = "apigateway-http"
+    S3 = "s3"
+    DYNAMODB = "dynamodb"
+    SQS = "sqs"
 
 # Go-style durations as Flux and Argo CD write them: `30s`, `5m`, `1h30m`, `7d`.
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, model_validator
 from devops_operator.api.common import (
     DURATION_PATTERN,
     REQUESTED_AT_ANNOTATION,
+    EnvironmentName,
     KindInfo,
     Model,
     OnDemandStatus,
@@ -17,7 +18,6 @@ from devops_operator.api.common import (
     ProjectReference,
     standard_columns,
 )
-from devops_operator.api.healthcheck import EnvironmentName
 from devops_operator.api.investigation import RunPhase
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"

@@ -9,6 +9,7 @@ from pydantic import Field
 from devops_operator.api.common import (
     AWS_REGION_PATTERN,
     DNS_LABEL_PATTERN,
+    EnvironmentName,
     KindInfo,
     LabelSelector,
     Model,
@@ -132,12 +133,7 @@ class TerraformSettings(Model):
 
 
 class EnvironmentPolicy(Model):
-    name: str = Field(
-        min_length=1,
-        max_length=32,
-        pattern=DNS_LABEL_PATTERN,
-        description="Environment name, e.g. test, staging, prod.",
-    )
+    name: EnvironmentName = Field(description="Environment name, e.g. test, staging, prod.")
     production: bool = Field(
         default=False,
         description="A production environment never auto-applies, restarts or scales without approval.",

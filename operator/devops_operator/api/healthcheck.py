@@ -1,9 +1,10 @@
 """HealthCheck: periodic health of a set of AWS resources, judged from CloudWatch metrics.
 
 This module also owns the vocabulary the runtime-operations kinds share, so that the others
-import it instead of repeating it: the monitored resource types, the health verdicts, the
-environment name and time types, the anchored time window, and the remediation actions and
-their parameters (a HealthCheck's remediation policy names them, and so does a Remediation).
+import it instead of repeating it: the health verdicts, the time types and the anchored time
+window. The resource types and environment names are in `common`; the remediation actions and
+their parameters (a HealthCheck's remediation policy names them, and so does a Remediation) in
+`actions`.
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
-from pydantic.alias_generators import to_camel
 
+from devops_operator.api.actions import RemediationAction, RemediationParameters, action_problems
 from devops_operator.api.common import (
     AWS_REGION_PATTERN,
     DNS_LABEL_PATTERN,
     DURATION_PATTERN,
-    ENVIRONMENT_PATTERN,
     REQUESTED_AT_ANNOTATION,
+    EnvironmentName,
     KindInfo,
     Model,
     OnDemandStatus,
     Phase,
     PrinterColumn,
     ProjectReference,
+    ResourceType,
     standard_columns,
 )
 
@@ -48,35 +50,11 @@ def _check_rfc3339(value: str) -> str:
     return value
 
 
-EnvironmentName = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=32,
-        pattern=ENVIRONMENT_PATTERN,
-        description="Environment to operate in: a name from the DevOpsProject's spec.environments.",
-    ),
-]
-"""The environment field every runtime-operations kind carries."""
-
 Rfc3339Time = Annotated[str, Field(pattern=RFC3339_PATTERN), AfterValidator(_check_rfc3339)]
 """A moment written by a user: RFC 3339 with an explicit offset, e.g. 2025-03-01T14:05:00Z."""
 
 AwsRegion = Annotated[str, Field(pattern=AWS_REGION_PATTERN)]
 """An AWS region name, e.g. eu-west-1."""
-
-
-class ResourceType(StrEnum):
-    """AWS resource types the runtime operations understand."""
-
-    LAMBDA = "lambda"
-    RDS = "rds"
-    ECS_SERVICE = "ecs-service"
-    APIGATEWAY_REST = "apigateway-rest"
-    APIGATEWAY_HTTP = "apigateway-http"
-    S3 = "s3"
-    DYNAMODB = "dynamodb"
-    SQS = "sqs"
 
 
 APIGATEWAY_TYPES = frozenset({ResourceType.APIGATEWAY_REST, ResourceType.APIGATEWAY_HTTP})
@@ -154,116 +132,6 @@ class MetricUnit(StrEnum):
     TERABITS_PER_SECOND = "Terabits/Second"
     COUNT_PER_SECOND = "Count/Second"
     NONE = "None"
-
-
-# --- remediation actions (shared with the Remediation kind) -------------------------------------------
-
-
-class RemediationAction(StrEnum):
-    """A corrective action on one resource."""
-
-    RESTART = "restart"
-    SCALE = "scale"
-    ROLLBACK = "rollback"
-    REBOOT = "reboot"
-
-
-SUPPORTED_ACTIONS: dict[RemediationAction, frozenset[ResourceType]] = {
-    # Lambda: a configuration change that forces fresh execution environments; ECS: a new deployment.
-    RemediationAction.RESTART: frozenset({ResourceType.LAMBDA, ResourceType.ECS_SERVICE}),
-    # ECS: desired count; Lambda: reserved concurrency.
-    RemediationAction.SCALE: frozenset({ResourceType.LAMBDA, ResourceType.ECS_SERVICE}),
-    # ECS: the previous task definition; Lambda: an alias back to the previous version.
-    RemediationAction.ROLLBACK: frozenset({ResourceType.LAMBDA, ResourceType.ECS_SERVICE}),
-    # RDS: reboot the DB instance (optionally with a Multi-AZ failover).
-    RemediationAction.REBOOT: frozenset({ResourceType.RDS}),
-}
-"""Which resource types each action applies to."""
-
-
-class RemediationParameters(Model):
-    """Parameters of an action; each applies only to the action (and resource type) it names."""
-
-    desired_count: int | None = Field(
-        default=None, ge=0, le=5000, description="scale, ecs-service: the service's new desired task count."
-    )
-    reserved_concurrency: int | None = Field(
-        default=None,
-        ge=0,
-        le=100000,
-        description="scale, lambda: the function's new reserved concurrency (0 throttles every invocation).",
-    )
-    target_version: str | None = Field(
-        default=None,
-        pattern=r"^[0-9]+$",
-        description=(
-            "rollback, lambda: the published version the alias is pointed to; "
-            "defaults to the version the alias pointed to before the current one."
-        ),
-    )
-    task_definition: str | None = Field(
-        default=None,
-        max_length=1024,
-        pattern=r"^(arn:aws[a-zA-Z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/)?[A-Za-z0-9_-]{1,255}:[0-9]+$",
-        description=(
-            "rollback, ecs-service: the task definition (family:revision or ARN) the service returns to; "
-            "defaults to the task definition the service ran before the current one."
-        ),
-    )
-    force_failover: bool | None = Field(
-        default=None,
-        description="reboot, rds: reboot with a failover to the standby (Multi-AZ instances only).",
-    )
-
-
-_PARAMETERS_OF: dict[RemediationAction, frozenset[str]] = {
-    RemediationAction.RESTART: frozenset(),
-    RemediationAction.SCALE: frozenset({"desired_count", "reserved_concurrency"}),
-    RemediationAction.ROLLBACK: frozenset({"target_version", "task_definition"}),
-    RemediationAction.REBOOT: frozenset({"force_failover"}),
-}
-_PARAMETER_TYPE: dict[str, ResourceType] = {
-    "desired_count": ResourceType.ECS_SERVICE,
-    "reserved_concurrency": ResourceType.LAMBDA,
-    "target_version": ResourceType.LAMBDA,
-    "task_definition": ResourceType.ECS_SERVICE,
-    "force_failover": ResourceType.RDS,
-}
-
-
-def action_problems(
-    action: RemediationAction | str,
-    parameters: RemediationParameters,
-    resource_type: ResourceType | str | None = None,
-) -> list[str]:
-    """What is wrong with an action, its parameters and (when known) the resource type it acts on.
-
-    Shared by Remediation (one known resource) and a HealthCheck's remediation policy (type unknown
-    until the check resolves its targets, so only the action-level rules apply there).
-    """
-    act = RemediationAction(action)
-    rtype = ResourceType(resource_type) if resource_type is not None else None
-    problems: list[str] = []
-    if rtype is not None and rtype not in SUPPORTED_ACTIONS[act]:
-        supported = ", ".join(sorted(SUPPORTED_ACTIONS[act]))
-        problems.append(
-            f"action {act.value} does not apply to resource type {rtype.value} (only {supported})"
-        )
-    given = {name for name in RemediationParameters.model_fields if getattr(parameters, name) is not None}
-    for name in sorted(given - _PARAMETERS_OF[act]):
-        problems.append(f"parameters.{to_camel(name)} does not apply to action {act.value}")
-    for name in sorted(given & _PARAMETERS_OF[act]):
-        if rtype is not None and _PARAMETER_TYPE[name] != rtype:
-            problems.append(
-                f"parameters.{to_camel(name)} applies to {_PARAMETER_TYPE[name].value}, not {rtype.value}"
-            )
-    if act == RemediationAction.SCALE:
-        needed = {ResourceType.ECS_SERVICE: "desired_count", ResourceType.LAMBDA: "reserved_concurrency"}
-        if rtype in needed and needed[rtype] not in given:
-            problems.append(f"action scale on {rtype.value} needs parameters.{to_camel(needed[rtype])}")
-        elif rtype is None and not given:
-            problems.append("action scale needs parameters.desiredCount or parameters.reservedConcurrency")
-    return problems
 
 
 # --- spec ------------------------------------------------------------------------------------------

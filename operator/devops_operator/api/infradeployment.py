@@ -17,8 +17,9 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 from devops_operator.api.common import (
     APPROVER_DESCRIPTION,
     DURATION_PATTERN,
-    ENVIRONMENT_PATTERN,
     ApprovalStatus,
+    EnvironmentName,
+    ErrorCategory,
     KindInfo,
     LocalObjectReference,
     Model,
@@ -31,7 +32,6 @@ from devops_operator.api.common import (
 )
 from devops_operator.api.devopsproject import TerraformBackend
 
-# Same shape as DevOpsProject's environment names.
 # A Kubernetes object name (DNS subdomain, RFC 1123).
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # A resource quantity as Kubernetes writes it: `500m`, `1`, `512Mi`, `2Gi`.
@@ -534,11 +534,8 @@ class InfraDeploymentSpec(Model):
     """Desired state of an InfraDeployment."""
 
     project_ref: ProjectReference = Field(description="The DevOpsProject this deployment belongs to.")
-    environment: str = Field(
-        min_length=1,
-        max_length=32,
-        pattern=ENVIRONMENT_PATTERN,
-        description="Environment of the project to deploy into (one of its spec.environments).",
+    environment: EnvironmentName = Field(
+        description="Environment of the project to deploy into (one of its spec.environments)."
     )
     source: DeploymentSource = Field(description="The Terraform root module: git, configMapRef or inline.")
     interval: str = Field(
@@ -722,18 +719,6 @@ class JobsStatus(Model):
     step: JobStep | None = Field(default=None, description="Step of the running Job.")
     started_at: str | None = Field(default=None, description="When the running Job started (RFC 3339).")
     last_failed: FailedJob | None = Field(default=None, description="The last failed Job.")
-
-
-class ErrorCategory(StrEnum):
-    PERMISSION = "permission"
-    CONFIG = "config"
-    RESOURCE = "resource"
-    STATE = "state"
-    NETWORK = "network"
-    QUOTA = "quota"
-    THROTTLING = "throttling"
-    DEPENDENCY = "dependency"
-    UNKNOWN = "unknown"
 
 
 class Confidence(StrEnum):

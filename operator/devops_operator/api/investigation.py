@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from devops_operator.api.common import (
+    EnvironmentName,
     KindInfo,
     Model,
     OnDemandStatus,
@@ -17,7 +18,6 @@ from devops_operator.api.common import (
 )
 from devops_operator.api.healthcheck import (
     AwsRegion,
-    EnvironmentName,
     Rfc3339Time,
     TimeAnchor,
     parse_rfc3339,

@@ -17,8 +17,8 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from devops_operator.api.common import (
     APPROVER_DESCRIPTION,
     DURATION_PATTERN,
-    ENVIRONMENT_PATTERN,
     ApprovalStatus,
+    EnvironmentName,
     KindInfo,
     LocalObjectReference,
     Model,
@@ -29,7 +29,6 @@ from devops_operator.api.common import (
     standard_columns,
 )
 
-# Same shape as DevOpsProject's environment names.
 # `service:Action`, with IAM wildcards allowed in the action part only (`s3:Get*`); a bare `*` is refused.
 IAM_ACTION_PATTERN = r"^[a-zA-Z0-9-]+:[a-zA-Z0-9*?]+$"
 # An ARN (wildcards allowed, as IAM allows them) or `*`.
@@ -111,11 +110,8 @@ class PermissionRequestSpec(Model):
     project_ref: ProjectReference = Field(
         description="The DevOpsProject whose deploy identity needs the grant."
     )
-    environment: str = Field(
-        min_length=1,
-        max_length=32,
-        pattern=ENVIRONMENT_PATTERN,
-        description="Environment of the project whose deploy identity receives the grant.",
+    environment: EnvironmentName = Field(
+        description="Environment of the project whose deploy identity receives the grant."
     )
     deployment_ref: LocalObjectReference | None = Field(
         default=None,

@@ -1,7 +1,7 @@
 """Remediation: one corrective action on one resource, assessed, approved, acted on and verified.
 
-The action vocabulary (RemediationAction, SUPPORTED_ACTIONS, RemediationParameters) is shared with a
-HealthCheck's remediation policy and lives in healthcheck.py with the resource types and verdicts.
+The actions themselves (what each does per resource type, its parameters, inverse, interruption and
+IAM permissions) are the registry in actions.py, shared with a HealthCheck's remediation policy.
 """
 
 from __future__ import annotations
@@ -10,29 +10,29 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field, model_validator
 
+from devops_operator.api.actions import (
+    InterruptionLevel,
+    RemediationAction,
+    RemediationParameters,
+    action_problems,
+    target_problems,
+)
 from devops_operator.api.common import (
     APPROVER_DESCRIPTION,
     DURATION_PATTERN,
     ApprovalStatus,
+    EnvironmentName,
     KindInfo,
     LocalObjectReference,
     Model,
     PrinterColumn,
     ProjectReference,
+    ResourceType,
     StatusBase,
     frozen_once_approved,
     standard_columns,
 )
-from devops_operator.api.healthcheck import (
-    AwsRegion,
-    EnvironmentName,
-    RemediationAction,
-    RemediationParameters,
-    ResourceType,
-    Rfc3339Time,
-    Verdict,
-    action_problems,
-)
+from devops_operator.api.healthcheck import AwsRegion, Rfc3339Time, Verdict
 
 DIGEST_PATTERN = r"^[a-f0-9]{12,64}$"
 
@@ -47,15 +47,6 @@ class RemediationPhase(StrEnum):
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
     STALLED = "Stalled"
-
-
-class InterruptionLevel(StrEnum):
-    """How much of the service an action is expected to interrupt."""
-
-    NONE = "none"
-    BRIEF = "brief"
-    PARTIAL = "partial"
-    FULL = "full"
 
 
 class RemediationTarget(Model):
@@ -194,11 +185,7 @@ class RemediationSpec(Model):
     @model_validator(mode="after")
     def _check(self) -> RemediationSpec:
         problems = action_problems(self.action, self.parameters, self.target.type)
-        lambda_rollback = (
-            self.action == RemediationAction.ROLLBACK and self.target.type == ResourceType.LAMBDA
-        )
-        if lambda_rollback and not self.target.alias:
-            problems.append("action rollback on lambda needs target.alias (the alias is moved back)")
+        problems += target_problems(self.action, self.target.type, self.target.model_dump())
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -10,19 +10,25 @@ whether retrying can help. The decisions live in data tables, checked in this or
 3. `_STATUS_TABLE`: the HTTP status of the error response;
 4. `_EXCEPTION_TABLE`: botocore exception classes that carry no code.
 
-`_MESSAGE_FIXES` then refines the fix from the message (an explicit Deny cannot be fixed by
-a grant; an AccessDenied on sts:AssumeRole is a trust-policy problem).
+`_MESSAGE_FIXES` then refines the fix of a permission failure from what `parse_access_denied`
+read in the message (an explicit Deny cannot be fixed by a grant; an AccessDenied on
+sts:AssumeRole is a trust-policy problem; a missing resource-policy grant is fixed on the
+resource, not on the identity).
+
+`policy_holder_arn` maps the caller AWS names (an STS session) to the IAM role or user that a
+policy can be attached to: that is who a grant goes to.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from botocore import exceptions as boto_errors
+
+from devops_operator.api.common import ErrorCategory
 
 
 class AwsConfigurationError(Exception):
@@ -37,25 +43,11 @@ class AccountMismatchError(AwsConfigurationError):
     """The credentials work but belong to another account than the environment's accountId."""
 
 
-class FailureCategory(StrEnum):
-    """The categories of the issue log."""
-
-    PERMISSION = "permission"
-    CONFIG = "config"
-    RESOURCE = "resource"
-    STATE = "state"
-    NETWORK = "network"
-    QUOTA = "quota"
-    THROTTLING = "throttling"
-    DEPENDENCY = "dependency"
-    UNKNOWN = "unknown"
-
-
 @dataclass(frozen=True)
 class AwsFailure:
     """One classified AWS failure."""
 
-    category: FailureCategory
+    category: ErrorCategory
     code: str
     message: str
     fix: str
@@ -65,7 +57,9 @@ class AwsFailure:
     request_id: str | None = None
     action: str | None = None
     resource: str | None = None
+    # The caller as AWS named it (often an STS session), and the IAM role or user a grant goes to.
     principal: str | None = None
+    grantee: str | None = None
 
     @property
     def summary(self) -> str:
@@ -78,13 +72,13 @@ class AwsFailure:
 
 @dataclass(frozen=True)
 class _Rule:
-    category: FailureCategory
+    category: ErrorCategory
     retryable: bool
     fix: str
 
 
 _FIX_GRANT = (
-    "Grant {action} on {resource} to {principal} (least privilege: only this action and resource), "
+    "Grant {action} on {resource} to {grantee} (least privilege: only this action and resource), "
     "or let the operator propose it as a PermissionRequest."
 )
 _FIX_THROTTLED = (
@@ -132,23 +126,23 @@ _FIX_SERVICE = (
     "AWS reported an internal or unavailable service: retry with backoff; check the AWS Health Dashboard."
 )
 
-_GRANT = _Rule(FailureCategory.PERMISSION, False, _FIX_GRANT)
-_THROTTLED = _Rule(FailureCategory.THROTTLING, True, _FIX_THROTTLED)
-_NOT_FOUND = _Rule(FailureCategory.RESOURCE, False, _FIX_NOT_FOUND)
-_QUOTA = _Rule(FailureCategory.QUOTA, False, _FIX_QUOTA)
-_CAPACITY = _Rule(FailureCategory.DEPENDENCY, True, _FIX_CAPACITY)
-_BAD_KEYS = _Rule(FailureCategory.CONFIG, False, _FIX_KEYS)
-_EXPIRED = _Rule(FailureCategory.CONFIG, False, _FIX_EXPIRED)
-_SIGNATURE = _Rule(FailureCategory.CONFIG, False, _FIX_SIGNATURE)
-_CLOCK = _Rule(FailureCategory.CONFIG, False, _FIX_CLOCK)
-_OPT_IN = _Rule(FailureCategory.CONFIG, False, _FIX_OPT_IN)
-_INVALID = _Rule(FailureCategory.CONFIG, False, _FIX_INVALID)
-_EXISTS = _Rule(FailureCategory.STATE, False, _FIX_EXISTS)
-_BUSY = _Rule(FailureCategory.STATE, True, _FIX_BUSY)
-_DEPENDENT = _Rule(FailureCategory.DEPENDENCY, False, _FIX_DEPENDENT)
-_SERVICE = _Rule(FailureCategory.DEPENDENCY, True, _FIX_SERVICE)
+_GRANT = _Rule(ErrorCategory.PERMISSION, False, _FIX_GRANT)
+_THROTTLED = _Rule(ErrorCategory.THROTTLING, True, _FIX_THROTTLED)
+_NOT_FOUND = _Rule(ErrorCategory.RESOURCE, False, _FIX_NOT_FOUND)
+_QUOTA = _Rule(ErrorCategory.QUOTA, False, _FIX_QUOTA)
+_CAPACITY = _Rule(ErrorCategory.DEPENDENCY, True, _FIX_CAPACITY)
+_BAD_KEYS = _Rule(ErrorCategory.CREDENTIALS, False, _FIX_KEYS)
+_EXPIRED = _Rule(ErrorCategory.CREDENTIALS, False, _FIX_EXPIRED)
+_SIGNATURE = _Rule(ErrorCategory.CREDENTIALS, False, _FIX_SIGNATURE)
+_CLOCK = _Rule(ErrorCategory.CONFIG, False, _FIX_CLOCK)
+_OPT_IN = _Rule(ErrorCategory.CONFIG, False, _FIX_OPT_IN)
+_INVALID = _Rule(ErrorCategory.CONFIG, False, _FIX_INVALID)
+_EXISTS = _Rule(ErrorCategory.STATE, False, _FIX_EXISTS)
+_BUSY = _Rule(ErrorCategory.STATE, True, _FIX_BUSY)
+_DEPENDENT = _Rule(ErrorCategory.DEPENDENCY, False, _FIX_DEPENDENT)
+_SERVICE = _Rule(ErrorCategory.DEPENDENCY, True, _FIX_SERVICE)
 _UNKNOWN_CODE = _Rule(
-    FailureCategory.UNKNOWN,
+    ErrorCategory.UNKNOWN,
     False,
     "Unrecognised AWS error {code}: read the message and the AWS documentation of {operation}.",
 )
@@ -265,35 +259,37 @@ _FIX_CREDENTIAL_SOURCE = (
     "and the token file."
 )
 
-_CONFIGURATION = _Rule(FailureCategory.CONFIG, False, "{message}")
-_NO_CREDENTIALS = _Rule(FailureCategory.CONFIG, False, _FIX_NO_CREDENTIALS)
-_NETWORK = _Rule(FailureCategory.NETWORK, True, _FIX_NETWORK)
+_CONFIGURATION = _Rule(ErrorCategory.CONFIG, False, "{message}")
+_CREDENTIALS_CONFIGURATION = _Rule(ErrorCategory.CREDENTIALS, False, "{message}")
+_NO_CREDENTIALS = _Rule(ErrorCategory.CREDENTIALS, False, _FIX_NO_CREDENTIALS)
+_NETWORK = _Rule(ErrorCategory.NETWORK, True, _FIX_NETWORK)
 _UNKNOWN_EXCEPTION = _Rule(
-    FailureCategory.UNKNOWN,
+    ErrorCategory.UNKNOWN,
     False,
     "Unexpected error {code}: read the message; it did not come from an AWS response.",
 )
 
 # Exceptions without an error code; the first matching class wins (subclasses first).
 _EXCEPTION_TABLE: tuple[tuple[type[BaseException], _Rule], ...] = (
+    (CredentialsError, _CREDENTIALS_CONFIGURATION),
     (AwsConfigurationError, _CONFIGURATION),
     (boto_errors.NoCredentialsError, _NO_CREDENTIALS),
     (boto_errors.PartialCredentialsError, _NO_CREDENTIALS),
-    (boto_errors.CredentialRetrievalError, _Rule(FailureCategory.CONFIG, True, _FIX_CREDENTIAL_SOURCE)),
-    (boto_errors.TokenRetrievalError, _Rule(FailureCategory.CONFIG, False, _FIX_CREDENTIAL_SOURCE)),
-    (boto_errors.SSOError, _Rule(FailureCategory.CONFIG, False, _FIX_CREDENTIAL_SOURCE)),
-    (boto_errors.NoRegionError, _Rule(FailureCategory.CONFIG, False, "Set spec.aws.region.")),
+    (boto_errors.CredentialRetrievalError, _Rule(ErrorCategory.CREDENTIALS, True, _FIX_CREDENTIAL_SOURCE)),
+    (boto_errors.TokenRetrievalError, _Rule(ErrorCategory.CREDENTIALS, False, _FIX_CREDENTIAL_SOURCE)),
+    (boto_errors.SSOError, _Rule(ErrorCategory.CREDENTIALS, False, _FIX_CREDENTIAL_SOURCE)),
+    (boto_errors.NoRegionError, _Rule(ErrorCategory.CONFIG, False, "Set spec.aws.region.")),
     (boto_errors.ParamValidationError, _INVALID),
-    (boto_errors.UnknownServiceError, _Rule(FailureCategory.CONFIG, False, "Use a service botocore knows.")),
+    (boto_errors.UnknownServiceError, _Rule(ErrorCategory.CONFIG, False, "Use a service botocore knows.")),
     (
         boto_errors.InvalidRegionError,
-        _Rule(FailureCategory.CONFIG, False, "Use a valid region, e.g. us-east-1."),
+        _Rule(ErrorCategory.CONFIG, False, "Use a valid region, e.g. us-east-1."),
     ),
     (boto_errors.ConnectionError, _NETWORK),
     (boto_errors.HTTPClientError, _NETWORK),
     (
         boto_errors.WaiterError,
-        _Rule(FailureCategory.STATE, True, "The resource did not reach the state waited for."),
+        _Rule(ErrorCategory.STATE, True, "The resource did not reach the state waited for."),
     ),
     (ConnectionError, _NETWORK),
     (TimeoutError, _NETWORK),
@@ -307,26 +303,142 @@ _FIX_TRUST = (
     "{principal} may not assume the role: allow it in the role's trust policy (Principal and, if used, "
     "sts:ExternalId), and allow sts:AssumeRole on the role in its own policy."
 )
-
-# Refinements of the fix from the message, for permission failures.
-_MESSAGE_FIXES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"explicit deny", re.IGNORECASE), _FIX_EXPLICIT_DENY),
-    (re.compile(r"not authorized to perform: sts:AssumeRole\b"), _FIX_TRUST),
+_FIX_RESOURCE_POLICY = (
+    "The policy of {resource} itself (a KMS key policy, bucket policy or similar) must allow {action} "
+    "for {grantee}: add that statement there; a grant on the identity alone does not suffice."
 )
-
-_PRINCIPAL = re.compile(r"User: (arn:[^\s]+) is not authorized")
-_ACTION = re.compile(r"not authorized to perform: ([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
-_RESOURCE = re.compile(r"on resource: ([^\s]+)")
-_DENY_POLICY = re.compile(r"explicit deny in (?:an? )?([A-Za-z -]+?policy)", re.IGNORECASE)
+_FIX_BOUNDARY = (
+    "The permissions boundary of {grantee} does not allow {action}: widen the boundary (an identity "
+    "policy alone cannot), or do not perform this action with this identity."
+)
+_FIX_SESSION_POLICY = (
+    "The session policy passed when the role was assumed does not allow {action}: widen the session "
+    "policy, or assume the role without one."
+)
+_FIX_VPC_ENDPOINT = (
+    "The VPC endpoint's policy does not allow {action} on {resource}: allow it in the endpoint policy."
+)
+_FIX_ENCODED = (
+    "AWS encoded the details of the denial: decode them with `aws sts decode-authorization-message "
+    "--encoded-message <message>` (needs sts:DecodeAuthorizationMessage) to see the action and resource, "
+    "then grant exactly that to {grantee}."
+)
 
 _PLACEHOLDERS: Mapping[str, str] = {
     "action": "the denied action",
     "resource": "the resource",
     "principal": "the operator's identity for this environment",
+    "grantee": "the operator's identity for this environment",
     "operation": "the call",
     "policy": "a service control policy, permissions boundary or resource policy",
     "message": "",
 }
+
+
+@dataclass(frozen=True)
+class AccessDenied:
+    """What an AccessDenied message says: who was denied which action on which resource, and why."""
+
+    action: str | None = None
+    resource: str | None = None
+    # The caller as AWS wrote it, and the IAM role or user a grant for it goes to (policy_holder_arn).
+    principal: str | None = None
+    grantee: str | None = None
+    explicit_deny: bool = False
+    # The kind of policy that denied ("service control policy") and its ARN, when AWS names them.
+    deny_policy: str | None = None
+    deny_policy_arn: str | None = None
+    # The kind of policy that would have to allow it ("identity-based policy", "permissions boundary").
+    missing_allow: str | None = None
+    # EC2's "Encoded authorization failure message": the details are only in the encoded part.
+    encoded: bool = False
+
+
+# Terraform wraps long diagnostics and prefixes each line with its gutter ("│ "); AWS's own
+# messages are one line. Matching runs on the text joined back into one line.
+_WRAPPED = re.compile(r"\s*\n\s*(?:│\s*)?")
+_PRINCIPAL = re.compile(r"(?:User: \"?(?P<user>[^\s\"]+)\"?|(?P<arn>arn:aws[a-z-]*:\S+)) is not authorized to perform")
+_ACTION = re.compile(r"not authorized to perform: \"?([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
+# Quoted (S3's current format, and the only form that can hold a space) or bare up to whitespace.
+_RESOURCE = re.compile(r"on resource: (?:\"(?P<quoted>[^\"]+)\"|(?P<bare>\S+))")
+_EXPLICIT_DENY = re.compile(
+    r"explicit deny(?: in (?:an? |the )?(?P<kind>[A-Za-z -]+?(?:policy|boundary))(?::? (?P<arn>arn:[^\s\"]+))?)?",
+    re.IGNORECASE,
+)
+_MISSING_ALLOW = re.compile(r"because no (?P<kind>[A-Za-z -]+?(?:policy|boundary)) allows", re.IGNORECASE)
+_ENCODED = re.compile(r"encoded authorization failure message", re.IGNORECASE)
+
+# STS names a role's session `assumed-role/<role>/<session>`; role and session names use these characters.
+_STS_SESSION = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>[0-9]{12}):assumed-role/(?P<role>[\w+=,.@-]+)/[\w+=,.@-]+$"
+)
+_IAM_ROLE_OR_USER = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(?:role|user)/[\w+=,.@/-]+$")
+
+
+def policy_holder_arn(caller: str) -> str | None:
+    """The IAM role or user a policy can be attached to for this caller; None if there is none.
+
+    A session `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` acts with the policies of role ROLE,
+    so a grant goes to `arn:aws:iam::ACCOUNT:role/ROLE`. STS leaves the role's path out of session
+    ARNs (`/service-role/`, SSO's `/aws-reserved/sso.amazonaws.com/`), so for a role with a path the
+    ARN returned lacks it: IAM's role-policy calls take the role name, which it ends with. A role
+    or user ARN is returned as it is; the root user, federated users, anonymous callers and
+    service principals have no policies of their own to extend (None).
+    """
+    caller = caller.strip().strip('"')
+    session = _STS_SESSION.match(caller)
+    if session is not None:
+        return f"arn:{session['partition']}:iam::{session['account']}:role/{session['role']}"
+    return caller if _IAM_ROLE_OR_USER.match(caller) else None
+
+
+def _trimmed(value: str | None) -> str | None:
+    return value.rstrip(".,;:)") if value else None
+
+
+def parse_access_denied(text: str) -> AccessDenied:
+    """Read an AccessDenied message as AWS writes it, alone or wrapped in Terraform's diagnostic.
+
+    Knows the shapes AWS documents (`User: <arn> is not authorized to perform: <action> on resource:
+    <arn> because no <policy> allows the <action> action`, `... with an explicit deny in a <policy>`),
+    S3's quoted resource ARNs and EC2's encoded messages. A field the text does not carry is None.
+    """
+    line = _WRAPPED.sub(" ", text)
+    found = _PRINCIPAL.search(line)
+    principal = (found["user"] or found["arn"]) if found else None
+    found = _ACTION.search(line)
+    action = found[1] if found else None
+    found = _RESOURCE.search(line)
+    resource = (found["quoted"] or _trimmed(found["bare"])) if found else None
+    deny = _EXPLICIT_DENY.search(line)
+    allow = _MISSING_ALLOW.search(line)
+    return AccessDenied(
+        action=action,
+        resource=resource,
+        principal=principal,
+        grantee=policy_holder_arn(principal) if principal else None,
+        explicit_deny=deny is not None,
+        deny_policy=deny["kind"].strip() if deny and deny["kind"] else None,
+        deny_policy_arn=_trimmed(deny["arn"]) if deny else None,
+        missing_allow=allow["kind"].strip() if allow else None,
+        encoded=bool(_ENCODED.search(line)),
+    )
+
+
+def _assume_role(denied: AccessDenied) -> bool:
+    return denied.action is not None and denied.action.startswith("sts:AssumeRole")
+
+
+# Refinements of the fix of a permission failure, by what the message said; the first that applies wins.
+_MESSAGE_FIXES: tuple[tuple[Callable[[AccessDenied], bool], str], ...] = (
+    (lambda denied: denied.explicit_deny, _FIX_EXPLICIT_DENY),
+    (_assume_role, _FIX_TRUST),
+    (lambda denied: denied.missing_allow == "resource-based policy", _FIX_RESOURCE_POLICY),
+    (lambda denied: denied.missing_allow == "permissions boundary", _FIX_BOUNDARY),
+    (lambda denied: denied.missing_allow == "session policy", _FIX_SESSION_POLICY),
+    (lambda denied: denied.missing_allow == "VPC endpoint policy", _FIX_VPC_ENDPOINT),
+    (lambda denied: denied.action is None and denied.encoded, _FIX_ENCODED),
+)
 
 
 class _Fields(dict[str, str]):
@@ -338,12 +450,6 @@ class _Fields(dict[str, str]):
 
 def _render(template: str, fields: Mapping[str, str | None]) -> str:
     return template.format_map(_Fields({k: v for k, v in fields.items() if v}))
-
-
-def _match(pattern: re.Pattern[str], text: str) -> str | None:
-    found = pattern.search(text)
-    return found.group(1).rstrip(".,;") if found else None
-
 
 def _rule_for_code(code: str, status: int | None) -> _Rule:
     rule = _CODE_RULES.get(code)
@@ -359,13 +465,16 @@ def _rule_for_code(code: str, status: int | None) -> _Rule:
     return _UNKNOWN_CODE
 
 
-def _permission_fix(rule: _Rule, message: str) -> str:
-    if rule.category is not FailureCategory.PERMISSION:
+def _permission_fix(rule: _Rule, denied: AccessDenied) -> str:
+    if rule.category is not ErrorCategory.PERMISSION:
         return rule.fix
-    for pattern, fix in _MESSAGE_FIXES:
-        if pattern.search(message):
-            return fix
-    return rule.fix
+    return next((fix for applies, fix in _MESSAGE_FIXES if applies(denied)), rule.fix)
+
+
+def _deny_policy(denied: AccessDenied) -> str | None:
+    if denied.deny_policy and denied.deny_policy_arn:
+        return f"{denied.deny_policy} {denied.deny_policy_arn}"
+    return denied.deny_policy or denied.deny_policy_arn
 
 
 def _classify_client_error(exc: boto_errors.ClientError) -> AwsFailure:
@@ -377,27 +486,30 @@ def _classify_client_error(exc: boto_errors.ClientError) -> AwsFailure:
     status = metadata.get("HTTPStatusCode")
     status = status if isinstance(status, int) else None
     rule = _rule_for_code(code, status)
+    denied = parse_access_denied(message)
     fields = {
         "code": code,
         "operation": exc.operation_name,
         "message": message,
-        "action": _match(_ACTION, message),
-        "resource": _match(_RESOURCE, message),
-        "principal": _match(_PRINCIPAL, message),
-        "policy": _match(_DENY_POLICY, message),
+        "action": denied.action,
+        "resource": denied.resource,
+        "principal": denied.principal,
+        "grantee": denied.grantee or denied.principal,
+        "policy": _deny_policy(denied),
     }
     return AwsFailure(
         category=rule.category,
         code=code,
         message=message,
-        fix=_render(_permission_fix(rule, message), fields),
+        fix=_render(_permission_fix(rule, denied), fields),
         retryable=rule.retryable,
         operation=exc.operation_name,
         http_status=status,
         request_id=metadata.get("RequestId"),
-        action=fields["action"],
-        resource=fields["resource"],
-        principal=fields["principal"],
+        action=denied.action,
+        resource=denied.resource,
+        principal=denied.principal,
+        grantee=denied.grantee,
     )
 
 
@@ -422,21 +534,17 @@ def classify(exc: BaseException) -> AwsFailure:
 
 
 def is_throttling(exc: BaseException) -> bool:
-    return classify(exc).category is FailureCategory.THROTTLING
+    return classify(exc).category is ErrorCategory.THROTTLING
 
 
 class ProjectNotVerifiedError(AwsConfigurationError):
     """A session was asked for a project the operator has not verified (invalid, denied or not checked yet)."""
 
 
-# Codes that say the credentials themselves no longer work (not that a permission is missing).
-_AUTH_FAILURE_CODES = frozenset({
-    "InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId", "AuthFailure", "InvalidToken",
-    "ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired", "SignatureDoesNotMatch",
-    "InvalidSignatureException", "IncompleteSignature", "MissingAuthenticationToken",
-})
+# The rules of codes that say the credentials themselves no longer work (not that a permission is missing).
+_AUTH_FAILURE_RULES = (_BAD_KEYS, _EXPIRED, _SIGNATURE)
 
 
 def is_auth_failure(code: str) -> bool:
     """Whether an AWS error code means the credentials stopped working (expired, revoked, wrong key)."""
-    return code in _AUTH_FAILURE_CODES
+    return _CODE_RULES.get(code) in _AUTH_FAILURE_RULES

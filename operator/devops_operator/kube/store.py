@@ -10,6 +10,7 @@ policy or refused before anything is written: a truncated document is never stor
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import random
@@ -30,6 +31,8 @@ DEFAULT_MAX_ATTEMPTS = 16
 # 429 and 503 are refusals before anything is written (API priority and fairness, an API server
 # restarting); 500/504 may come after the write happened, and retrying those could append twice.
 RETRIED_STATUSES = frozenset({409, 429, 503})
+# A read refused the same way is retried too; anything else it answers is the caller's to see.
+RETRIED_READ_STATUSES = frozenset({429, 503})
 # Full-jitter exponential backoff between conflicting attempts (seconds).
 BACKOFF_BASE = 0.01
 BACKOFF_CAP = 0.5
@@ -58,7 +61,11 @@ class DocumentTooLarge(StoreError):
 
 
 class DocumentConflict(StoreError):
-    """Every attempt lost the race against concurrent writers."""
+    """Every attempt lost the race against concurrent writers (or was refused: 429/503)."""
+
+
+class TooManyEntries(StoreError):
+    """One append would exceed the log's bound on its own; nothing was written."""
 
 
 def _dumps(value: Any) -> str:
@@ -100,7 +107,7 @@ class ConfigMapDocument:
         self.max_attempts = max_attempts
         self.render = render
         self._stats_lock = threading.Lock()
-        self._conflicts = 0
+        self._retried: collections.Counter[int] = collections.Counter()
 
     @property
     def path(self) -> str:
@@ -110,7 +117,13 @@ class ConfigMapDocument:
     def conflicts(self) -> int:
         """How many writes were retried because another writer got there first (409s)."""
         with self._stats_lock:
-            return self._conflicts
+            return self._retried[409]
+
+    @property
+    def retried(self) -> dict[int, int]:
+        """Attempts retried so far, by the HTTP status that made them retry (409, 429, 503, 404)."""
+        with self._stats_lock:
+            return dict(self._retried)
 
     def read(self) -> Any | None:
         """The stored document, or None if the ConfigMap or its key does not exist."""
@@ -123,7 +136,13 @@ class ConfigMapDocument:
         the document it is given. Returns the document as stored.
         """
         for attempt in range(self.max_attempts):
-            current = self._get()
+            try:
+                current = self._get()
+            except ApiException as exc:
+                if exc.status not in RETRIED_READ_STATUSES:
+                    raise
+                self._retry(exc.status, attempt)
+                continue
             # Decoding yields a fresh object on every attempt: `mutate` always gets its own copy.
             document = mutate(self._decode(current))
             if document is None:
@@ -137,12 +156,12 @@ class ConfigMapDocument:
             except ApiException as exc:
                 if not self._lost_race(exc, current):
                     raise
-                self._note_conflict()
-                time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+                self._retry(exc.status, attempt)
                 continue
             return document
         raise DocumentConflict(
-            f"ConfigMap {self.namespace}/{self.name}: gave up after {self.max_attempts} conflicting attempts"
+            f"ConfigMap {self.namespace}/{self.name}: gave up after {self.max_attempts} attempts "
+            f"(retried: {self._describe_retries()}); nothing was written"
         )
 
     def _get(self) -> dict[str, Any] | None:
@@ -216,17 +235,25 @@ class ConfigMapDocument:
         429/503 (the API server refused to serve it now)."""
         return exc.status in RETRIED_STATUSES or (exc.status == 404 and current is not None)
 
-    def _note_conflict(self) -> None:
+    def _retry(self, status: int | None, attempt: int) -> None:
         with self._stats_lock:
-            self._conflicts += 1
+            self._retried[status or 0] += 1
+        if attempt + 1 < self.max_attempts:  # no pause after the last attempt: there is no next one
+            time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+
+    def _describe_retries(self) -> str:
+        with self._stats_lock:
+            return ", ".join(f"{count}x {status}" for status, count in sorted(self._retried.items()))
 
 
 class AppendLog:
     """A bounded log of entries in a ConfigMap: newest kept, oldest rotated out and counted.
 
     The document is `{"entries": [...oldest..newest], "rotated": <entries dropped so far>}`.
-    Entries are dropped when there are more than `max_entries`, or when the ConfigMap would
-    exceed its byte limit; the newest entry is never dropped (that raises DocumentTooLarge).
+    Entries are dropped, oldest first, when there are more than `max_entries` or when the
+    ConfigMap would exceed its byte limit. The entries of the append being made are never
+    dropped: if they cannot fit, the append is refused (TooManyEntries, DocumentTooLarge) and
+    nothing is written.
     """
 
     def __init__(
@@ -269,14 +296,26 @@ class AppendLog:
         return self.extend([entry])
 
     def extend(self, entries: list[Any]) -> dict[str, Any]:
-        """Append several entries in one write."""
+        """Append several entries in one write; older entries rotate out to make room for them."""
+        if len(entries) > self.max_entries:
+            raise TooManyEntries(
+                f"ConfigMap {self.document.namespace}/{self.document.name}: {len(entries)} entries in one "
+                f"append exceed the log's bound of {self.max_entries} (max_entries); append them in smaller "
+                f"batches or raise the bound; nothing was written"
+            )
+        if not entries:
+            return self.read()
+        keep = len(entries)
 
         def mutate(document: Any) -> dict[str, Any]:
             log = _normalised(document)
             log["entries"].extend(copy.deepcopy(entries))
-            return _drop_oldest(log, len(log["entries"]) - self.max_entries)
+            return _drop_oldest(log, len(log["entries"]) - self.max_entries, keep)
 
-        result: dict[str, Any] = self.document.update(mutate, rotate=_rotate_for_bytes)
+        def rotate(document: Any, overflow: int) -> dict[str, Any]:
+            return _rotate_for_bytes(document, overflow, keep)
+
+        result: dict[str, Any] = self.document.update(mutate, rotate=rotate)
         return result
 
 
@@ -289,22 +328,22 @@ def _normalised(document: Any) -> dict[str, Any]:
     return {**document, "entries": list(document.get("entries") or []), "rotated": document.get("rotated", 0)}
 
 
-def _drop_oldest(log: dict[str, Any], count: int) -> dict[str, Any]:
-    # Keep at least the newest entry: dropping what was just appended would lose it silently.
-    count = min(count, len(log["entries"]) - 1)
+def _drop_oldest(log: dict[str, Any], count: int, keep: int) -> dict[str, Any]:
+    # Never the newest `keep` (what is being appended): dropping those would lose them silently.
+    count = min(count, len(log["entries"]) - keep)
     if count > 0:
         log["entries"] = log["entries"][count:]
         log["rotated"] = int(log.get("rotated") or 0) + count
     return log
 
 
-def _rotate_for_bytes(document: Any, overflow: int) -> dict[str, Any]:
-    """Drop the oldest entries whose serialised size covers the overflow (at least one)."""
+def _rotate_for_bytes(document: Any, overflow: int, keep: int) -> dict[str, Any]:
+    """Drop the oldest entries whose serialised size covers the overflow, never the newest `keep`."""
     log = _normalised(document)
     freed, count = 0, 0
-    for entry in log["entries"][:-1]:
+    for entry in log["entries"][: len(log["entries"]) - keep]:
         if freed >= overflow and count:
             break
         freed += len(_dumps(entry).encode("utf-8")) + 1  # + the separating comma
         count += 1
-    return _drop_oldest(log, count)
+    return _drop_oldest(log, count, keep)

@@ -13,6 +13,7 @@ from devops_operator.tenancy import TenancyPolicy, TenancyRule
 
 
 def sandbox_policy(namespace: str, aws_url: str) -> TenancyPolicy:
+    """`namespace` (a name or a glob) may use any credentials and the emulated AWS."""
     moto = urlsplit(aws_url).netloc
     return TenancyPolicy(
         operator_namespace=namespace,

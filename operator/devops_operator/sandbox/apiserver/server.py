@@ -4,14 +4,21 @@ Requests are still recorded in kmock's request log and still pass through kmock'
 tests can keep intercepting them with the DSL (``emulator['list', resource] << ...``). Writes are
 applied before the reactions run (as kmock does), using :mod:`lifecycle`; reads fall back to the
 handlers here when no reaction answers.
+
+One exception, as a real API server behaves: a reaction that answers a write with an error status
+(``emulator['put /api/v1/namespaces/ns/configmaps/cm'][:2] << 429``) refuses it, and nothing is
+stored, the way API priority and fairness (429), an unavailable server (503) or admission refuse a
+request before it is persisted. Only a status the reaction declares counts; a callable payload
+answers after the write, as in kmock.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import aiohttp.web
@@ -124,6 +131,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     _store: ObjectStore = attrs.field(init=False)
     _lifecycle: ObjectLifecycle = attrs.field(init=False)
     _outcomes: dict[int, kmock.Response] = attrs.field(factory=dict, init=False)
+    _order_of: list[kmock.Reaction] = attrs.field(factory=list, init=False)
+    _order: list[kmock.Reaction] = attrs.field(factory=list, init=False)
     _requests_served: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -213,23 +222,44 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if request.resource is None or request.resource.plural is None:  # not a resource: discovery etc.
-            return await self._react(request)
+            return await self._react(request, self._candidates(request))
         try:
             served = self._served(request)
+            candidates = self._candidates(request)
             if request.action in _WRITES:
+                refusal, candidates = await self._refusal(request, candidates)
+                if refusal is not None:
+                    return refusal
                 self._outcomes[request.id] = self._write(request, served)
             elif request.action is None:
                 raise errors.method_not_allowed()
-            return await self._react(request)
+            return await self._react(request, candidates)
         except errors.ApiError as error:
             return error.as_response()
         finally:
             self._outcomes.pop(request.id, None)
 
-    async def _react(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        """kmock's reaction matching (user reactions first, our fallbacks last), in constant time."""
-        for reaction in serving_order(list(self._payloads)):
-            if reaction._disabled.is_set() or not view_has(reaction._source, request):
+    def _candidates(self, request: kmock.Request) -> Iterator[kmock.Reaction]:
+        """The reactions that match this request, lazily, in kmock's serving order (user reactions
+        first, our fallbacks last), each decided for this one request in constant time."""
+        for reaction in self._serving_order():
+            if not reaction._disabled.is_set() and view_has(reaction._source, request):
+                yield reaction
+
+    def _serving_order(self) -> list[kmock.Reaction]:
+        # Sorting walks every reaction's priority chain: redo it only when the reactions changed
+        # (kmock replaces a reaction's object when it is extended, so identity tells).
+        payloads = self._payloads
+        cached = self._order_of
+        if len(cached) != len(payloads) or any(a is not b for a, b in zip(cached, payloads, strict=True)):
+            self._order_of = list(payloads)
+            self._order = serving_order(self._order_of)
+        return self._order
+
+    async def _react(self, request: kmock.Request, candidates: Iterator[kmock.Reaction]) -> aiohttp.web.StreamResponse:
+        """kmock's reaction matching: the first candidate with an answer answers."""
+        for reaction in candidates:
+            if reaction._disabled.is_set():
                 continue
             try:
                 return await reaction(request)
@@ -239,6 +269,25 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 continue
         # Nothing (not even a fallback) answers this path: what a real API server says to it.
         return errors.resource_not_found().as_response()
+
+    async def _refusal(
+        self, request: kmock.Request, candidates: Iterator[kmock.Reaction]
+    ) -> tuple[aiohttp.web.StreamResponse | None, Iterator[kmock.Reaction]]:
+        """The answer of a reaction that refuses this write with an error status, before it is stored;
+        else None and the candidates still to answer it after the write (the ones looked at included)."""
+        catchers: list[kmock.Reaction] = []
+        for reaction in candidates:
+            status = _declared_status(reaction.response)
+            if status is None and reaction.response.payload is None:
+                catchers.append(reaction)  # it records the request when _react runs it; the next decides
+                continue
+            if status is None or status < 400:
+                return None, itertools.chain(catchers, [reaction], candidates)  # it answers, after the write
+            try:
+                return await reaction(request), candidates
+            except kmock.ReactionMismatchError:  # depleted or declined: as in _react
+                reaction._disabled.set()
+        return None, iter(catchers)
 
     def _served(self, request: kmock.Request) -> ServedResource:
         assert request.resource is not None  # only resource requests get here
@@ -565,6 +614,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _serve_openapi_unavailable(self, request: kmock.Request) -> kmock.Response:
         error = errors.ApiError(404, "NotFound", _OPENAPI_MESSAGE, {})
         return kmock.Response(status=404, payload=error.as_status())
+
+
+def _declared_status(response: kmock.Response) -> int | None:
+    """The status a reaction answers with, when it says so without running (`<< 429`, `<< Response(...)`)."""
+    if response.status is not None:
+        return response.status
+    return _declared_status(response.payload) if isinstance(response.payload, kmock.Response) else None
 
 
 def _refuse_unconditional_custom_update(target: Target, current: dict[str, Any], candidate: dict[str, Any]) -> None:
