@@ -91,6 +91,16 @@ def _content_type(request: kmock.Request) -> str:
     return _header(request, "Content-Type").split(";")[0].strip().lower()
 
 
+# kmock merges the headers of a callback's Response into its reaction for good: later answers of the
+# same reaction would repeat them. Every header set anywhere is therefore named in every answer.
+_HEADERS_SET = ("Warning", "Content-Type", "Cache-Control")
+
+
+def _headers(**values: str) -> dict[str, str | None]:
+    named = {name.replace("_", "-").title(): value for name, value in values.items()}
+    return {name: named.get(name) for name in _HEADERS_SET}
+
+
 def _present(obj: Mapping[str, Any], served: ServedResource) -> dict[str, Any]:
     """An object as served under the requested version: ``apiVersion`` and ``kind`` first."""
     rest = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind")}
@@ -294,9 +304,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             response = self._update(request, target, body.data)
         else:
             response = self._delete(request, target)
-        if target.warnings:
-            headers = {**(response.headers or {}), "Warning": decoding.warning_header(target.warnings)}
-            response = attrs.evolve(response, headers=headers)
+        warning = decoding.warning_header(target.warnings) if target.warnings else None
+        response = attrs.evolve(response, headers={**_headers(), "Warning": warning})
         return response
 
     @staticmethod
@@ -520,7 +529,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             since = self._store.clock.current
         log = self._store.events(served.storage)
         stream = self._watch_stream(log, since, initial, matches, timeout, render)
-        return kmock.Response(status=200, headers={"Content-Type": "application/json"}, payload=stream)
+        return kmock.Response(status=200, headers=_headers(content_type="application/json"), payload=stream)
 
     @staticmethod
     def _watch_start(request: kmock.Request) -> int | None:
@@ -567,7 +576,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         assert request.resource is not None  # routed here by the /apis/{group} path
         versions = discovery.group_versions(self._get_resources()).get(request.resource.group or "")
         if not versions:
-            return kmock.Response(status=404, payload=errors.resource_not_found().as_status())
+            return kmock.Response(status=404, headers=_headers(), payload=errors.resource_not_found().as_status())
         return kmock.Response(status=200, payload=discovery.api_group(request.resource.group or "", versions))
 
     async def _serve_version(self, request: kmock.Request) -> kmock.Response:
@@ -579,7 +588,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             if resource.group == group and resource.version == version and resource.plural
         ]
         if not served and group:
-            return kmock.Response(status=404, payload=errors.resource_not_found().as_status())
+            return kmock.Response(status=404, headers=_headers(), payload=errors.resource_not_found().as_status())
         return kmock.Response(status=200, payload=discovery.api_resource_list(group, version, served))
 
     def _discovery_info(self, resource: kmock.resource) -> kmock.ResourceInfo:
@@ -603,19 +612,19 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         documents = self._openapi_documents()
         wanted = request.url.path.removeprefix(openapi.V3_PREFIX.rstrip("/")).strip("/")
         if not wanted:
-            return kmock.Response(status=200, payload=openapi.root_document(documents))
+            return kmock.Response(status=200, headers=_headers(), payload=openapi.root_document(documents))
         if wanted not in documents:
-            return errors.resource_not_found().as_response()  # type: ignore[return-value]
-        headers = {"Cache-Control": "public, immutable", "Content-Type": "application/json"}
+            return kmock.Response(status=404, headers=_headers(), payload=errors.resource_not_found().as_status())
+        headers = _headers(cache_control="public, immutable", content_type="application/json")
         return kmock.Response(status=200, headers=headers, payload=documents[wanted])
 
     async def _serve_openapi_v2(self, request: kmock.Request) -> kmock.Response:
         document = openapi.swagger_document(self._openapi_documents().values())
         if swagger_proto.MEDIA_TYPE in _header(request, "Accept"):
             body = swagger_proto.encode_document(document)
-            return kmock.Response(status=200, headers={"Content-Type": swagger_proto.RESPONSE_MEDIA_TYPE},
+            return kmock.Response(status=200, headers=_headers(content_type=swagger_proto.RESPONSE_MEDIA_TYPE),
                                   payload=body)
-        return kmock.Response(status=200, payload=document)
+        return kmock.Response(status=200, headers=_headers(), payload=document)
 
 
 def _refuse_unconditional_custom_update(target: Target, current: dict[str, Any], candidate: dict[str, Any]) -> None:
