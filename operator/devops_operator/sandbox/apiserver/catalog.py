@@ -78,10 +78,12 @@ class ResourceCatalog:
         self._resources = resources
         self._implicit_resources = implicit_resources
         self._custom: dict[kmock.resource, CustomResourceType] = {}
+        self.revision = 0  # grows whenever a CRD is (re)registered or removed: derived documents are stale then
 
     def register(self, crd_type: CustomResourceType) -> None:
         """Serve the CRD's versions (replacing what an earlier revision of the same CRD served)."""
         self.unregister(crd_type.crd_name)
+        self.revision += 1
         for version in crd_type.versions:
             resource = crd_type.resource(version.name)
             self._resources[resource] = crd_type.resource_info(version)
@@ -92,6 +94,7 @@ class ResourceCatalog:
         for resource, crd_type in list(self._custom.items()):
             if crd_type.crd_name == crd_name:
                 removed = crd_type
+                self.revision += 1
                 del self._custom[resource]
                 if resource in self._resources:
                     del self._resources[resource]

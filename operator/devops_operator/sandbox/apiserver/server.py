@@ -143,6 +143,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     _lifecycle: ObjectLifecycle = attrs.field(init=False)
     _outcomes: dict[int, kmock.Response] = attrs.field(factory=dict, init=False)
     _requests_served: int = attrs.field(default=0, init=False)
+    _openapi_cache: dict[Any, Any] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -600,28 +601,43 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     def _openapi_documents(self) -> dict[str, dict[str, Any]]:
         """Every group-version's v3 document, keyed like the v3 root (``api/v1``, ``apis/g/v``)."""
-        by_group_version: dict[tuple[str, str], list[ServedResource]] = {}
-        for served in self._catalog.all_served():
-            by_group_version.setdefault((served.group, served.resource.version or ""), []).append(served)
-        return {
-            openapi.gv_path(group, version): openapi.group_version_document(group, version, resources)
-            for (group, version), resources in by_group_version.items()
-        }
+        served_now = self._catalog.all_served()
+        key = (self._catalog.revision, frozenset(served.resource for served in served_now))
+        if key not in self._openapi_cache:
+            by_group_version: dict[tuple[str, str], list[ServedResource]] = {}
+            for served in served_now:
+                by_group_version.setdefault((served.group, served.resource.version or ""), []).append(served)
+            documents = {
+                openapi.gv_path(group, version): openapi.group_version_document(group, version, resources)
+                for (group, version), resources in by_group_version.items()
+            }
+            self._openapi_cache.clear()  # only the current documents are ever asked for
+            self._openapi_cache[key] = {"v3": documents, "root": openapi.root_document(documents)}
+        return dict(self._openapi_cache[key]["v3"])
+
+    def _openapi_cached(self, name: str, build: Callable[[dict[str, dict[str, Any]]], Any]) -> Any:
+        """The root document or the v2 document of the current v3 documents, built once."""
+        self._openapi_documents()
+        entry = next(iter(self._openapi_cache.values()))
+        if name not in entry:
+            entry[name] = build(entry["v3"])
+        return entry[name]
 
     async def _serve_openapi_v3(self, request: kmock.Request) -> kmock.Response:
         documents = self._openapi_documents()
         wanted = request.url.path.removeprefix(openapi.V3_PREFIX.rstrip("/")).strip("/")
         if not wanted:
-            return kmock.Response(status=200, headers=_headers(), payload=openapi.root_document(documents))
+            root = self._openapi_cached("root", openapi.root_document)
+            return kmock.Response(status=200, headers=_headers(), payload=root)
         if wanted not in documents:
             return kmock.Response(status=404, headers=_headers(), payload=errors.resource_not_found().as_status())
         headers = _headers(cache_control="public, immutable", content_type="application/json")
         return kmock.Response(status=200, headers=headers, payload=documents[wanted])
 
     async def _serve_openapi_v2(self, request: kmock.Request) -> kmock.Response:
-        document = openapi.swagger_document(self._openapi_documents().values())
+        document = self._openapi_cached("v2", lambda documents: openapi.swagger_document(documents.values()))
         if swagger_proto.MEDIA_TYPE in _header(request, "Accept"):
-            body = swagger_proto.encode_document(document)
+            body = self._openapi_cached("v2-protobuf", lambda _: swagger_proto.encode_document(document))
             return kmock.Response(status=200, headers=_headers(content_type=swagger_proto.RESPONSE_MEDIA_TYPE),
                                   payload=body)
         return kmock.Response(status=200, headers=_headers(), payload=document)
