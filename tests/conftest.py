@@ -37,6 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs the emulated Kubernetes API or AWS")
+    config.addinivalue_line("markers", "slow: starts processes of its own (a whole sandbox); a few seconds each")
 
 
 @pytest.fixture(scope="session")

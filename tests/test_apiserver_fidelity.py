@@ -559,9 +559,10 @@ def test_deleting_a_namespace_deletes_its_objects(
 
 
 def test_writes_in_unsupported_encodings_are_415(cluster: EmulatedKubernetes, namespace: str) -> None:
-    headers = {"Content-Type": "application/vnd.kubernetes.protobuf"}
-    response = requests.post(configmaps_url(cluster, namespace), data=b"k8s\x00", headers=headers, timeout=5)
+    headers = {"Content-Type": "text/plain"}
+    response = requests.post(configmaps_url(cluster, namespace), data=b"x", headers=headers, timeout=5)
     assert (response.status_code, response.json()["reason"]) == (415, "UnsupportedMediaType")
+    assert "application/vnd.kubernetes.protobuf" in response.json()["message"]
     yaml_body = "metadata:\n  name: from-yaml\ndata:\n  a: '1'\n"
     created = requests.post(
         configmaps_url(cluster, namespace), data=yaml_body, headers={"Content-Type": "application/yaml"}, timeout=5
@@ -764,16 +765,21 @@ def test_tables_use_the_printer_columns(
     assert row["object"]["kind"] == "PartialObjectMetadata" and row["object"]["metadata"]["namespace"] == namespace
 
 
-def test_tables_of_builtins_have_name_and_age_and_json_stays_default(
+def test_tables_of_builtins_use_their_printers_and_json_stays_default(
     cluster: EmulatedKubernetes, namespace: str
 ) -> None:
-    requests.post(configmaps_url(cluster, namespace), json={"metadata": {"name": "tabled"}}, timeout=5)
+    body = {"metadata": {"name": "tabled"}, "data": {"a": "1"}, "binaryData": {"b": "AA=="}}
+    requests.post(configmaps_url(cluster, namespace), json=body, timeout=5)
     table = requests.get(
         configmaps_url(cluster, namespace, "tabled"), headers={"Accept": TABLE_ACCEPT}, timeout=5
     ).json()
-    assert [column["name"] for column in table["columnDefinitions"]] == ["Name", "Age"]
-    assert table["rows"][0]["cells"][0] == "tabled"
+    assert [column["name"] for column in table["columnDefinitions"]] == ["Name", "Data", "Age"]
+    assert table["rows"][0]["cells"][:2] == ["tabled", 2]
     assert requests.get(configmaps_url(cluster, namespace, "tabled"), timeout=5).json()["kind"] == "ConfigMap"
+    leases = f"{cluster.url}/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    requests.post(leases, json={"metadata": {"name": "lock"}}, timeout=5)
+    lease_table = requests.get(f"{leases}/lock", headers={"Accept": TABLE_ACCEPT}, timeout=5).json()
+    assert [column["name"] for column in lease_table["columnDefinitions"]] == ["Name", "Age"]  # no printer here
 
 
 @pytest.mark.parametrize(
@@ -794,11 +800,37 @@ def test_ages_read_like_kubectl(seconds: int, age: str) -> None:
     assert human_age(seconds) == age
 
 
-def test_openapi_is_absent_with_an_explanation(cluster: EmulatedKubernetes) -> None:
-    for version in ("v2", "v3"):
-        response = requests.get(f"{cluster.url}/openapi/{version}", timeout=5)
-        assert response.status_code == 404
-        assert "--validate=false" in response.json()["message"]
+def test_openapi_v3_root_points_at_every_group_version(cluster: EmulatedKubernetes) -> None:
+    root = requests.get(f"{cluster.url}/openapi/v3", timeout=5).json()["paths"]
+    assert {"api/v1", "apis/batch/v1", f"apis/{GROUP}/{VERSION}"} <= set(root)
+    url = root[f"apis/{GROUP}/{VERSION}"]["serverRelativeURL"]
+    assert re.fullmatch(rf"/openapi/v3/apis/{GROUP}/{VERSION}\?hash=[0-9A-F]{{128}}", url)
+    document = requests.get(cluster.url + url, timeout=5).json()
+    gizmo_schema = document["components"]["schemas"]["dev.example.fidelity.v1.Gizmo"]
+    assert gizmo_schema["x-kubernetes-group-version-kind"] == [{"group": GROUP, "kind": KIND, "version": VERSION}]
+    assert gizmo_schema["properties"]["spec"]["properties"]["environment"]["enum"] == ["dev", "staging", "prod"]
+    assert gizmo_schema["properties"]["metadata"]["allOf"] == [
+        {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    ]
+    # kubectl sends fieldValidation=Strict (and skips its own checks) only if PATCH advertises the parameter.
+    patch = document["paths"][f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}/{{name}}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"]["kind"] == KIND
+    assert "fieldValidation" in {parameter["name"] for parameter in patch["parameters"]}
+    assert requests.get(f"{cluster.url}/openapi/v3/apis/nothing.example/v1", timeout=5).status_code == 404
+
+
+def test_openapi_v2_is_served_in_protobuf_as_kubectl_asks(cluster: EmulatedKubernetes) -> None:
+    accept = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    response = requests.get(f"{cluster.url}/openapi/v2", headers={"Accept": accept}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    assert response.content.startswith(b"\n\x032.0")  # field 1 (swagger) = "2.0"
+    assert b"dev.example.fidelity.v1.Gizmo" in response.content
+    swagger = requests.get(f"{cluster.url}/openapi/v2", timeout=10).json()
+    assert swagger["swagger"] == "2.0"
+    assert swagger["definitions"]["dev.example.fidelity.v1.Gizmo"]["properties"]["metadata"]["$ref"] == (
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    )
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

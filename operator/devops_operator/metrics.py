@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -74,6 +75,10 @@ def forget_resource(kind: str, namespace: str, name: str) -> None:
             continue
 
 
-def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:
-    """Expose /metrics (the default registry) on a background thread."""
-    start_http_server(port, addr=addr)
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> WSGIServer:
+    """Expose /metrics (the default registry) on a background thread; port 0 picks a free port.
+
+    Returns the server: its ``server_port`` is the port it listens on, ``shutdown()`` stops it.
+    """
+    server, _ = start_http_server(port, addr=addr)
+    return server

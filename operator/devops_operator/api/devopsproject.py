@@ -13,6 +13,7 @@ from devops_operator.api.common import (
     KindInfo,
     LabelSelector,
     Model,
+    Phase,
     PrinterColumn,
     StatusBase,
     standard_columns,
@@ -231,6 +232,9 @@ class EnvironmentStatus(Model):
 
 
 class DevOpsProjectStatus(StatusBase):
+    phase: Phase | None = Field(
+        default=None, description="Pending (being checked), Ready, or Stalled (the message says what to fix)."
+    )
     environments: list[EnvironmentStatus] = Field(
         default_factory=list, max_length=50, description="Each environment as validated, with an example resource name."
     )

@@ -39,7 +39,8 @@ def sandbox(once: bool, examples: Path, state_dir: Path, port: int, timeout: flo
 
     Starts an emulated Kubernetes API on localhost (kubeconfig in .sandbox/kubeconfig),
     an emulated AWS (moto) seeded with a demo estate, the operator, applies the examples,
-    and prints each resource's phase and conditions as they change. Ctrl-C stops it.
+    and prints each resource's phase and conditions as they change, and the operator's
+    metrics and liveness URLs. Ctrl-C or SIGTERM stops it (exit code 0).
 
     \b
     Examples:
@@ -56,9 +57,13 @@ def sandbox(once: bool, examples: Path, state_dir: Path, port: int, timeout: flo
         ) from exc
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        # SIGTERM stops it exactly like Ctrl-C; a second signal must not cut the clean-up short.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, interrupt)
     options = SandboxOptions(examples=examples, state_dir=state_dir, namespace=namespace, port=port,
                              once=once, settle_timeout=timeout)
     sys.exit(run_sandbox(options))

@@ -45,6 +45,7 @@ class OperatorThread:
                     standalone=True,
                     stop_flag=self._stop,
                     ready_flag=self._ready,
+                    liveness_endpoint=self.config.liveness_endpoint or None,
                     memo=kopf.Memo(config=self.config),
                 )
             )

@@ -1,14 +1,16 @@
 """`devopsctl sandbox` / `make demo`: the operator's main job on an emulated Kubernetes and AWS.
 
 It starts the emulated Kubernetes API (kmock plus our fidelity layer) and writes a kubeconfig,
-starts moto with a seeded demo estate, runs the operator against both, applies `examples/`,
-and prints every resource's phase and conditions as they change.
+starts moto with a seeded demo estate, runs the operator against both (with its metrics and
+liveness endpoints on free local ports), applies `examples/`, and prints every resource's phase
+and conditions as they change. Ctrl-C and SIGTERM stop it the same way, with exit code 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from typing import Any, TextIO
 
 from kubernetes.client import ApiClient, CustomObjectsApi
 
+from devops_operator import metrics
 from devops_operator.api import ALL_KINDS
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.api.crdgen import render_all
@@ -29,6 +32,10 @@ from devops_operator.sandbox import tenancy as sandbox_tenancy
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws, seed_estate
 from devops_operator.sandbox.operator_thread import OperatorThread
+
+# Exit code when stopped by Ctrl-C or SIGTERM: stopping the demo on purpose is not a failure.
+STOPPED = 0
+LOCALHOST = "127.0.0.1"
 
 
 @dataclass
@@ -119,9 +126,24 @@ def quiet_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def free_port() -> int:
+    """A local port nothing listens on now (kopf's liveness server needs a port number up front)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOCALHOST, 0))
+        return int(probe.getsockname()[1])
+
+
 def run_sandbox(options: SandboxOptions, out: TextIO = sys.stdout,
                 should_stop: Callable[[], bool] = lambda: False) -> int:
     """Run until interrupted, or with `once` until the examples settle. Returns the exit code."""
+    try:
+        return _run_sandbox(options, out, should_stop)
+    except KeyboardInterrupt:  # during start-up: everything started so far has been stopped on the way out
+        out.write("stopping the sandbox\n")
+        return STOPPED
+
+
+def _run_sandbox(options: SandboxOptions, out: TextIO, should_stop: Callable[[], bool]) -> int:
     quiet_logging()
     started = time.monotonic()
     options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -139,16 +161,26 @@ def run_sandbox(options: SandboxOptions, out: TextIO = sys.stdout,
 
         policy = sandbox_tenancy.sandbox_policy(options.namespace, aws_url)
         out.write(sandbox_tenancy.describe(policy) + "\n")
+        # The operator's own metrics (the default registry) on a free port; kopf's liveness on another.
+        metrics_server = metrics.serve_metrics(0, addr=LOCALHOST)
+        liveness_url = f"http://{LOCALHOST}:{free_port()}/healthz"
         config = dataclasses.replace(
-            OperatorConfig.from_env({}), kube_api_url=k8s.url, metrics_port=0, liveness_endpoint="",
+            OperatorConfig.from_env({}), kube_api_url=k8s.url, metrics_port=0, liveness_endpoint=liveness_url,
             aws_endpoint_url=aws_url, stalled_recheck_seconds=5.0, tenancy_policy=policy,
         )
         kube_client.configure(host=k8s.url)
         api = kube_client.api_client()
-        with OperatorThread(config):
-            out.write("operator running\n")
-            applied = apply_examples(api, options, out)
-            return watch(api, options, out, started, applied, should_stop)
+        try:
+            with OperatorThread(config):
+                out.write("operator running\n")
+                out.write(f"   metrics: http://{LOCALHOST}:{metrics_server.server_port}/metrics\n")
+                out.write(f"   liveness: {liveness_url}\n")
+                out.flush()
+                applied = apply_examples(api, options, out)
+                return watch(api, options, out, started, applied, should_stop)
+        finally:
+            metrics_server.shutdown()
+            metrics_server.server_close()
 
 
 def apply_examples(api: ApiClient, options: SandboxOptions, out: TextIO) -> set[tuple[str, str]]:
@@ -187,4 +219,4 @@ def watch(api: ApiClient, options: SandboxOptions, out: TextIO, started: float,
             time.sleep(options.poll_interval)
     except KeyboardInterrupt:
         out.write("stopping the sandbox\n")
-    return 0
+    return STOPPED

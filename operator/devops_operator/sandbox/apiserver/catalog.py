@@ -12,6 +12,7 @@ from typing import Any
 
 import kmock
 
+from devops_operator.sandbox.apiserver import builtin_schemas
 from devops_operator.sandbox.apiserver.crds import CustomResourceType, CustomResourceVersion
 from devops_operator.sandbox.apiserver.selectors import CUSTOM_RESOURCE_FIELDS
 
@@ -53,6 +54,13 @@ class ServedResource:
         return self.custom_version.schema if self.custom_version else None
 
     @property
+    def admission_schema(self) -> Mapping[str, Any] | None:
+        """What shapes writes: the CRD's schema, or the built-in kind's schema where the emulator has one."""
+        if self.custom is not None:
+            return self.schema
+        return builtin_schemas.SCHEMAS.get((self.group, self.resource.version or "", self.kind))
+
+    @property
     def printer_columns(self) -> tuple[Mapping[str, Any], ...]:
         return self.custom_version.printer_columns if self.custom_version else ()
 
@@ -70,10 +78,12 @@ class ResourceCatalog:
         self._resources = resources
         self._implicit_resources = implicit_resources
         self._custom: dict[kmock.resource, CustomResourceType] = {}
+        self.revision = 0  # grows whenever a CRD is (re)registered or removed: derived documents are stale then
 
     def register(self, crd_type: CustomResourceType) -> None:
         """Serve the CRD's versions (replacing what an earlier revision of the same CRD served)."""
         self.unregister(crd_type.crd_name)
+        self.revision += 1
         for version in crd_type.versions:
             resource = crd_type.resource(version.name)
             self._resources[resource] = crd_type.resource_info(version)
@@ -84,6 +94,7 @@ class ResourceCatalog:
         for resource, crd_type in list(self._custom.items()):
             if crd_type.crd_name == crd_name:
                 removed = crd_type
+                self.revision += 1
                 del self._custom[resource]
                 if resource in self._resources:
                     del self._resources[resource]
@@ -98,6 +109,13 @@ class ResourceCatalog:
         if resource in set(self._implicit_resources()):
             return self._builtin_resource(resource, kmock.ResourceInfo())
         return None
+
+    def all_served(self) -> list[ServedResource]:
+        """Every resource served now (built-in, custom, and implied by stored objects), subresources aside."""
+        resources = {resource for resource in self._resources if resource.plural and resource.version}
+        resources |= {resource for resource in self._implicit_resources() if resource.plural and resource.version}
+        found = (self.lookup(resource) for resource in resources)
+        return [served for served in found if served is not None and "/" not in served.plural]
 
     def _custom_resource(self, resource: kmock.resource, crd_type: CustomResourceType) -> ServedResource:
         version = crd_type.version(resource.version)

@@ -16,6 +16,7 @@ FIELD_NOT_SUPPORTED = "FieldValueNotSupported"
 FIELD_TYPE_INVALID = "FieldValueTypeInvalid"
 FIELD_FORBIDDEN = "FieldValueForbidden"
 FIELD_DUPLICATE = "FieldValueDuplicate"
+FIELD_TOO_LONG = "FieldValueTooLong"
 
 
 def render_value(value: Any) -> str:
@@ -67,6 +68,11 @@ class FieldError:
     def forbidden(cls, field: str, detail: str) -> FieldError:
         return cls(FIELD_FORBIDDEN, field, f"Forbidden: {detail}")
 
+    @classmethod
+    def too_long(cls, field: str, limit: int) -> FieldError:
+        # field.TooLong omits the value; kube-apiserver 1.32+ words the limit like this.
+        return cls(FIELD_TOO_LONG, field, f"Too long: may not be more than {limit} bytes")
+
 
 def qualified_resource(group: str, plural: str) -> str:
     """``configmaps`` for the core group, ``plural.group`` otherwise (GroupResource.String())."""
@@ -98,6 +104,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del status["reason"]  # StatusReasonUnknown is omitted, as Go's omitempty does
         if self.details is not None:
             status["details"] = self.details
         return status
@@ -160,6 +168,21 @@ def method_not_allowed() -> ApiError:
 def unsupported_media_type(content_type: str, accepted: Sequence[str]) -> ApiError:
     message = "the body of the request was in an unknown format - accepted media types include: " + ", ".join(accepted)
     return ApiError(415, "UnsupportedMediaType", message, {"causes": [{"message": content_type}]})
+
+
+def request_entity_too_large(limit: int) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}", {})
+
+
+def storage_too_large() -> ApiError:
+    """etcd refuses an oversized write; kube-apiserver passes its error on as a bare 500."""
+    return ApiError(500, "", "etcdserver: request is too large")
+
+
+def strict_decoding(kind: str, version: str, problems: Sequence[str]) -> ApiError:
+    """fieldValidation=Strict refusing unknown or duplicate fields (400, as kube-apiserver words it)."""
+    message = f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: '
+    return ApiError(400, "BadRequest", message + ", ".join(problems))
 
 
 def expired(requested: int, oldest: int) -> ApiError:

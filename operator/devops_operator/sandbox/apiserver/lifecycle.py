@@ -13,8 +13,9 @@ from typing import Any
 
 import kmock
 
-from devops_operator.sandbox.apiserver import crds, errors, metadata, schema, validation
+from devops_operator.sandbox.apiserver import cel, crds, defaults, errors, limits, metadata, schema, validation
 from devops_operator.sandbox.apiserver.catalog import ResourceCatalog, ServedResource
+from devops_operator.sandbox.apiserver.decoding import IGNORE, STRICT, WARN
 from devops_operator.sandbox.apiserver.errors import FieldError
 from devops_operator.sandbox.apiserver.store import ObjectKey, ObjectStore
 from devops_operator.sandbox.apiserver.watching import ADDED, MODIFIED
@@ -31,7 +32,10 @@ class Target:
     namespace: str | None = None
     name: str | None = None
     subresource: str | None = None
-    strict_fields: bool = False
+    field_validation: str = WARN  # Ignore, Warn or Strict: what unknown and duplicate fields do
+    duplicates: tuple[str, ...] = ()  # duplicate fields the body decoder found
+    dry_run: bool = False  # check everything, store nothing (?dryRun=All)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # for the response's Warning header
 
     def key(self, name: str) -> ObjectKey:
         namespace = None if self.served.namespaced is False else self.namespace
@@ -64,12 +68,15 @@ class ObjectLifecycle:
             meta.pop(field, None)
         if served.has_status_subresource:
             obj.pop("status", None)  # only the status subresource writes status
-        obj = self._admit(target, obj)
+        obj = self._admit(target, obj, previous=None)
+        meta = obj["metadata"]
         if self._store.get(target.key(meta["name"])) is not None:
             raise errors.already_exists(served.group, served.plural, meta["name"])
         meta.update(uid=metadata.new_uid(), creationTimestamp=metadata.now_timestamp(), generation=1)
-        obj["metadata"] = meta
         obj = self._before_store(target, obj, previous=None)
+        if target.dry_run:
+            return obj
+        limits.check_storage_size(target.key(meta["name"]), obj)
         stored = self._store.write(target.key(meta["name"]), obj, ADDED)
         self._after_store(stored, served)
         return stored
@@ -116,30 +123,43 @@ class ObjectLifecycle:
 
     # --- admission: metadata checks, pruning, defaulting, schema validation ---------------------
 
-    def _admit(self, target: Target, obj: dict[str, Any]) -> dict[str, Any]:
+    def _admit(self, target: Target, obj: dict[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Decode-time field checks, then defaults, then validation (schema, CEL, limits), as the real server."""
         served = target.served
+        obj = self._shape(target, obj)
         meta = obj["metadata"]
         is_namespace = served.storage == NAMESPACES
         problems = metadata.validate_name(meta, label_only=is_namespace) + metadata.validate_metadata_types(meta)
+        problems += limits.metadata_size_errors(meta)
         if served.schema is not None:
-            obj = self._shape(target, obj, served.schema)
-            problems += validation.validate_object(obj, served.schema)
+            schema_problems = validation.validate_object(obj, served.schema)
+            problems += schema_problems
+            if not validation.blocks_rules(schema_problems):
+                outcome = cel.validate(obj, previous, served.schema)
+                problems += outcome.errors
+                target.warnings.extend(outcome.warnings)
+            elif cel.rules_of(served.schema):
+                problems.append(validation.RULES_NOT_CHECKED)
         if served.storage == crds.CRD_RESOURCE:
             problems += crds.validate_crd(obj)
         if problems:
             raise errors.invalid(served.group, served.kind, str(meta.get("name") or ""), problems)
         return obj
 
-    def _shape(self, target: Target, obj: dict[str, Any], structural: Mapping[str, Any]) -> dict[str, Any]:
-        pruned, unknown = schema.prune(obj, structural)
-        if unknown and target.strict_fields:
-            served = target.served
-            fields = ", ".join(f'unknown field "{field}"' for field in unknown)
-            raise errors.bad_request(
-                f'{served.kind} in version "{served.resource.version}" cannot be handled as a {served.kind}: '
-                f"strict decoding error: {fields}"
-            )
-        return schema.apply_defaults(pruned, structural)
+    def _shape(self, target: Target, obj: dict[str, Any]) -> dict[str, Any]:
+        """Prune what the schema does not declare and judge unknown and duplicate fields by fieldValidation."""
+        served = target.served
+        obj, unknown = metadata.prune_unknown_fields(obj)
+        structural = served.admission_schema
+        if structural is not None:
+            obj, unknown_in_body = schema.prune(obj, structural)
+            unknown += unknown_in_body
+        problems = [*target.duplicates, *(f'unknown field "{field}"' for field in sorted(unknown))]
+        if problems and target.field_validation == STRICT:
+            raise errors.strict_decoding(served.kind, served.resource.version or "", problems)
+        if problems and target.field_validation != IGNORE:
+            target.warnings.extend(problems)
+        return schema.apply_defaults(obj, structural) if served.custom is not None and structural is not None else obj
 
     # --- update -------------------------------------------------------------------------------
 
@@ -167,12 +187,15 @@ class ObjectLifecycle:
         else:
             updated = self._main_update(current, candidate, served)
         self._check_no_new_finalizers(current, updated, served)
-        updated = self._admit(target, updated)
+        updated = self._admit(target, updated, previous=current)
         if updated == current:
             return current  # a no-op write: no new resourceVersion, no event (as the real server)
         if metadata.content_changed(current, updated, status_is_separate=served.has_status_subresource):
             updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
         updated = self._before_store(target, updated, previous=current)
+        if target.dry_run:
+            return updated
+        limits.check_storage_size(target.key(current["metadata"]["name"]), updated)
         stored = self._store.write(target.key(current["metadata"]["name"]), updated, MODIFIED)
         self._after_store(stored, served)
         if stored["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers"):
@@ -297,10 +320,9 @@ class ObjectLifecycle:
     # --- CRDs -----------------------------------------------------------------------------------
 
     def _before_store(self, target: Target, obj: dict[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
-        """CRDs get their spec defaults and the status their controllers would set; namespaces are Active."""
-        if target.served.storage == NAMESPACES and previous is None:
-            obj["status"] = {"phase": "Active"}
-            obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        """Built-in defaults (a Namespace is Active, a Secret's stringData lands in data); CRDs get their
+        spec defaults and the status their controllers would set."""
+        obj = defaults.apply_builtin_defaults(target.served, obj, previous)
         if target.served.storage != crds.CRD_RESOURCE or target.subresource == "status":
             return obj
         obj = crds.with_spec_defaults(obj)

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from devops_operator.sandbox.apiserver.builtin_schemas import OBJECT_META_FIELDS
 from devops_operator.sandbox.apiserver.errors import FieldError
 
 # Fields a client can never set: the server owns them (resourceVersion is only a precondition).
@@ -113,3 +114,14 @@ def content_changed(old: Mapping[str, Any], new: Mapping[str, Any], *, status_is
     old_content = {key: value for key, value in old.items() if key not in ignored}
     new_content = {key: value for key, value in new.items() if key not in ignored}
     return old_content != new_content
+
+
+def prune_unknown_fields(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Drop ObjectMeta fields that do not exist (``metadata.fields``); returns them as unknown field paths."""
+    meta = obj.get("metadata")
+    result = dict(obj)
+    if not isinstance(meta, Mapping):
+        return result, []
+    unknown = sorted(f"metadata.{key}" for key in meta if key not in OBJECT_META_FIELDS)
+    result["metadata"] = {key: value for key, value in meta.items() if key in OBJECT_META_FIELDS}
+    return result, unknown

@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp.web
 import kmock
 
+from devops_operator.sandbox.apiserver import errors
+
 # Subresources that a namespace object has, as opposed to namespaced resources named so.
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 
@@ -93,7 +95,10 @@ def _decode_json(body: bytes) -> Any:
 
 async def parse_request(raw_request: aiohttp.web.BaseRequest, *, request_id: int) -> kmock.Request:
     """Build a kmock request (with the Kubernetes parts) from an incoming HTTP request."""
-    body = await raw_request.read()
+    try:
+        body = await raw_request.read()
+    except aiohttp.web.HTTPRequestEntityTooLarge:  # a chunked body that grew past the limit
+        raise errors.request_entity_too_large(raw_request.client_max_size) from None
     api_path = parse_api_path(raw_request.path)
     query = dict(raw_request.query)
     resource = None

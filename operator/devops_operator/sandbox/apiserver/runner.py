@@ -21,6 +21,7 @@ import kubernetes.client
 import yaml
 
 from devops_operator.kube.client import new_api_client
+from devops_operator.sandbox.apiserver.limits import MAX_REQUEST_BODY_BYTES
 from devops_operator.sandbox.apiserver.server import ApiServerEmulator
 
 _T = TypeVar("_T")
@@ -93,6 +94,13 @@ class EmulatedKubernetes:
         async with emulator:
             # handler_cancellation: a watch whose client went away must not wait forever.
             server = aiohttp.web.Server(emulator, handler_cancellation=True, access_log=None)
+
+            def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> Any:
+                # aiohttp refuses bodies over 1 MiB; kube-apiserver's limit (3 MiB) is the one to enforce.
+                return aiohttp.web.BaseRequest(message, payload, protocol, writer, task, asyncio.get_running_loop(),
+                                               client_max_size=MAX_REQUEST_BODY_BYTES)
+
+            server.request_factory = make_request
             runner = aiohttp.web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_GRACE)
             await runner.setup()
             try:

@@ -24,12 +24,24 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 
 # kmock wraps failures of already-started streams in this internal error; we unwrap it the same way.
 from kmock._internal.rendering import StreamingError
 
-from devops_operator.sandbox.apiserver import crds, discovery, errors, paths, selectors, tables, watching
+from devops_operator.sandbox.apiserver import (
+    crds,
+    decoding,
+    discovery,
+    errors,
+    limits,
+    openapi,
+    paths,
+    printers,
+    selectors,
+    swagger_proto,
+    tables,
+    watching,
+)
 from devops_operator.sandbox.apiserver.catalog import ResourceCatalog, ServedResource
 from devops_operator.sandbox.apiserver.lifecycle import ObjectLifecycle, Target
 from devops_operator.sandbox.apiserver.matching import serving_order, view_has
@@ -51,13 +63,9 @@ Matcher = Callable[[Mapping[str, Any]], bool]
 Renderer = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 _WRITES = (kmock.action.CREATE, kmock.action.UPDATE, kmock.action.DELETE)
-_OPENAPI_PATHS = re.compile(r"/openapi/v[23](/.*)?")
-_OBJECT_MEDIA_TYPES = ("application/json", "application/yaml")
+_OPENAPI_V2_PATH = re.compile(r"/openapi/v2/?")
+_OPENAPI_V3_PATH = re.compile(r"/openapi/v3(/.*)?")
 _HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
-_OPENAPI_MESSAGE = (
-    "the emulated Kubernetes API server publishes no OpenAPI document; "
-    "pass --validate=false to kubectl create/apply (the server still validates custom resources)"
-)
 _SERVER_VERSION = {
     "major": "1",
     "minor": "33",
@@ -88,6 +96,16 @@ def _header(request: kmock.Request, name: str) -> str:
 
 def _content_type(request: kmock.Request) -> str:
     return _header(request, "Content-Type").split(";")[0].strip().lower()
+
+
+# kmock merges the headers of a callback's Response into its reaction for good: later answers of the
+# same reaction would repeat them. Every header set anywhere is therefore named in every answer.
+_HEADERS_SET = ("Warning", "Content-Type", "Cache-Control")
+
+
+def _headers(**values: str) -> dict[str, str | None]:
+    named = {name.replace("_", "-").title(): value for name, value in values.items()}
+    return {name: named.get(name) for name in _HEADERS_SET}
 
 
 def _present(obj: Mapping[str, Any], served: ServedResource) -> dict[str, Any]:
@@ -134,13 +152,15 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     _order_of: list[kmock.Reaction] = attrs.field(factory=list, init=False)
     _order: list[kmock.Reaction] = attrs.field(factory=list, init=False)
     _requests_served: int = attrs.field(default=0, init=False)
+    _openapi_cache: dict[Any, Any] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._catalog = ResourceCatalog(self._resources, self._get_resources)
         self._store = ObjectStore(self._objects, ResourceVersionClock(), EventHub(self.event_history))
         self._lifecycle = ObjectLifecycle(self._store, self._catalog)
-        self.fallback["get", _OPENAPI_PATHS] << self._serve_openapi_unavailable
+        self.fallback["get", _OPENAPI_V2_PATH] << self._serve_openapi_v2
+        self.fallback["get", _OPENAPI_V3_PATH] << self._serve_openapi_v3
         for probe in _HEALTH_PATHS:
             self.fallback[f"get {probe}"] << b"ok"
 
@@ -194,7 +214,11 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         try:
             if self.limit is not None and len(self._requests) >= self.limit:
                 raise kmock.KMockError("Too many requests have been served so far.")
-            request = await paths.parse_request(raw_request, request_id=self._requests_served)
+            try:
+                limits.check_request_size(raw_request.content_length)
+                request = await paths.parse_request(raw_request, request_id=self._requests_served)
+            except errors.ApiError as error:  # refused before it is even read, as kube-apiserver does
+                return error.as_response()
             self._requests_served += 1
             self._requests.append(request)
             if len(self._requests) > self.request_log_limit:
@@ -304,70 +328,76 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     # --- writes ---------------------------------------------------------------------------------
 
     def _write(self, request: kmock.Request, served: ServedResource) -> kmock.Response:
+        dry_run = request.params.get("dryRun")
+        if dry_run not in (None, "", "All"):
+            raise errors.bad_request(f'dryRun: Unsupported value: "{dry_run}": supported values: "All"')
+        body = None
+        if request.action == kmock.action.CREATE or request.method in (kmock.method.PUT, kmock.method.PATCH):
+            body = self._decoded_body(request, served)
         target = Target(
             served,
             request.namespace,
             request.name,
             request.subresource,
-            strict_fields=request.params.get("fieldValidation") == "Strict",
+            field_validation=decoding.field_validation(request.params),
+            duplicates=body.duplicates if body else (),
+            dry_run=dry_run == "All",
         )
         if request.action == kmock.action.CREATE:
             if request.subresource is not None:
                 raise errors.method_not_allowed()
-            created = self._lifecycle.create(target, self._object_body(request))
-            return kmock.Response(status=201, payload=_present(created, served))
-        if request.action == kmock.action.UPDATE:
-            return self._update(request, target)
-        return self._delete(request, target)
+            assert body is not None  # decoded above for every create
+            created = self._lifecycle.create(target, body.data)
+            response = kmock.Response(status=201, payload=_present(created, served))
+        elif request.action == kmock.action.UPDATE:
+            assert body is not None  # decoded above for every PUT and PATCH
+            response = self._update(request, target, body.data)
+        else:
+            response = self._delete(request, target)
+        warning = decoding.warning_header(target.warnings) if target.warnings else None
+        response = attrs.evolve(response, headers={**_headers(), "Warning": warning})
+        return response
 
-    def _update(self, request: kmock.Request, target: Target) -> kmock.Response:
+    @staticmethod
+    def _decoded_body(request: kmock.Request, served: ServedResource) -> decoding.Decoded:
+        content_type = _content_type(request)
+        if request.method == kmock.method.PATCH:
+            accepted = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH] + ([] if served.custom else [STRATEGIC_MERGE_PATCH])
+            if content_type not in accepted:  # custom resources have no strategic merge patch
+                raise errors.unsupported_media_type(content_type, accepted)
+            if content_type != APPLY_PATCH:
+                return decoding.decode_body("application/json", request.body)
+        return decoding.decode_body(content_type, request.body)
+
+    def _update(self, request: kmock.Request, target: Target, body: Any) -> kmock.Response:
         if request.method == kmock.method.PATCH and _content_type(request) == APPLY_PATCH:
-            return self._server_side_apply(request, target)
+            return self._server_side_apply(target, body)
         current = self._lifecycle.current(target)
         if request.method == kmock.method.PUT:
-            candidate = self._object_body(request)
+            candidate = body
             _refuse_unconditional_custom_update(target, current, candidate)
         else:
-            candidate = self._patched(request, target.served, current)
+            candidate = self._patched(request, current, body)
         updated = self._lifecycle.update(target, current, candidate)
         return kmock.Response(status=200, payload=_present(updated, target.served))
 
     @staticmethod
-    def _object_body(request: kmock.Request) -> Any:
-        """A POST/PUT body in JSON or YAML; other encodings (kubectl's protobuf) are refused with 415."""
+    def _patched(request: kmock.Request, current: dict[str, Any], patch: Any) -> Any:
         content_type = _content_type(request)
-        if content_type in ("", "application/json"):
-            return request.data
-        if content_type in ("application/yaml", "application/x-yaml"):
-            try:
-                return yaml.safe_load(request.text)
-            except yaml.YAMLError as error:
-                raise errors.bad_request(f"error decoding YAML: {error}") from None
-        raise errors.unsupported_media_type(content_type, _OBJECT_MEDIA_TYPES)
-
-    def _patched(self, request: kmock.Request, served: ServedResource, current: dict[str, Any]) -> Any:
-        content_type = _content_type(request)
-        accepted = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH] + ([] if served.custom else [STRATEGIC_MERGE_PATCH])
-        if content_type not in accepted:  # custom resources have no strategic merge patch
-            raise errors.unsupported_media_type(content_type, accepted)
         try:
             if content_type == JSON_PATCH:
-                return json_patch(current, request.data)
-            if not isinstance(request.data, Mapping):
+                return json_patch(current, patch)
+            if not isinstance(patch, Mapping):
                 raise PatchError("a merge patch must be a JSON object")
             patch_fn = merge_patch if content_type == MERGE_PATCH else strategic_merge_patch
-            return patch_fn(current, request.data)
+            return patch_fn(current, patch)
         except PatchError as error:
             raise errors.bad_request(str(error)) from None
         except PatchConflict as error:
             raise errors.unprocessable(str(error)) from None
 
-    def _server_side_apply(self, request: kmock.Request, target: Target) -> kmock.Response:
+    def _server_side_apply(self, target: Target, body: Any) -> kmock.Response:
         """Approximated as create-or-merge: field ownership is not tracked."""
-        try:
-            body = yaml.safe_load(request.text)
-        except yaml.YAMLError as error:
-            raise errors.bad_request(f"error decoding YAML: {error}") from None
         if not isinstance(body, Mapping):
             raise errors.bad_request("an apply patch must be an object")
         served = target.served
@@ -389,6 +419,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         current = self._lifecycle.current(target)
         options = request.data if isinstance(request.data, Mapping) else {}
         self._check_delete_preconditions(served, current, options.get("preconditions") or {})
+        if target.dry_run:
+            return kmock.Response(status=200, payload=_success_status(served, current))
         policy = options.get("propagationPolicy") or request.params.get("propagationPolicy")
         deletion = self._lifecycle.delete(target.key(target.name), collect_dependents=policy != "Orphan")
         assert deletion is not None  # it exists: just checked
@@ -456,8 +488,13 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             return None
         include_object = request.params.get("includeObject", "Metadata")
 
+        printer = printers.PRINTERS.get((served.group, served.kind)) if served.custom is None else None
+
         def render(objects: list[dict[str, Any]]) -> dict[str, Any]:
             resource_version = str(self._store.clock.current)
+            if printer is not None:
+                return tables.build_printed_table(objects, printer.columns, printer.cells, version=version,
+                                                  include_object=include_object, resource_version=resource_version)
             return tables.build_table(
                 objects,
                 served.printer_columns,
@@ -542,7 +579,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             since = self._store.clock.current
         log = self._store.events(served.storage)
         stream = self._watch_stream(log, since, initial, matches, timeout, render)
-        return kmock.Response(status=200, headers={"Content-Type": "application/json"}, payload=stream)
+        return kmock.Response(status=200, headers=_headers(content_type="application/json"), payload=stream)
 
     @staticmethod
     def _watch_start(request: kmock.Request) -> int | None:
@@ -589,7 +626,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         assert request.resource is not None  # routed here by the /apis/{group} path
         versions = discovery.group_versions(self._get_resources()).get(request.resource.group or "")
         if not versions:
-            return kmock.Response(status=404, payload=errors.resource_not_found().as_status())
+            return kmock.Response(status=404, headers=_headers(), payload=errors.resource_not_found().as_status())
         return kmock.Response(status=200, payload=discovery.api_group(request.resource.group or "", versions))
 
     async def _serve_version(self, request: kmock.Request) -> kmock.Response:
@@ -601,7 +638,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             if resource.group == group and resource.version == version and resource.plural
         ]
         if not served and group:
-            return kmock.Response(status=404, payload=errors.resource_not_found().as_status())
+            return kmock.Response(status=404, headers=_headers(), payload=errors.resource_not_found().as_status())
         return kmock.Response(status=200, payload=discovery.api_resource_list(group, version, served))
 
     def _discovery_info(self, resource: kmock.resource) -> kmock.ResourceInfo:
@@ -611,9 +648,48 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _serve_server_version(self, request: kmock.Request) -> kmock.Response:
         return kmock.Response(status=200, payload=dict(_SERVER_VERSION))
 
-    async def _serve_openapi_unavailable(self, request: kmock.Request) -> kmock.Response:
-        error = errors.ApiError(404, "NotFound", _OPENAPI_MESSAGE, {})
-        return kmock.Response(status=404, payload=error.as_status())
+    def _openapi_documents(self) -> dict[str, dict[str, Any]]:
+        """Every group-version's v3 document, keyed like the v3 root (``api/v1``, ``apis/g/v``)."""
+        served_now = self._catalog.all_served()
+        key = (self._catalog.revision, frozenset(served.resource for served in served_now))
+        if key not in self._openapi_cache:
+            by_group_version: dict[tuple[str, str], list[ServedResource]] = {}
+            for served in served_now:
+                by_group_version.setdefault((served.group, served.resource.version or ""), []).append(served)
+            documents = {
+                openapi.gv_path(group, version): openapi.group_version_document(group, version, resources)
+                for (group, version), resources in by_group_version.items()
+            }
+            self._openapi_cache.clear()  # only the current documents are ever asked for
+            self._openapi_cache[key] = {"v3": documents, "root": openapi.root_document(documents)}
+        return dict(self._openapi_cache[key]["v3"])
+
+    def _openapi_cached(self, name: str, build: Callable[[dict[str, dict[str, Any]]], Any]) -> Any:
+        """The root document or the v2 document of the current v3 documents, built once."""
+        self._openapi_documents()
+        entry = next(iter(self._openapi_cache.values()))
+        if name not in entry:
+            entry[name] = build(entry["v3"])
+        return entry[name]
+
+    async def _serve_openapi_v3(self, request: kmock.Request) -> kmock.Response:
+        documents = self._openapi_documents()
+        wanted = request.url.path.removeprefix(openapi.V3_PREFIX.rstrip("/")).strip("/")
+        if not wanted:
+            root = self._openapi_cached("root", openapi.root_document)
+            return kmock.Response(status=200, headers=_headers(), payload=root)
+        if wanted not in documents:
+            return kmock.Response(status=404, headers=_headers(), payload=errors.resource_not_found().as_status())
+        headers = _headers(cache_control="public, immutable", content_type="application/json")
+        return kmock.Response(status=200, headers=headers, payload=documents[wanted])
+
+    async def _serve_openapi_v2(self, request: kmock.Request) -> kmock.Response:
+        document = self._openapi_cached("v2", lambda documents: openapi.swagger_document(documents.values()))
+        if swagger_proto.MEDIA_TYPE in _header(request, "Accept"):
+            body = self._openapi_cached("v2-protobuf", lambda _: swagger_proto.encode_document(document))
+            return kmock.Response(status=200, headers=_headers(content_type=swagger_proto.RESPONSE_MEDIA_TYPE),
+                                  payload=body)
+        return kmock.Response(status=200, headers=_headers(), payload=document)
 
 
 def _declared_status(response: kmock.Response) -> int | None:

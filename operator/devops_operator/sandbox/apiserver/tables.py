@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from devops_operator.sandbox.apiserver import jsonpath
@@ -121,12 +121,30 @@ def build_table(
 ) -> dict[str, Any]:
     """A Table with Name plus the printer columns (or Age when the resource declares none)."""
     columns = list(printer_columns) if printer_columns else list(DEFAULT_COLUMNS)
+
+    def cells(obj: Mapping[str, Any], now: datetime.datetime) -> list[Any]:
+        return [obj.get("metadata", {}).get("name"), *(_cell(obj, column, now) for column in columns)]
+
+    definitions = [NAME_COLUMN, *(_column_definition(column) for column in columns)]
+    return build_printed_table(objects, definitions, cells, version=version, include_object=include_object,
+                               resource_version=resource_version)
+
+
+def build_printed_table(
+    objects: Sequence[Mapping[str, Any]],
+    column_definitions: Sequence[Mapping[str, Any]],
+    cells: Callable[[Mapping[str, Any], datetime.datetime], list[Any]],
+    *,
+    version: str = "v1",
+    include_object: str = "Metadata",
+    resource_version: str = "",
+) -> dict[str, Any]:
+    """A Table whose rows ``cells`` computes (built-in kinds have printers of their own)."""
     api_version = f"meta.k8s.io/{version}"
     now = datetime.datetime.now(datetime.UTC)
     rows = []
     for obj in objects:
-        name = obj.get("metadata", {}).get("name")
-        row: dict[str, Any] = {"cells": [name, *(_cell(obj, column, now) for column in columns)]}
+        row: dict[str, Any] = {"cells": cells(obj, now)}
         row_object = _row_object(obj, include_object, api_version)
         if row_object is not None:
             row["object"] = row_object
@@ -135,6 +153,6 @@ def build_table(
         "kind": "Table",
         "apiVersion": api_version,
         "metadata": {"resourceVersion": resource_version},
-        "columnDefinitions": [NAME_COLUMN, *(_column_definition(column) for column in columns)],
+        "columnDefinitions": [dict(column) for column in column_definitions],
         "rows": rows,
     }

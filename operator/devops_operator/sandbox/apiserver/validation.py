@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from devops_operator.sandbox.apiserver.errors import FieldError
+from devops_operator.sandbox.apiserver.errors import FIELD_TYPE_INVALID, FieldError
 from devops_operator.sandbox.apiserver.metadata import parse_timestamp
 from devops_operator.sandbox.apiserver.patching import json_equal
 from devops_operator.sandbox.apiserver.schema import PRESERVE_UNKNOWN, Schema, child_path
@@ -211,3 +211,16 @@ def validate_object(obj: Mapping[str, Any], schema: Schema) -> list[FieldError]:
         "required": [key for key in schema.get("required") or () if key not in ("metadata", "apiVersion", "kind")],
     }
     return _check_object(body, root_schema, "")
+
+
+def blocks_rules(problems: list[FieldError]) -> bool:
+    """Type errors stop the CEL rules from running (their ``self`` would not have the declared type)."""
+    return any(problem.reason == FIELD_TYPE_INVALID for problem in problems)
+
+
+RULES_NOT_CHECKED = FieldError.invalid(
+    "<nil>",
+    "null",
+    "some validation rules were not checked because the object was invalid; "
+    "correct the existing errors to complete validation",
+)
