@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from devops_operator.api.common import ApprovalState
-from devops_operator.approvals import ApprovalRequest, GivenApproval, decide
+from devops_operator.approvals import ApprovalRequest, GivenApproval, decide, statement_digest
 from devops_operator.durations import format_duration, parse_duration
 from devops_operator.terraform.identity import inputs_digest, plan_id
 
@@ -91,3 +91,17 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+def test_a_statement_digest_covers_principal_actions_resources_and_condition() -> None:
+    base = statement_digest("arn:aws:iam::1:role/deploy", ["s3:PutBucketTagging", "s3:GetBucketTagging"],
+                            ["arn:aws:s3:::shop"], None)
+    assert base == statement_digest("arn:aws:iam::1:role/deploy", ["s3:GetBucketTagging", "s3:PutBucketTagging"],
+                                    ["arn:aws:s3:::shop"], {})  # order and an empty condition do not matter
+    assert base != statement_digest("arn:aws:iam::1:role/admin", ["s3:PutBucketTagging", "s3:GetBucketTagging"],
+                                    ["arn:aws:s3:::shop"], None)
+    assert base != statement_digest("arn:aws:iam::1:role/deploy", ["s3:*"], ["arn:aws:s3:::shop"], None)
+    assert base != statement_digest("arn:aws:iam::1:role/deploy", ["s3:PutBucketTagging", "s3:GetBucketTagging"],
+                                    ["*"], None)
+    assert base != statement_digest("arn:aws:iam::1:role/deploy", ["s3:PutBucketTagging", "s3:GetBucketTagging"],
+                                    ["arn:aws:s3:::shop"], {"Bool": {"aws:SecureTransport": "true"}})

@@ -15,10 +15,13 @@ makes approving a separate RBAC right (the `approve` verb) and binds `approvedBy
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from devops_operator.api.common import ApprovalState, ApprovalStatus
+from devops_operator.digests import digest
 from devops_operator.durations import format_duration
 from devops_operator.kube.conditions import rfc3339
 
@@ -129,3 +132,16 @@ def decide(request: ApprovalRequest, given: GivenApproval, now: datetime) -> App
         ApprovalState.PENDING, f"waiting for approval of {request.subject} {request.digest}{production}{hint}",
         None, expires_at,
     )
+
+
+def statement_digest(
+    principal: str, actions: Sequence[str], resources: Sequence[str], condition: Mapping[str, Any] | None
+) -> str:
+    """The digest a PermissionRequest's approval names: who gets which actions on which resources, under
+    which condition. Order does not matter to IAM, so it does not matter here; anything else does."""
+    return digest({
+        "principal": principal,
+        "actions": sorted(set(actions)),
+        "resources": sorted(set(resources)),
+        "condition": dict(condition or {}),
+    })
