@@ -95,3 +95,17 @@ def test_parse_spec_turns_type_errors_into_field_problems() -> None:
 
 def test_resource_name_is_what_every_feature_uses() -> None:
     assert projects.resource_name(spec(), "shop", "prod", "orders") == "shop-core-prod-orders"
+
+
+def test_a_malformed_change_window_names_its_field() -> None:
+    from devops_operator.api.devopsproject import DevOpsProjectSpec
+    from devops_operator.projects import validate_project
+
+    spec = DevOpsProjectSpec.model_validate({"environments": [
+        {"name": "prod", "production": True,
+         "changeWindows": [{"schedule": "0 22 * * 1-5", "duration": "8h"},
+                           {"kind": "deny", "schedule": "0 25 * * *", "duration": "1h", "timeZone": "Nowhere/Else"}]},
+    ]})
+    report = validate_project("shop", spec)
+    assert [p.field for p in report.problems] == [
+        "spec.environments[0].changeWindows[1].schedule", "spec.environments[0].changeWindows[1].timeZone"]

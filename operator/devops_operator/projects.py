@@ -19,19 +19,10 @@ from devops_operator.api.devopsproject import (
     EnvironmentPolicy,
     EnvironmentStatus,
 )
+from devops_operator.deploy.windows import window_problems
+from devops_operator.problems import Problem, field_path
 
 EXAMPLE_RESOURCE = "api"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a spec: the field (as written in YAML) and what to do about it."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 @dataclass
@@ -63,14 +54,6 @@ def parse_spec(raw: Mapping[str, object]) -> tuple[DevOpsProjectSpec | None, lis
         return None, problems
 
 
-def field_path(loc: tuple[int | str, ...], root: str = "spec") -> str:
-    """A pydantic error location as users write it: spec.environments[0].autoApprove."""
-    path = root
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
 def project_name(spec: DevOpsProjectSpec, metadata_name: str) -> str:
     return spec.project or metadata_name
 
@@ -95,6 +78,7 @@ def validate_project(metadata_name: str, spec: DevOpsProjectSpec) -> ProjectRepo
             report.problems.append(Problem(f"{where}.name", f"environment {env.name!r} is defined twice"))
         seen.add(env.name)
         report.problems.extend(_policy_problems(where, env))
+        report.problems.extend(window_problems(env.change_windows, f"{where}.changeWindows"))
         report.problems.extend(_credential_problems(f"{where}.credentials", env.credentials))
         if env.discovery_credentials is not None:
             report.problems.extend(_credential_problems(f"{where}.discoveryCredentials", env.discovery_credentials))

@@ -41,7 +41,7 @@ from pydantic import Field, ValidationError
 
 from devops_operator.api.common import LabelSelector, Model
 from devops_operator.api.devopsproject import AwsCredentials, CredentialsSource, DevOpsProjectSpec
-from devops_operator.projects import Problem, field_path
+from devops_operator.problems import Problem, field_path
 
 POLICY_KIND = "TenancyPolicy"
 DEFAULT_OPERATOR_NAMESPACE = "devops-operator"

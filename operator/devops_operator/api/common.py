@@ -340,5 +340,8 @@ class ResourceType(StrEnum):
     DYNAMODB = "dynamodb"
     SQS = "sqs"
 
+# Five cron fields (minute hour day-of-month month day-of-week) or a macro, as CronJobs accept them.
+CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
+
 # Go-style durations as Flux and Argo CD write them: `30s`, `5m`, `1h30m`, `7d`.
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from devops_operator.api.common import (
+    CRON_PATTERN,
     DURATION_PATTERN,
     REQUESTED_AT_ANNOTATION,
     EnvironmentName,
@@ -21,8 +22,6 @@ from devops_operator.api.common import (
 from devops_operator.api.investigation import RunPhase
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-# Five cron fields (minute hour day-of-month month day-of-week) or a macro, as CronJobs accept them.
-CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|hourly)|(\S+\s+){4}\S+)$"
 DEFAULT_AUDIT_DAYS = 30
 DEFAULT_SENSITIVE_PORTS = [22, 3389, 3306, 5432, 1433, 1521, 6379, 11211, 27017, 9200, 5601]
 

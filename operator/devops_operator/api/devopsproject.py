@@ -8,7 +8,9 @@ from pydantic import Field
 
 from devops_operator.api.common import (
     AWS_REGION_PATTERN,
+    CRON_PATTERN,
     DNS_LABEL_PATTERN,
+    DURATION_PATTERN,
     EnvironmentName,
     KindInfo,
     LabelSelector,
@@ -133,6 +135,43 @@ class TerraformSettings(Model):
     backoff_limit: int = Field(default=0, ge=0, le=10, description="Retries of a failed runner Job.")
 
 
+class WindowKind(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class WindowOperation(StrEnum):
+    APPLY = "apply"
+    PLAN = "plan"
+
+
+class ChangeWindow(Model):
+    """When changes may run in an environment, as Argo CD's sync windows: a cron start and a duration."""
+
+    kind: WindowKind = Field(
+        default=WindowKind.ALLOW,
+        description=(
+            "allow: changes run only while an allow window is open (when any allow window is defined); "
+            "deny: no change runs while a deny window is open, whatever the allow windows say."
+        ),
+    )
+    schedule: str = Field(
+        pattern=CRON_PATTERN,
+        max_length=128,
+        description="When the window opens: five cron fields (minute hour day-of-month month day-of-week).",
+    )
+    duration: str = Field(pattern=DURATION_PATTERN, description="How long it stays open once opened, e.g. 2h.")
+    time_zone: str = Field(
+        default="UTC", max_length=64, description="IANA time zone the schedule is read in, e.g. Europe/Berlin."
+    )
+    applies_to: list[WindowOperation] = Field(
+        default_factory=lambda: [WindowOperation.APPLY],
+        max_length=2,
+        description="What the window limits: apply (the default), and plan too when listed.",
+    )
+    description: str | None = Field(default=None, max_length=256, description="Why the window exists.")
+
+
 class EnvironmentPolicy(Model):
     name: EnvironmentName = Field(description="Environment name, e.g. test, staging, prod.")
     production: bool = Field(
@@ -165,6 +204,14 @@ class EnvironmentPolicy(Model):
     )
     variables: dict[str, str] = Field(
         default_factory=dict, description="Terraform variables every deployment in this environment receives."
+    )
+    change_windows: list[ChangeWindow] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "When applies (and optionally plans) may run here; none: any time. An approved plan outside a "
+            "window waits, and status says when the next window opens."
+        ),
     )
 
 
