@@ -172,12 +172,11 @@ def settings_problems(targets: Sequence[Target], settings: CheckSettings, now: d
             if why is None:
                 continue
             if metric.field:
-                add(MetricProblem(f"{metric.field}.period", f"{metric.name}: {why}: use a longer period or "
-                                  f"another {_window_field(settings)}"))
+                add(MetricProblem(f"{metric.field}.period", f"{metric.name}: {why} ({_window_field(settings)})"))
             else:
-                add(MetricProblem(_window_field(settings), f"{metric.name} of {target.type} targets (period "
-                                  f"{metric.period} s): {why}: move the window, or override the metric's period "
-                                  "in spec.metrics"))
+                add(MetricProblem(_window_field(settings), f"{metric.name}, a default of {target.type} targets "
+                                  f"(period {metric.period} s): {why}; a default's period is overridden in "
+                                  "spec.metrics"))
     by_ref = _targets_by_ref(targets)
     for index, spec in enumerate(settings.slos):
         where = f"spec.slos[{index}]"
