@@ -15,9 +15,11 @@ import boto3
 import pytest
 
 from devops_operator.api.common import ResourceType
-from devops_operator.api.healthcheck import EvaluationWindow, Verdict
+from devops_operator.api.healthcheck import EvaluationWindow, TagSelector, Verdict
 from devops_operator.aws.cloudwatch import calls_needed
 from devops_operator.aws.metering import AwsCallMeter
+from devops_operator.ops.health.calls import CallCounter
+from devops_operator.ops.health.discovery import tagged_targets
 from devops_operator.ops.health.service import CheckSettings, check_with_clients
 from devops_operator.ops.health.targets import Target
 
@@ -176,3 +178,23 @@ def test_anchored_windows_read_around_the_moment(moto: Moto) -> None:
     rate = next(t for t in around.resources[0].trends if t.metric == "ErrorRate")
     assert (rate.current, rate.previous, rate.direction, rate.assessment) == (30.0, 0.0, "up", "worse")
     assert recent.verdict == Verdict.NO_DATA  # nothing in the last five minutes
+
+
+def test_tag_selector_pages_through_get_resources_and_counts_every_page(moto: Moto) -> None:
+    tag = {"hc-paging": moto.prefix}
+    for index in range(101):
+        moto.client("sqs").create_queue(QueueName=moto.name(f"tagged{index:03d}"), tags=tag)
+    moto.client("dynamodb").create_table(
+        TableName=moto.name("tagged-table"), KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        Tags=[{"Key": "hc-paging", "Value": moto.prefix}])
+    counter = CallCounter()
+    selector = TagSelector.model_validate({"tags": tag, "resourceTypes": ["sqs"]})
+
+    with moto.meter.measure() as calls:
+        found = tagged_targets(moto.client("resourcegroupstaggingapi"), selector, counter)
+
+    assert len(found.targets) == 101 and {t.type for t in found.targets} == {ResourceType.SQS}
+    # moto cuts a page at 100 tags (99 resources of one tag each here): two pages, both counted.
+    assert calls.count("resourcegroupstaggingapi", "GetResources") == counter.total == 2
+    assert all(not t.check_existence and t.field == "spec.targets.tagSelector" for t in found.targets)

@@ -254,7 +254,10 @@ def runtime_clients(runtime: Runtime, access: ProjectAccess) -> ClientFor:
 def check_resources(runtime: Runtime, access: ProjectAccess, targets: Sequence[Target], settings: CheckSettings,
                     *, now: datetime | None = None, calls: CallCounter | None = None) -> CheckResult:
     """The health of `targets` in the project's environment (see the module docstring)."""
-    return check_with_clients(runtime_clients(runtime, access), targets, settings, now=now, calls=calls)
+    home = runtime.aws.target(access.key, access.environment.name).region
+    # A target in the environment's own region shares its requests with those that name no region.
+    local = [replace(t, region=None) if t.region == home else t for t in targets]
+    return check_with_clients(runtime_clients(runtime, access), local, settings, now=now, calls=calls)
 
 
 def check_with_clients(client_for: ClientFor, targets: Sequence[Target], settings: CheckSettings, *,
