@@ -36,21 +36,40 @@ from support import condition, get_custom, wait_for_condition, wait_until
 
 PLURAL = "healthchecks"
 REGION = "us-east-1"
-# CloudWatch's throttling answer in each protocol botocore may speak to it (rpc-v2-cbor, JSON, query).
-THROTTLING = {
-    "application/cbor": b"\xa2" + b"\x66__type" + b"\x6aThrottling" + b"\x67message" + b"\x6dRate exceeded",
-    "application/x-amz-json-1.0": b'{"__type": "Throttling", "message": "Rate exceeded"}',
-    "text/xml": b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-                b"</Error><RequestId>throttled</RequestId></ErrorResponse>",
-}
+def cbor_text(text: str) -> bytes:
+    data = text.encode()
+    if len(data) < 24:
+        return bytes([0x60 + len(data)]) + data
+    if len(data) < 256:
+        return bytes([0x78, len(data)]) + data
+    return bytes([0x79]) + len(data).to_bytes(2, "big") + data
+
+
+def error_body(content_type: str, code: str, message: str) -> tuple[str, bytes]:
+    """An AWS error answer in the protocol the request spoke (rpc-v2-cbor, JSON or query)."""
+    if "cbor" in content_type:
+        body = b"\xa2" + cbor_text("__type") + cbor_text(code) + cbor_text("message") + cbor_text(message)
+        return "application/cbor", body
+    if "json" in content_type:
+        return "application/x-amz-json-1.0", json.dumps({"__type": code, "message": message}).encode()
+    xml = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+           "<RequestId>refused</RequestId></ErrorResponse>")
+    return "text/xml", xml.encode()
+
+
+THROTTLED = ("Throttling", "Rate exceeded")
+DENIED = ("AccessDenied", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
+          "cloudwatch:GetMetricData because no identity-based policy allows the cloudwatch:GetMetricData action")
 
 
 class AwsProxy:
-    """Forwards AWS requests to moto, recording each one's operation; throttles the first GetMetricData ones."""
+    """Forwards AWS requests to moto, recording each one's operation; refuses the first `refuse_first`
+    GetMetricData requests with `refusal` (code, message)."""
 
-    def __init__(self, moto_url: str, throttle_first: int = 0) -> None:
+    def __init__(self, moto_url: str, refuse_first: int = 0, refusal: tuple[str, str] = THROTTLED) -> None:
         self.moto_url = moto_url
-        self.throttle_left = throttle_first
+        self.refuse_left = refuse_first
+        self.refusal = refusal
         self.operations: list[str] = []
         self._lock = threading.Lock()
         proxy = self
@@ -59,13 +78,13 @@ class AwsProxy:
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 operation = proxy._operation(self.command, self.path, self.headers, body)
-                if proxy._throttle(operation):
-                    sent = str(self.headers.get("Content-Type", ""))
-                    kind = next((k for k in THROTTLING if k.split("/")[1] in sent), "text/xml")
-                    headers = {"Content-Type": kind, "x-amzn-query-error": "Throttling;Sender"}
+                if proxy._refuse(operation):
+                    code, message = proxy.refusal
+                    kind, answer = error_body(str(self.headers.get("Content-Type", "")), code, message)
+                    headers = {"Content-Type": kind, "x-amzn-query-error": f"{code};Sender"}
                     if kind == "application/cbor":
                         headers["smithy-protocol"] = "rpc-v2-cbor"
-                    self._answer(400, headers, THROTTLING[kind])
+                    self._answer(400, headers, answer)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 request = urllib.request.Request(proxy.moto_url + self.path, data=body or None, headers=headers,
@@ -107,10 +126,10 @@ class AwsProxy:
             self.operations.append(operation)
         return operation
 
-    def _throttle(self, operation: str) -> bool:
+    def _refuse(self, operation: str) -> bool:
         with self._lock:
-            if operation == "GetMetricData" and self.throttle_left > 0:
-                self.throttle_left -= 1
+            if operation == "GetMetricData" and self.refuse_left > 0:
+                self.refuse_left -= 1
                 return True
             return False
 
@@ -386,7 +405,7 @@ def test_a_requested_check_runs_at_once_between_intervals(
 def test_throttled_get_metric_data_is_retried_and_counted(
     operator: OperatorThread, kube_api: ApiClient, namespace: str, estate: Estate, aws_url: str
 ) -> None:
-    with AwsProxy(aws_url, throttle_first=2) as throttling:
+    with AwsProxy(aws_url, refuse_first=2) as throttling:
         create_project(kube_api, namespace, throttling.url)
         fn = estate.function("api", errors=12.0)
         create(kube_api, namespace, healthcheck("api", {"resources": [{"type": "lambda", "id": fn}]}))
@@ -395,6 +414,22 @@ def test_throttled_get_metric_data_is_retried_and_counted(
     assert found["verdict"] == "UNHEALTHY"
     assert (found["apiCalls"]["getMetricData"], found["apiCalls"]["retries"]) == (1, 2)
     assert throttling.count("GetMetricData") == 3  # two throttled, retried by botocore with backoff
+
+
+def test_a_refused_permission_stalls_naming_what_the_check_needs(
+    operator: OperatorThread, kube_api: ApiClient, namespace: str, estate: Estate, aws_url: str
+) -> None:
+    with AwsProxy(aws_url, refuse_first=1000, refusal=DENIED) as denying:
+        create_project(kube_api, namespace, denying.url)
+        fn = estate.function("api", errors=0.0)
+        create(kube_api, namespace, healthcheck("api", {"resources": [{"type": "lambda", "id": fn}]}))
+        obj = wait_for_condition(kube_api, PLURAL, namespace, "api", "Stalled")
+        refused = denying.count("GetMetricData")
+
+    stalled = must(obj, "Stalled")
+    assert stalled["reason"] == "AccessDenied" and "cloudwatch:GetMetricData" in stalled["message"]
+    assert "lambda:GetFunctionConfiguration" in stalled["message"]  # everything such a check calls
+    assert refused == 1  # a refusal is not retried
 
 
 @pytest.mark.parametrize(

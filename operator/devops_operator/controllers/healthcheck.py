@@ -60,6 +60,7 @@ from devops_operator.kube.store import ConfigMapDocument
 from devops_operator.ops.health import discovery, report
 from devops_operator.ops.health.calls import CallCounter
 from devops_operator.ops.health.evaluate import SEVERITY
+from devops_operator.ops.health.registry import required_permissions
 from devops_operator.ops.health.service import (
     CheckResult,
     CheckSettings,
@@ -277,10 +278,6 @@ class HealthCheckScheduler:
         with self._lock:
             self._entries.pop(key, None)
 
-    def known(self, key: str) -> bool:
-        with self._lock:
-            return key in self._entries
-
     def due(self) -> list[str]:
         """The checks to start now (marked running), at most `parallel` running at any time."""
         now = self.clock()
@@ -438,7 +435,9 @@ class HealthCheckScheduler:
             failure = classify(exc)
             message = f"{failure.summary}: {failure.fix}" if failure.fix else failure.summary
             if failure.category is ErrorCategory.PERMISSION:
-                return Outcome.stalled("AccessDenied", message), None, None
+                needed = ", ".join(required_permissions(targets, spec.targets.tag_selector is not None))
+                return Outcome.stalled("AccessDenied", f"{message}; a check of these targets needs: {needed}"), \
+                    None, None
             delay = retry_delay(self._failures(f"{namespace}/{name}"), base=config.retry_base_seconds,
                                 cap=config.retry_cap_seconds)
             return Outcome.reconciling(CHECK_FAILED, message, "Pending"), None, delay
