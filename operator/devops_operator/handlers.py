@@ -13,7 +13,7 @@ import kopf
 
 from devops_operator import metrics
 from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
-from devops_operator.controllers import devopsproject
+from devops_operator.controllers import devopsproject, infradeployment
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.diffbase import CompactDiffBaseStorage
 from devops_operator.runtime import Runtime
@@ -61,6 +61,9 @@ async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
     rechecks = devopsproject.ProjectRechecks(memo.runtime)
     memo.project_rechecks = rechecks
     memo.background_tasks = [asyncio.create_task(rechecks.run(), name="devopsproject-rechecks")]
+    deployments = infradeployment.DeploymentController(memo.runtime)
+    memo.deployments = deployments
+    memo.background_tasks.append(asyncio.create_task(deployments.run(), name="infradeployment-rechecks"))
 
 
 @kopf.on.cleanup()
