@@ -82,3 +82,13 @@ def wait_phase(api: ApiClient, namespace: str, name: str, *phases: str, timeout:
 def patch_spec(api: ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> None:
     CustomObjectsApi(api).patch_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "infradeployments",
                                                          name, {"spec": spec})
+
+
+def jobs(api: ApiClient, namespace: str) -> list[str]:
+    from devops_operator.kube.client import call_json
+    listing = call_json(api, "GET", f"/apis/batch/v1/namespaces/{namespace}/jobs")
+    return sorted(item["metadata"]["name"] for item in listing.get("items") or [])
+
+
+def approve(api: ApiClient, namespace: str, name: str, plan_id: str, who: str = "alice") -> None:
+    patch_spec(api, namespace, name, {"approval": {"planId": plan_id, "approvedBy": who}})

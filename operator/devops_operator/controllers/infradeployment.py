@@ -242,7 +242,7 @@ class DeploymentController:
             id=result["planId"], digest=result["planDigest"], inputs_digest=inputs.digest,
             generation=obj["metadata"].get("generation"), source_revision=result.get("sourceRevision"),
             add=result.get("add", 0), change=result.get("change", 0), destroy=result.get("destroy", 0),
-            replace=result.get("replace", 0), summary=summary,  # type: ignore[arg-type]
+            replace=result.get("replace", 0), summary=summary,
             summary_truncated=truncated or int(result.get("changesTotal") or 0) > len(changes),
             created_at=rfc3339(), artifact_secret=result.get("artifactSecret"),
             artifact_chunks=result.get("artifactChunks"), artifact_sha256=result.get("artifactSha256"),
@@ -407,7 +407,7 @@ class DeploymentController:
         listed, cut = bounded(RegistryStatus, "conflicts", found)
         return RegistryStatus(
             config_map_name=cm_name, resource_count=len(registry.resources_of(document, deployment)),
-            conflicts=[{"resourceId": c.key, "address": c.address, "deployment": c.other}  # type: ignore[misc]
+            conflicts=[{"resourceId": c.key, "address": c.address, "deployment": c.other}
                        for c in listed],
             conflicts_truncated=cut,
         ).to_wire()
@@ -477,7 +477,7 @@ class DeploymentController:
     def _job_failed(self, obj: dict[str, Any], seen: JobObservation, step: str, result: dict[str, Any],
                     override: tuple[str, int | None, str | None] | None = None) -> Outcome:
         namespace = obj["metadata"]["namespace"]
-        reason, exit_code, pod = override or self._pod_state(namespace, seen.name)
+        reason, exit_code, _pod = override or self._pod_state(namespace, seen.name)
         if seen.reason == "DeadlineExceeded":
             kind = "DeadlineExceeded"
         elif reason == "OOMKilled" or exit_code == 137:

@@ -25,6 +25,11 @@ def _log_group_link(region: str, rid: str, arn: str) -> str:
     return _console("cloudwatch", region, f"logsV2:log-groups/log-group/{quote(rid, safe='').replace('%', '$25')}")
 
 
+def _ecs_service_link(region: str, arn: str) -> str:
+    cluster = arn.split("/")[-2] if arn.count("/") >= 2 else ""
+    return f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{cluster}/services/{_arn_tail(arn)}?region={region}"
+
+
 CONSOLE_LINKS: dict[str, ConsoleLink] = {
     "aws_s3_bucket": lambda region, rid, arn: f"https://s3.console.aws.amazon.com/s3/buckets/{rid}?region={region}",
     "aws_lambda_function": lambda region, rid, arn: _console("lambda", region, f"/functions/{rid}"),
@@ -32,9 +37,7 @@ CONSOLE_LINKS: dict[str, ConsoleLink] = {
     "aws_rds_cluster": lambda region, rid, arn: _console("rds", region, f"database:id={rid};is-cluster=true"),
     "aws_ecs_cluster": lambda region, rid, arn: (
         f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{_arn_tail(arn or rid)}?region={region}"),
-    "aws_ecs_service": lambda region, rid, arn: (
-        f"https://{region}.console.aws.amazon.com/ecs/v2/clusters/{(arn or rid).split('/')[-2] if '/' in (arn or rid) else ''}"
-        f"/services/{_arn_tail(arn or rid)}?region={region}"),
+    "aws_ecs_service": lambda region, rid, arn: _ecs_service_link(region, arn or rid),
     "aws_ecs_task_definition": lambda region, rid, arn: (
         f"https://{region}.console.aws.amazon.com/ecs/v2/task-definitions/{_arn_tail(arn or rid).split(':')[0]}"
         f"?region={region}"),

@@ -162,13 +162,16 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
                               project_namespace=access.namespace, region=region)
     engine = str(spec.engine or terraform.engine or TerraformEngine.TERRAFORM)
     endpoint = project.aws.endpoint_url or config.aws_endpoint_url
-    runner_env = [{"name": "AWS_REGION", "value": region}, {"name": "AWS_DEFAULT_REGION", "value": region}]
+    runner_env: list[dict[str, Any]] = [{"name": "AWS_REGION", "value": region},
+                                        {"name": "AWS_DEFAULT_REGION", "value": region}]
     if endpoint:
         runner_env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
     runner_env += _credentials_env(access, namespace)
-    runner_env += [e.to_wire() if e.value is not None else
-                   {"name": e.name, "valueFrom": {"secretKeyRef": e.secret_key_ref.to_wire()}}  # type: ignore[union-attr]
-                   for e in spec.runner.env]
+    for extra in spec.runner.env:
+        if extra.secret_key_ref is not None:
+            runner_env.append({"name": extra.name, "valueFrom": {"secretKeyRef": extra.secret_key_ref.to_wire()}})
+        else:
+            runner_env.append({"name": extra.name, "value": extra.value})
     environment_variables = dict(access.environment.variables)
     digest = inputs_digest(
         variables={"environment": environment_variables, "spec": spec.variables},
@@ -195,8 +198,9 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
         engine_version=spec.terraform_version or terraform.version, backend_override=backend.override(),
         variables=dict(spec.variables), environment_variables=environment_variables, var_files=list(spec.var_files),
         vars_from=[{k: v for k, v in item.items() if k != "resourceVersion"} for item in vars_from],
-        inputs_digest=digest, artifact_secret=f"{name}-plan"[:200],
+        inputs_digest=digest, replan=replans, artifact_secret=f"{name}-plan"[:200],
         outputs_config_map=outputs.config_map_name or f"{name}-outputs", outputs_secret=outputs.secret_name,
         output_names=list(outputs.names), inputs_snapshot_secret=f"{name}-inputs"[:253], region=region,
     )
-    return ResolvedInputs(digest=digest, request_key=request_key, source=source, vars_from=vars_from, base=base, job=job)
+    return ResolvedInputs(digest=digest, request_key=request_key, source=source, vars_from=vars_from, base=base,
+                          job=job)

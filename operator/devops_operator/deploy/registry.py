@@ -45,10 +45,10 @@ def empty() -> dict[str, Any]:
 
 
 def _normalised(document: Any) -> dict[str, Any]:
-    doc = copy.deepcopy(document) if isinstance(document, Mapping) else empty()
+    doc: dict[str, Any] = dict(copy.deepcopy(document)) if isinstance(document, Mapping) else empty()
     doc.setdefault("resources", {})
     doc.setdefault("deployments", {})
-    return dict(doc)
+    return doc
 
 
 def record_apply(
@@ -116,7 +116,7 @@ def forget_deployment(document: Any, deployment: str) -> dict[str, Any]:
 
 def conflicts_of(document: Any, deployment: str) -> list[Conflict]:
     """Resources `deployment` shares with another deployment, from either side."""
-    found = []
+    found: list[Conflict] = []
     for key, entry in sorted(_normalised(document)["resources"].items()):
         claims = entry.get("claimedBy") or []
         if entry.get("deployment") == deployment:

@@ -165,7 +165,8 @@ class Runner:
 
     # -- engine -------------------------------------------------------------------------------------
 
-    def run_engine(self, args: Sequence[str], *, capture: bool = False, ok_codes: Sequence[int] = (0,)) -> tuple[int, str]:
+    def run_engine(self, args: Sequence[str], *, capture: bool = False,
+                   ok_codes: Sequence[int] = (0,)) -> tuple[int, str]:
         assert self.engine is not None
         with self.forwarder.lock:
             if self.forwarder.interrupted:
@@ -227,7 +228,8 @@ class Runner:
             if self.env.get("DEVOPS_ASSUME_ROLE_EXTERNAL_ID"):
                 kwargs["ExternalId"] = self.env["DEVOPS_ASSUME_ROLE_EXTERNAL_ID"]
             creds = sts.assume_role(**kwargs)["Credentials"]
-            self._assumed = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+            self._assumed = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+                             "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
                              "AWS_SESSION_TOKEN": creds["SessionToken"]}
         return self._assumed
 
@@ -271,11 +273,11 @@ class Runner:
         files.append(("zz-devops-3-spec.tfvars.json", self.request.variables))
         written: dict[str, Path] = {}
         for name, values in files:
-            path = self.workdir / "vars" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(values))
-            path.chmod(0o600)
-            written[name] = path
+            target = self.workdir / "vars" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(values))
+            target.chmod(0o600)
+            written[name] = target
         args.append(f"-var-file={written[files[0][0]]}")
         args += [f"-var-file={path}" for path in self.request.var_files]
         args += [f"-var-file={written[name]}" for name, _ in files[1:]]
@@ -336,7 +338,8 @@ class Runner:
         _, shown = self.run_engine(["show", "-json", "-no-color", PLAN_FILE], capture=True)
         plan_json = json.loads(shown)
         summary = summarize_plan(plan_json)
-        identifier = plan_id(plan_digest=summary.digest, source_revision=revision, inputs=self.request.inputs_digest)
+        identifier = plan_id(plan_digest=summary.digest, source_revision=revision, inputs=self.request.inputs_digest,
+                             replan=self.request.replan)
         self.result.update({
             "planId": identifier, "planDigest": summary.digest, "add": summary.add, "change": summary.change,
             "destroy": summary.destroy, "replace": summary.replace, "changesPresent": code == 2,
@@ -363,10 +366,10 @@ class Runner:
         _, shown = self.run_engine(["show", "-json", "-no-color", PLAN_FILE], capture=True)
         summary = summarize_plan(json.loads(shown))
         identifier = plan_id(plan_digest=summary.digest, source_revision=self.result["sourceRevision"],
-                             inputs=request.inputs_digest)
+                             inputs=request.inputs_digest, replan=request.replan)
         if identifier != request.plan_id:
-            raise StepFailed(f"the saved plan is {identifier}, not the approved {request.plan_id}: refusing to apply it",
-                             category="state", stale=True)
+            raise StepFailed(f"the saved plan is {identifier}, not the approved {request.plan_id}: refusing to "
+                             "apply it", category="state", stale=True)
         self.result["planId"] = identifier
         self.write_snapshot()
         self.run_engine(["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE])

@@ -71,6 +71,7 @@ class Container:
     oom: bool = False
     terminated_at: float | None = None
     deadline_hit: bool = False
+    image: str = ""
 
 
 @dataclass
@@ -81,6 +82,7 @@ class KubeletDouble:
     kubeconfig: Path
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kubelet-double-")))
     extra_env: dict[str, str] = field(default_factory=dict)
+    env_by_namespace: dict[str, dict[str, str]] = field(default_factory=dict)  # test hooks per namespace
     unpullable_images: set[str] = field(default_factory=set)
     oom_jobs: set[str] = field(default_factory=set)  # job-name prefixes whose container is OOM-killed
     hold_jobs: set[str] = field(default_factory=set)  # job-name prefixes not started until released
@@ -194,7 +196,7 @@ class KubeletDouble:
         self.started_jobs.append(name)
         if container.get("image") in self.unpullable_images:
             self._pod_status(namespace, pod_name, {"phase": "Pending", "containerStatuses": [{
-                "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"],
+                "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"], "imageID": "",
                 "state": {"waiting": {"reason": "ImagePullBackOff",
                                       "message": f"Back-off pulling image \"{container['image']}\""}}}]})
             return
@@ -210,11 +212,13 @@ class KubeletDouble:
             oom = any(name.startswith(p) for p in self.oom_jobs)
         running = Container(namespace, name, pod_name, process, log_path, time.monotonic(),
                             time.monotonic() + float(deadline) if deadline else None,
-                            float(template["spec"].get("terminationGracePeriodSeconds") or 30), oom=oom)
+                            float(template["spec"].get("terminationGracePeriodSeconds") or 30), oom=oom,
+                            image=str(container.get("image") or ""))
         with self.lock:
             self._running[(namespace, name)] = running
         self._pod_status(namespace, pod_name, {"phase": "Running", "startTime": _now(), "containerStatuses": [{
             "name": container["name"], "ready": True, "restartCount": 0, "image": container.get("image"),
+            "imageID": f"kubelet-double://{container.get('image')}",
             "state": {"running": {"startedAt": _now()}}}]})
 
     def _environment(self, namespace: str, pod: str, entries: list[Mapping[str, Any]]) -> dict[str, str]:
@@ -228,6 +232,7 @@ class KubeletDouble:
             if value is not None:
                 env[entry["name"]] = value
         env.update(self.extra_env)
+        env.update(self.env_by_namespace.get(namespace, {}))
         return env
 
     def _env_value(self, namespace: str, pod: str, entry: Mapping[str, Any]) -> str | None:
@@ -284,7 +289,8 @@ class KubeletDouble:
             reason = "Completed" if exit_code == 0 else "Error"
         self._pod_status(container.namespace, container.pod, {
             "phase": "Succeeded" if exit_code == 0 else "Failed",
-            "containerStatuses": [{"name": "runner", "ready": False, "restartCount": 0,
+            "containerStatuses": [{"name": "runner", "ready": False, "restartCount": 0, "image": container.image,
+                                   "imageID": f"kubelet-double://{container.image}",
                                    "state": {"terminated": {"exitCode": exit_code, "reason": reason,
                                                             "finishedAt": _now()}}}]})
         if container.deadline_hit:

@@ -38,6 +38,7 @@ class RunRequest:
     var_files: list[str] = field(default_factory=list)
     vars_from: list[dict[str, Any]] = field(default_factory=list)
     inputs_digest: str = ""
+    replan: int = 0  # plans re-made for this spec (stale or expired): part of the plan id
     plan_id: str | None = None  # apply: the approved plan
     plan_sha256: str | None = None  # apply: the artefact's recorded digest
     source_revision: str | None = None  # apply: the revision that was planned

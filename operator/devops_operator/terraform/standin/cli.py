@@ -135,7 +135,7 @@ def _write_state(store: StateStore, state: dict[str, Any], directory: Path) -> N
     except StateWriteError as exc:
         (directory / "errored.tfstate").write_text(json.dumps(state, indent=2))
         raise ModuleError(f"Error: Failed to save state: {exc}\n\nTerraform encountered an error attempting to "
-                          "save the state; it was written to errored.tfstate in the current working directory.") from exc
+                          "save the state; it was written to errored.tfstate in the working directory.") from exc
 
 
 def _backend_config(module: Module) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +143,7 @@ class Engine:
     def _no_refs(parts: Any) -> Any:
         raise EvaluationError(f"variable defaults may not refer to {'.'.join(parts)}")
 
-    def _resolve(self, parts: list[str]) -> Any:
+    def _resolve(self, parts: Sequence[str]) -> Any:
         root = parts[0]
         if root == "var":
             return self.variables[parts[1]]
@@ -346,7 +346,8 @@ class Engine:
                 attributes[address] = {**wanted, **result, "tags": wanted.get("tags")}
                 self.values[address] = attributes[address]
         except Exception as exc:  # an AWS refusal: keep what was done, then report it
-            raise ApplyFailed(self._state(state, attributes, final=False), f"Error: {type(exc).__name__}: {exc}") from exc
+            partial = self._state(state, attributes, final=False)
+            raise ApplyFailed(partial, f"Error: {type(exc).__name__}: {exc}") from exc
         new_state = self._state(state, attributes, final=not interrupted, destroy=destroy)
         if interrupted:
             raise Interrupted(new_state)

@@ -290,7 +290,7 @@ def _role_read(aws: Aws, a: Attrs) -> Attrs | None:
             return None
         raise
     document = role.get("AssumeRolePolicyDocument")
-    policy = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"), sort_keys=True)
+    policy: Any = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"), sort_keys=True)
     if _same_policy(policy, a.get("assume_role_policy")):
         policy = a.get("assume_role_policy")  # keep the module's spelling when AWS's means the same
     return {"id": role["RoleName"], "name": role["RoleName"], "arn": role["Arn"], "unique_id": role["RoleId"],
@@ -315,7 +315,8 @@ def _role_delete(aws: Aws, a: Attrs) -> None:
 
 
 def _role_policy_create(aws: Aws, a: Attrs) -> Attrs:
-    aws.client("iam").put_role_policy(RoleName=a["role"], PolicyName=a["name"], PolicyDocument=_policy_text(a["policy"]))
+    aws.client("iam").put_role_policy(RoleName=a["role"], PolicyName=a["name"],
+                                      PolicyDocument=_policy_text(a["policy"]))
     return _role_policy_read(aws, a) or {}
 
 
@@ -327,7 +328,7 @@ def _role_policy_read(aws: Aws, a: Attrs) -> Attrs | None:
             return None
         raise
     document = found["PolicyDocument"]
-    policy = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"), sort_keys=True)
+    policy: Any = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"), sort_keys=True)
     if _same_policy(policy, a.get("policy")):
         policy = a.get("policy")
     return {"id": f"{a['role']}:{a['name']}", "name": a["name"], "role": a["role"], "policy": policy}
@@ -417,7 +418,8 @@ def _lambda_read(aws: Aws, a: Attrs) -> Attrs | None:
     variables = (fn.get("Environment") or {}).get("Variables") or {}
     return {
         "id": fn["FunctionName"], "function_name": fn["FunctionName"], "arn": fn["FunctionArn"],
-        "invoke_arn": f"arn:aws:apigateway:{aws.region}:lambda:path/2015-03-31/functions/{fn['FunctionArn']}/invocations",
+        "invoke_arn": (f"arn:aws:apigateway:{aws.region}:lambda:path/2015-03-31/functions/"
+                       f"{fn['FunctionArn']}/invocations"),
         "role": fn["Role"], "handler": fn.get("Handler"), "runtime": fn.get("Runtime"),
         "memory_size": fn.get("MemorySize"), "timeout": fn.get("Timeout"), "filename": a.get("filename"),
         "environment": [{"variables": variables}] if variables else a.get("environment") or [],

@@ -48,7 +48,8 @@ class StateStore(Protocol):
 
 
 def lock_info(operation: str, lock_id: str) -> dict[str, Any]:
-    return {"ID": lock_id, "Operation": operation, "Info": "", "Who": f"runner@{os.environ.get('HOSTNAME') or socket.gethostname()}",
+    host = os.environ.get("HOSTNAME") or socket.gethostname()  # a pod's hostname is its name
+    return {"ID": lock_id, "Operation": operation, "Info": "", "Who": f"runner@{host}",
             "Version": "stand-in", "Created": datetime.now(UTC).isoformat(), "Path": ""}
 
 
@@ -114,7 +115,7 @@ class KubernetesState:
 
     def write(self, state: Mapping[str, Any]) -> None:
         encoded = base64.b64encode(gzip.compress(json.dumps(state).encode())).decode()
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": self.secret, "namespace": self.namespace,
                          "labels": state_labels(self.suffix, self.workspace), "annotations": {"encoding": "gzip"}},
@@ -137,7 +138,7 @@ class KubernetesState:
         held = lock_from_lease(lease)
         if held is not None:
             raise LockError(f"ID: {held.id}\nOperation: {held.operation}\nWho: {held.who}\nCreated: {held.created}")
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": self.lease, "namespace": self.namespace,
                          "labels": state_labels(self.suffix, self.workspace),
