@@ -262,6 +262,7 @@ def test_an_oom_killed_job_keeps_its_log_after_the_pod_is_gone(
     assert (last["reason"], last["exitCode"]) == ("OOMKilled", 137)
     assert "spec.runner.resources.memory" in failed["status"]["message"]
     core = CoreV1Api(kube_api)
-    for pod in core.list_namespaced_pod(namespace).items:
-        core.delete_namespaced_pod(pod.metadata.name, namespace)
+    for pod in call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"]:
+        call_json(kube_api, "DELETE", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}")
+    assert call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"] == []
     assert "killed" in core.read_namespaced_config_map(last["logConfigMap"], namespace).data["runner.log"]
