@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import signal
 
 import boto3
 from kubernetes.client import ApiClient, CoreV1Api
 
+from deployments import approve, deployment, get, jobs, patch_spec, project, wait_phase
 from devops_operator import metrics
 from devops_operator.controllers import devopsproject
 from devops_operator.controllers.infradeployment import DeploymentController
@@ -19,7 +19,6 @@ from devops_operator.runtime import Runtime
 from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
 
-from deployments import approve, deployment, get, jobs, patch_spec, project, wait_phase
 from support import condition, get_custom, wait_until
 
 TWO_QUEUES = {"main.tf": """
