@@ -265,3 +265,36 @@ def test_an_oom_killed_job_keeps_its_log_after_the_pod_is_gone(
         call_json(kube_api, "DELETE", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}")
     assert call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"] == []
     assert "killed" in core.read_namespaced_config_map(last["logConfigMap"], namespace).data["runner.log"]
+
+
+def test_reconciliations_cost_an_exact_number_of_kubernetes_requests(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, kube_url: str, namespace: str,
+    operator_config: object,
+) -> None:
+    """Counted on a controller of its own: starting a plan, and looking again at a plan that waits."""
+    from devops_operator.kube.client import new_api_client
+
+    project(kube_api, namespace)
+    kubelet.hold_jobs.add("counted-plan-")
+    try:
+        client = new_api_client(kube_url)
+        runtime = Runtime.build(operator_config, client)  # type: ignore[arg-type]
+        project_obj = get_custom(kube_api, "devopsprojects", namespace, "shop")
+        devopsproject.evaluate("shop", namespace, project_obj["spec"], runtime)
+        controller = DeploymentController(runtime)
+        deployment(kube_api, namespace, "counted", environment="prod")
+        wait_phase(kube_api, namespace, "counted", "Planning")  # the operator's own controller started the plan
+        before = dict(client.request_counts())
+        # The Job exists: read the deployment, find the Job, list its pod, read the lock's Lease, write status.
+        controller.reconcile(namespace, "counted")
+        assert _delta(client.request_counts(), before) == {"get": 3, "list": 1, "patch": 1}
+    finally:
+        kubelet.release("counted-plan-")
+    wait_phase(kube_api, namespace, "counted", "AwaitingApproval")
+    before = dict(client.request_counts())
+    controller.reconcile(namespace, "counted")  # a plan waiting for approval: read it, write status
+    assert _delta(client.request_counts(), before) == {"get": 1, "patch": 1}
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {verb: count - before.get(verb, 0) for verb, count in after.items() if count - before.get(verb, 0)}

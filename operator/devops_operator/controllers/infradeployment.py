@@ -64,7 +64,6 @@ IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImag
 # Ready-condition reasons of deployments that wait for something outside them: the recheck looks again.
 WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "SourceArtifactMissing", "VariablesNotFound",
                              "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady", "PolicyDenied"})
-ACTIVE_PHASES = frozenset({"Planning", "Applying", "Pending", "Testing", "Verifying"})
 
 
 def key_of(namespace: str, name: str) -> str:
@@ -97,6 +96,7 @@ class DeploymentController:
         self._locks_lock = threading.Lock()
         self.waiting: dict[str, float] = {}  # key -> monotonic time last looked at
         self.pending_approvals: dict[str, datetime] = {}  # key -> requested at
+        self.expiries: dict[str, datetime] = {}  # key -> when its pending approval expires
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_lock:
@@ -106,6 +106,7 @@ class DeploymentController:
         key = key_of(namespace, name)
         self.waiting.pop(key, None)
         self.pending_approvals.pop(key, None)
+        self.expiries.pop(key, None)
         metrics.forget_resource(KIND.kind, namespace, name)
         for action in ("add", "change", "destroy", "replace"):
             try:
@@ -175,12 +176,14 @@ class DeploymentController:
             apply_outcome(self.api, KIND, obj, outcome)
             result["value"] = (metrics.Outcome.STALLED if outcome.state == "stalled" else
                                metrics.Outcome.SUCCESS if outcome.state == "ready" else metrics.Outcome.RETRY)
-            if outcome.phase in ACTIVE_PHASES or outcome.reason in WAITING_REASONS:
-                self.waiting[key] = time.monotonic()
+            if outcome.reason in WAITING_REASONS:
+                # A project turning Ready wakes its deployments sooner than the recheck interval.
+                self.waiting[key] = time.monotonic() - (self.tick / 2 if outcome.reason == "WaitingForProject" else 0)
             else:
                 self.waiting.pop(key, None)
             if outcome.phase != "AwaitingApproval":
                 self.pending_approvals.pop(key, None)
+                self.expiries.pop(key, None)
             self._update_pending_gauge()
 
     def _update_pending_gauge(self) -> None:
@@ -290,6 +293,8 @@ class DeploymentController:
                                        (planned, tested, approved))
         if not decision.approved:
             self.pending_approvals.setdefault(key_of(namespace, name), request.requested_at)
+            if decision.expires_at is not None:
+                self.expiries[key_of(namespace, name)] = decision.expires_at
             return Outcome.reconciling("AwaitingApproval", decision.message, "AwaitingApproval", fields,
                                        (planned, tested, approved))
         return self._apply_step(obj, spec, inputs, status, plan, fields, (planned, tested, approved))
@@ -549,14 +554,22 @@ class DeploymentController:
     def tick(self) -> float:
         return max(0.2, min(self.runtime.config.stalled_recheck_seconds, 30.0))
 
+    def due(self, now: float) -> list[str]:
+        """Deployments to look at again: those waiting for something outside them, and expired approvals.
+
+        Jobs are watched, so nothing that only waits for a Job is polled; a plan waiting for a person is looked
+        at again only once its expiresAfter has passed (an approval is a spec change, which kopf delivers).
+        """
+        keys = [k for k, at in list(self.waiting.items()) if now - at >= self.tick]
+        wall = datetime.now(UTC)
+        keys += [k for k, expires in list(self.expiries.items()) if expires <= wall and k not in keys]
+        return keys
+
     async def run(self) -> None:
         """Re-look at deployments waiting for something outside them; keep the pending-approval age current."""
         while True:
-            await asyncio.sleep(self.tick)
-            now = time.monotonic()
-            due = [k for k, at in list(self.waiting.items()) if now - at >= self.tick]
-            due += [k for k in list(self.pending_approvals) if k not in due]
-            for key in due:
+            await asyncio.sleep(min(self.tick, 0.5))
+            for key in self.due(time.monotonic()):
                 namespace, _, name = key.partition("/")
                 try:
                     await asyncio.to_thread(self.reconcile, namespace, name)
