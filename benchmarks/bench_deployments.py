@@ -25,6 +25,12 @@ def project(namespace: str) -> dict[str, Any]:
             "spec": {"environments": [{"name": "prod", "production": True}]}}
 
 
+def project_ready(custom: CustomObjectsApi, namespace: str) -> bool:
+    found = custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "devopsprojects", "shop")
+    conditions = (found.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def deployment(index: int) -> dict[str, Any]:
     return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "InfraDeployment",
             "metadata": {"name": f"deploy-{index:04d}"},
@@ -36,9 +42,9 @@ def run_one(count: int, namespace: str, timeout: float = 1200.0) -> dict[str, An
     with stack() as running:
         operator_client = kube_client.api_client()  # the operator's own (shared) client counts its requests
         custom = CustomObjectsApi(kube_client.new_api_client(running.kube.url))
-        custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "devopsprojects", project(namespace))
-        while not any(c.get("type") == "Ready" and c.get("status") == "True" for c in (custom.get_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, "devopsprojects", "shop").get("status") or {}).get("conditions", [])):
+        custom.create_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "devopsprojects",
+                                               project(namespace))
+        while not project_ready(custom, namespace):
             time.sleep(0.1)
         state = Path(mkdtemp(prefix="bench-kubelet-"))
         kubeconfig = running.kube.write_kubeconfig(state / "kubeconfig")

@@ -23,6 +23,7 @@ from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws
 from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
+from devops_operator.terraform.jobs import DEPLOYMENT_LABEL
 
 from support import TEST_POLICY, delete_namespaced_objects
 
@@ -102,7 +103,9 @@ def kubelet(kube_server: EmulatedKubernetes, aws_url: str, tmp_path_factory: pyt
     """The kubelet double: runs runner Jobs as subprocesses (the emulator has no nodes)."""
     state = tmp_path_factory.mktemp("kubelet")
     kubeconfig = kube_server.write_kubeconfig(state / "kubeconfig")
-    with KubeletDouble(kube_url=kube_server.url, kubeconfig=kubeconfig, log_dir=state, use_standin=True) as double:
+    # Only runner Jobs: other tests create Jobs of their own (kubectl create job) and expect them left alone.
+    with KubeletDouble(kube_url=kube_server.url, kubeconfig=kubeconfig, log_dir=state, use_standin=True,
+                       job_label=DEPLOYMENT_LABEL) as double:
         yield double
 
 

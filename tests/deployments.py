@@ -69,7 +69,7 @@ def get(api: ApiClient, namespace: str, name: str) -> dict[str, Any]:
     return get_custom(api, "infradeployments", namespace, name)
 
 
-def wait_phase(api: ApiClient, namespace: str, name: str, *phases: str, timeout: float = 60) -> dict[str, Any]:
+def wait_phase(api: ApiClient, namespace: str, name: str, *phases: str, timeout: float = 180) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         obj = get(api, namespace, name)
         status = obj.get("status") or {}

@@ -42,8 +42,8 @@ def test_example_applies_and_becomes_ready(
     assert ours, f"{path.name} holds none of our kinds"
     for plural, name in ours:
         if plural == "infradeployments" and "prod" in name:
-            wait_until(lambda: waits_for_approval(get_custom(kube_api, plural, namespace, name)), timeout=60,
-                       what=f"{name} waiting for approval")
+            wait_until(lambda name=name: waits_for_approval(get_custom(kube_api, "infradeployments", namespace, name)),
+                       timeout=60, what=f"{name} waiting for approval")
             continue
         wait_for_condition(kube_api, plural, namespace, name, "Ready", timeout=60)
 

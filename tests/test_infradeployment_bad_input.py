@@ -9,11 +9,12 @@ import pytest
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from deployments import QUEUE_MODULE, deployment, get, jobs, project, wait_phase
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
+
+from deployments import QUEUE_MODULE, deployment, get, jobs, project, wait_phase
 
 FLUX_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -25,6 +26,9 @@ FLUX_CRD = {
                            "schema": {"openAPIV3Schema": {"type": "object",
                                                           "x-kubernetes-preserve-unknown-fields": True}}}]},
 }
+
+# End-to-end: the operator, runner Jobs as processes, the stand-in and moto (seconds per test).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def stalled(api: ApiClient, namespace: str, name: str) -> dict:
@@ -105,7 +109,8 @@ def test_a_flux_source_without_an_artifact_is_stalled(shop: str, kube_api: ApiCl
          "spec": {"url": "https://example.invalid/infra.git"}})
     deployment(kube_api, shop, "flux", source={"sourceRef": {"kind": "GitRepository", "name": "infra"}})
     status = stalled(kube_api, shop, "flux")
-    assert status["message"].startswith("spec.source.sourceRef: Flux GitRepository") and "no artifact" in status["message"]
+    assert status["message"].startswith("spec.source.sourceRef: Flux GitRepository")
+    assert "no artifact" in status["message"]
 
 
 def test_a_git_source_is_cloned_at_the_commit_and_applied(shop: str, kube_api: ApiClient, kubelet: KubeletDouble,
@@ -125,3 +130,10 @@ def test_a_git_source_is_cloned_at_the_commit_and_applied(shop: str, kube_api: A
     assert ready["status"]["phase"] == "Ready", ready["status"]["message"]
     assert ready["status"]["lastAppliedRevision"] == commit
     assert get(kube_api, shop, "fromgit")["status"]["plan"]["sourceRevision"] == commit
+
+
+def test_an_engine_that_does_not_satisfy_terraform_version_is_stalled(shop: str, kube_api: ApiClient,
+                                                                       kubelet: KubeletDouble) -> None:
+    deployment(kube_api, shop, "oldtf", terraformVersion=">= 2.0")
+    status = stalled(kube_api, shop, "oldtf")
+    assert "spec.terraformVersion" in status["message"] and "does not satisfy '>= 2.0'" in status["message"]

@@ -8,9 +8,9 @@ import gzip
 import json
 
 import boto3
+import pytest
 from kubernetes.client import ApiClient, CoreV1Api
 
-from deployments import approve, deployment, get, jobs, patch_spec, project, wait_phase
 from devops_operator import metrics
 from devops_operator.controllers import devopsproject
 from devops_operator.controllers.infradeployment import DeploymentController
@@ -19,6 +19,7 @@ from devops_operator.runtime import Runtime
 from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
 
+from deployments import approve, deployment, get, jobs, patch_spec, project, wait_phase
 from support import condition, get_custom, wait_until
 
 TWO_QUEUES = {"main.tf": """
@@ -52,6 +53,9 @@ output "api_token" {
   sensitive = true
 }
 """}
+
+# End-to-end: the operator, runner Jobs as processes, the stand-in and moto (seconds per test).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def sqs(aws_url: str):  # type: ignore[no-untyped-def]
@@ -172,7 +176,7 @@ def test_a_stale_plan_is_replanned_and_waits_again(
     before = metrics.TERRAFORM_STALE_PLANS._value.get()
     approve(kube_api, namespace, "stale", old_plan)
     again = wait_until(lambda: (o := get(kube_api, namespace, "stale"))["status"].get("phase") == "AwaitingApproval"
-                       and o["status"]["plan"]["id"] != old_plan and o, timeout=60, what="a new plan")
+                       and o["status"]["plan"]["id"] != old_plan and o, timeout=180, what="a new plan")
     assert again["status"]["replans"] == 1
     assert metrics.TERRAFORM_STALE_PLANS._value.get() == before + 1
     assert not queue_exists(aws_url, f"{namespace}-st2-jobs")  # nothing was forced
@@ -214,11 +218,11 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released(
         lock = (obj.get("status") or {}).get("lock") or {}
         return obj if lock.get("operation") == "OperationTypeApply" else None
 
-    locked = wait_until(holding, timeout=60, what="the apply holding the lock")
+    locked = wait_until(holding, timeout=180, what="the apply holding the lock")
     lock = locked["status"]["lock"]
     job = lock["holderJob"]
     assert lock["holderPod"].startswith(job)
-    wait_until(lambda: queue_exists(aws_url, f"{namespace}-sig-first"), timeout=30, what="the first queue")
+    wait_until(lambda: queue_exists(aws_url, f"{namespace}-sig-first"), timeout=120, what="the first queue")
     assert kubelet.signal_job(namespace, job)
     assert kubelet.signal_job(namespace, job)  # a second signal is never forwarded
     failed = wait_phase(kube_api, namespace, "sig", "Failed")

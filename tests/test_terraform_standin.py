@@ -152,3 +152,11 @@ def test_job_names_are_deterministic_and_valid() -> None:
     assert first == job_name("a" * 80, "apply", "0123456789abcdef")
     assert len(first) <= 52 and first.endswith("-apply-0123456789ab")
     assert job_name("web", "plan", "aaaa") != job_name("web", "plan", "bbbb")
+
+
+def test_version_constraints() -> None:
+    from devops_operator.terraform.versions import satisfies
+
+    assert satisfies("1.9.8", ">= 1.5, < 2.0") and satisfies("1.9.8", "~> 1.9") and satisfies("1.9.8", "1.9.8")
+    assert not satisfies("1.9.8", "~> 1.10") and not satisfies("1.9.8", "< 1.6") and not satisfies("1.9.8", "!= 1.9.8")
+    assert satisfies("1.9.8", "~> 1.9.2") and not satisfies("1.10.0", "~> 1.9.2")

@@ -196,6 +196,7 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
             "name": owner["metadata"]["name"], "namespace": namespace, "uid": owner["metadata"]["uid"]}},
         source=source, module_path=module_path(source), engine=engine,
         engine_version=spec.terraform_version or terraform.version, backend_override=backend.override(),
+        version_constraint=spec.terraform_version,
         variables=dict(spec.variables), environment_variables=environment_variables, var_files=list(spec.var_files),
         vars_from=[{k: v for k, v in item.items() if k != "resourceVersion"} for item in vars_from],
         inputs_digest=digest, replan=replans, artifact_secret=f"{name}-plan"[:200],

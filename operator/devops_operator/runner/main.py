@@ -60,6 +60,7 @@ from devops_operator.terraform.request import (
     RunRequest,
     result_name,
 )
+from devops_operator.terraform.versions import satisfies
 
 STEPS = ("plan", "apply", "destroy", "drift")
 PLAN_FILE = "plan.tfplan"
@@ -325,7 +326,21 @@ class Runner:
         return dict(found.get("data") or {})
 
     def init(self) -> None:
+        self.check_version()
         self.run_engine(["init", "-input=false", "-no-color"])
+
+    def check_version(self) -> None:
+        """spec.terraformVersion: refuse to run an engine that does not satisfy it."""
+        constraint = self.request.version_constraint
+        if not constraint:
+            return
+        _, shown = self.run_engine(["version", "-json"], capture=True)
+        version = str(json.loads(shown).get("terraform_version") or "0")
+        self.result["engineVersion"] = version
+        if not satisfies(version, constraint):
+            raise StepFailed(f"the runner's {self.request.engine} is {version}, which does not satisfy {constraint!r}: "
+                             "change the constraint or use a runner image that pins a matching version",
+                             category="config", field="spec.terraformVersion")
 
     def plan(self, *, destroy: bool = False, keep: bool = True) -> None:
         revision = self.prepare()

@@ -87,6 +87,7 @@ class KubeletDouble:
     oom_jobs: set[str] = field(default_factory=set)  # job-name prefixes whose container is OOM-killed
     hold_jobs: set[str] = field(default_factory=set)  # job-name prefixes not started until released
     namespaces: set[str] | None = None  # None: every namespace
+    job_label: str | None = None  # only Jobs carrying this label key (None: every Job, as a node would)
     api: ApiClient | None = None
     # None: the stand-in unless a real engine with a local AWS provider is installed; tests pass True.
     use_standin: bool | None = None
@@ -167,6 +168,8 @@ class KubeletDouble:
             key = (meta["namespace"], meta["name"])
             if key in self._handled or (self.namespaces is not None and key[0] not in self.namespaces):
                 continue
+            if self.job_label is not None and self.job_label not in (meta.get("labels") or {}):
+                continue
             if (job.get("status") or {}).get("conditions"):
                 self._handled.add(key)  # finished before we saw it (a previous double's work)
                 continue
@@ -196,7 +199,8 @@ class KubeletDouble:
         self.started_jobs.append(name)
         if container.get("image") in self.unpullable_images:
             self._pod_status(namespace, pod_name, {"phase": "Pending", "containerStatuses": [{
-                "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"], "imageID": "",
+                "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"],
+                "imageID": "",
                 "state": {"waiting": {"reason": "ImagePullBackOff",
                                       "message": f"Back-off pulling image \"{container['image']}\""}}}]})
             return

@@ -76,7 +76,7 @@ def deployment_details(status: dict[str, Any]) -> list[str]:
     if status.get("lastAppliedPlanId"):
         registry = (status.get("registry") or {}).get("configMapName")
         lines.append(f"applied plan {status['lastAppliedPlanId']}: {status.get('resourceCount', 0)} resource(s); "
-                     f"DEPLOYED.md: kubectl get configmap {registry} -o jsonpath='{{.data.DEPLOYED\.md}}'")
+                     rf"DEPLOYED.md: kubectl get configmap {registry} -o jsonpath='{{.data.DEPLOYED\.md}}'")
     return lines
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devops_operator.api.devopsproject import TerraformBackend, TerraformBackendType
+if TYPE_CHECKING:  # the stand-in imports this module on every start: keep pydantic models out of it
+    from devops_operator.api.devopsproject import TerraformBackend
 
 DEFAULT_WORKSPACE = "default"
 STATE_KEY = "tfstate"
@@ -54,7 +55,7 @@ class BackendSettings:
 
     def override(self) -> dict[str, Any]:
         """The backend override file the runner writes next to the module (`*_override.tf.json`)."""
-        if self.type == TerraformBackendType.KUBERNETES:
+        if self.type == "kubernetes":
             config: dict[str, Any] = {"secret_suffix": self.secret_suffix, "namespace": self.namespace}
         else:
             config = {"bucket": self.bucket, "key": self.key, "region": self.region, "encrypt": self.encrypt}
@@ -71,7 +72,7 @@ class BackendSettings:
 def resolve_backend(backend: TerraformBackend, *, deployment: str, deployment_namespace: str,
                     project_namespace: str, region: str) -> BackendSettings:
     """The backend of one deployment: the suffix is per namespace and deployment, so none share a state."""
-    if backend.type == TerraformBackendType.S3 and backend.s3 is not None:
+    if backend.type == "s3" and backend.s3 is not None:
         s3 = backend.s3
         return BackendSettings(type="s3", bucket=s3.bucket, key=f"{s3.key_prefix}/{deployment_namespace}/{deployment}"
                                "/terraform.tfstate", region=s3.region or region, dynamodb_table=s3.dynamodb_table,

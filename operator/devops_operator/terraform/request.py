@@ -39,6 +39,7 @@ class RunRequest:
     vars_from: list[dict[str, Any]] = field(default_factory=list)
     inputs_digest: str = ""
     replan: int = 0  # plans re-made for this spec (stale or expired): part of the plan id
+    version_constraint: str | None = None  # spec.terraformVersion: the engine must satisfy it
     plan_id: str | None = None  # apply: the approved plan
     plan_sha256: str | None = None  # apply: the artefact's recorded digest
     source_revision: str | None = None  # apply: the revision that was planned

@@ -19,27 +19,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import hcl2
-
-from devops_operator.kube import client as kube_client
 from devops_operator.terraform.planjson import summarize_plan
-from devops_operator.terraform.standin.engine import (
-    ENGINE_VERSION,
-    ApplyFailed,
-    Engine,
-    Interrupted,
-    output_json,
-    show_state,
-)
+from devops_operator.terraform.standin.errors import ModuleError
 from devops_operator.terraform.standin.expressions import EvaluationError, Unsupported, evaluate
-from devops_operator.terraform.standin.module import Module, ModuleError, load_module
-from devops_operator.terraform.standin.state import (
-    KubernetesState,
-    LocalState,
-    LockError,
-    StateStore,
-    StateWriteError,
-)
+from devops_operator.terraform.standin.state import LockError, StateStore, StateWriteError
+
+# Each command imports only what it needs (boto3, the Kubernetes client, the HCL parser are imported where
+# used): a runner step calls the CLI four or five times, and start-up time adds up on small nodes.
+ENGINE_VERSION = "1.9.8"
 
 BANNER = "stand-in Terraform (devops-operator's test double, not HashiCorp Terraform or OpenTofu)"
 PLAN_FORMAT = "devops-standin-plan/1"
@@ -96,12 +83,26 @@ def _inputs(flags: dict[str, list[str]], directory: Path) -> dict[str, Any]:
         if path.name.endswith(".json"):
             values.update(json.loads(path.read_text()))
         else:
+            import hcl2
+
             parsed = hcl2.loads(path.read_text())
             values.update({k: _tfvars_value(v) for k, v in parsed.items()})
     for assignment in flags.get("var", []):
         key, _, value = assignment.partition("=")
         values[key] = value
     return values
+
+
+def _load_module(directory: Path) -> Any:
+    from devops_operator.terraform.standin.module import load_module
+
+    return load_module(directory)
+
+
+def _engine(module: Any, inputs: dict[str, Any], env: dict[str, str] | None = None) -> Any:
+    from devops_operator.terraform.standin.engine import Engine
+
+    return Engine(module, inputs, env=env)
 
 
 def _tfvars_value(value: Any) -> Any:
@@ -117,6 +118,9 @@ def _store(directory: Path) -> StateStore:
         raise ModuleError('Error: Backend initialization required, please run "terraform init"')
     backend = json.loads(record.read_text()).get("backend") or {}
     if backend.get("type") == "kubernetes":
+        from devops_operator.kube import client as kube_client
+        from devops_operator.terraform.standin.state import KubernetesState
+
         config = backend.get("config") or {}
         path = os.environ.get("KUBE_CONFIG_PATH")
         if path:
@@ -124,6 +128,8 @@ def _store(directory: Path) -> StateStore:
         kube_client.configure()
         namespace = config.get("namespace") or os.environ.get("KUBE_NAMESPACE") or "default"
         return KubernetesState(kube_client.api_client(), namespace, str(config.get("secret_suffix")))
+    from devops_operator.terraform.standin.state import LocalState
+
     return LocalState(directory)
 
 
@@ -138,16 +144,19 @@ def _write_state(store: StateStore, state: dict[str, Any], directory: Path) -> N
                           "save the state; it was written to errored.tfstate in the working directory.") from exc
 
 
-def _backend_config(module: Module) -> dict[str, Any]:
+def _backend_config(module: Any) -> dict[str, Any]:
     if module.backend is None:
         return {"type": "local", "config": {}}
     backend_type, raw = module.backend
-    engine = Engine(module, {name: "" for name in module.variables}, env={})
-    return {"type": backend_type, "config": {k: engine._eval(v, "backend") for k, v in raw.items()}}
+
+    def no_refs(parts: Any) -> Any:
+        raise EvaluationError("a backend block may not refer to variables or resources")
+
+    return {"type": backend_type, "config": {k: evaluate(v, no_refs, "backend") for k, v in raw.items()}}
 
 
 def _init(directory: Path) -> int:
-    module = load_module(directory)
+    module = _load_module(directory)
     record = directory / BACKEND_RECORD
     record.parent.mkdir(exist_ok=True)
     record.write_text(json.dumps({"version": 3, "backend": _backend_config(module)}))
@@ -157,15 +166,15 @@ def _init(directory: Path) -> int:
 
 
 def _validate(directory: Path) -> int:
-    load_module(directory)
+    _load_module(directory)
     print("Success! The configuration is valid.")
     return 0
 
 
 def _plan(directory: Path, flags: dict[str, list[str]]) -> int:
-    module = load_module(directory)
+    module = _load_module(directory)
     store = _store(directory)
-    engine = Engine(module, _inputs(flags, directory))
+    engine = _engine(module, _inputs(flags, directory))
     lock_id = store.lock("OperationTypePlan")
     try:
         state = store.read()
@@ -210,6 +219,8 @@ def _show(directory: Path, flags: dict[str, list[str]], positional: list[str]) -
     if positional:
         print(json.dumps(_read_plan(Path(positional[0]))["plan"]))
         return 0
+    from devops_operator.terraform.standin.engine import show_state
+
     print(json.dumps(show_state(_store(directory).read())))
     return 0
 
@@ -218,9 +229,9 @@ def _apply(directory: Path, positional: list[str], stop: Stop) -> int:
     if not positional:
         raise ModuleError("Error: the stand-in applies saved plans only: run plan -out=FILE, then apply FILE")
     saved = _read_plan(Path(positional[0]))
-    module = load_module(directory)
+    module = _load_module(directory)
     store = _store(directory)
-    engine = Engine(module, saved.get("inputs") or {})
+    engine = _engine(module, saved.get("inputs") or {})
     lock_id = store.lock("OperationTypeApply")
     try:
         state = store.read()
@@ -229,6 +240,8 @@ def _apply(directory: Path, positional: list[str], stop: Stop) -> int:
             print("Error: Saved plan is stale\n\nThe given plan file can no longer be applied because the state "
                   "was changed by another operation after the plan was created.", file=sys.stderr)
             return 1
+        from devops_operator.terraform.standin.engine import ApplyFailed, Interrupted
+
         try:
             new_state = engine.apply(saved["plan"], state, should_stop=lambda: stop.requested,
                                      progress=lambda line: print(line, flush=True), destroy=bool(saved.get("destroy")))
@@ -251,6 +264,8 @@ def _apply(directory: Path, positional: list[str], stop: Stop) -> int:
 
 
 def _output(directory: Path, flags: dict[str, list[str]]) -> int:
+    from devops_operator.terraform.standin.engine import output_json
+
     print(json.dumps(output_json(_store(directory).read())))
     return 0
 
@@ -271,7 +286,11 @@ def run(argv: Sequence[str], directory: Path | None = None) -> int:
         if a.startswith("-chdir="):
             directory = Path(a.split("=", 1)[1])
     if not args or args[0] in ("version", "-version", "--version"):
-        print(f"Terraform v{ENGINE_VERSION}\n{BANNER}")
+        if "-json" in args:
+            print(json.dumps({"terraform_version": ENGINE_VERSION, "platform": "stand-in", "provider_selections": {},
+                              "terraform_outdated": False}))
+        else:
+            print(f"Terraform v{ENGINE_VERSION}\n{BANNER}")
         return 0
     print(f"[{BANNER}]", file=sys.stderr, flush=True)
     command, rest = args[0], args[1:]

@@ -26,7 +26,7 @@ from devops_operator.terraform.standin.expressions import (
 from devops_operator.terraform.standin.module import Module, ModuleError, Resource
 from devops_operator.terraform.standin.resources import TYPES, Aws
 
-ENGINE_VERSION = "1.9.8"
+ENGINE_VERSION = "1.9.8"  # what the stand-in reports; keep equal to cli.ENGINE_VERSION
 FORMAT_VERSION = "1.2"
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Test hook, as moto has its own: seconds to wait before each resource operation (to interrupt an apply).

@@ -14,6 +14,7 @@ from typing import Any
 
 import hcl2
 
+from devops_operator.terraform.standin.errors import ModuleError
 from devops_operator.terraform.standin.expressions import EvaluationError, Unsupported, references, unquote
 from devops_operator.terraform.standin.resources import TYPES
 
@@ -26,10 +27,6 @@ UNSUPPORTED_TOP = {"module": "modules", "data": "data sources", "moved": "moved 
 PROVIDER_ARGUMENTS = {"region", "default_tags", "endpoints", "access_key", "secret_key", "skip_credentials_validation",
                       "skip_requesting_account_id", "skip_metadata_api_check", "s3_use_path_style", "profile"}
 BACKENDS = {"kubernetes", "local"}
-
-
-class ModuleError(Exception):
-    """The module is wrong as written (a terraform validate error)."""
 
 
 @dataclass

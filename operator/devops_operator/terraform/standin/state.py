@@ -15,12 +15,8 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
-
-from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.terraform.backends import (
     DEFAULT_WORKSPACE,
     LOCK_INFO_ANNOTATION,
@@ -30,6 +26,9 @@ from devops_operator.terraform.backends import (
     state_labels,
     state_secret_name,
 )
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 
 class LockError(Exception):
@@ -96,9 +95,16 @@ class KubernetesState:
         base = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases"
         return f"{base}/{name}" if name else base
 
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        from devops_operator.kube.client import REQUEST_TIMEOUT, call_json  # the Kubernetes client, when used
+
+        return call_json(self.api, method, path, body=body, timeout=REQUEST_TIMEOUT)
+
     def _get(self, path: str) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
         try:
-            found: dict[str, Any] = call_json(self.api, "GET", path, timeout=REQUEST_TIMEOUT)
+            found: dict[str, Any] = self._call("GET", path)
             return found
         except ApiException as exc:
             if exc.status == 404:
@@ -124,11 +130,11 @@ class KubernetesState:
         try:
             existing = self._get(self._secret_path(self.secret))
             if existing is None:
-                call_json(self.api, "POST", self._secret_path(), body=body)
+                self._call("POST", self._secret_path(), body)
             else:
                 body["metadata"]["resourceVersion"] = existing["metadata"].get("resourceVersion")
-                call_json(self.api, "PUT", self._secret_path(self.secret), body=body)
-        except (ApiException, OSError) as exc:
+                self._call("PUT", self._secret_path(self.secret), body)
+        except Exception as exc:  # an API refusal or a broken connection: Terraform writes errored.tfstate
             raise StateWriteError(f"failed to persist state to Secret {self.namespace}/{self.secret}: {exc}") from exc
 
     def lock(self, operation: str) -> str:
@@ -145,12 +151,14 @@ class KubernetesState:
                          "annotations": {LOCK_INFO_ANNOTATION: json.dumps(info)}},
             "spec": {"holderIdentity": lock_id},
         }
+        from kubernetes.client.exceptions import ApiException
+
         try:
             if lease is None:
-                call_json(self.api, "POST", self._lease_path(), body=body)
+                self._call("POST", self._lease_path(), body)
             else:
                 body["metadata"]["resourceVersion"] = lease["metadata"].get("resourceVersion")
-                call_json(self.api, "PUT", self._lease_path(self.lease), body=body)
+                self._call("PUT", self._lease_path(self.lease), body)
         except ApiException as exc:
             if exc.status == 409:  # someone else took it between our read and write
                 raise LockError(f"the lock Lease {self.lease} was taken concurrently") from exc
@@ -165,5 +173,5 @@ class KubernetesState:
         metadata = dict(lease["metadata"])
         annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != LOCK_INFO_ANNOTATION}
         metadata["annotations"] = annotations
-        call_json(self.api, "PUT", self._lease_path(self.lease),
-                  body={**lease, "metadata": metadata, "spec": {**(lease.get("spec") or {}), "holderIdentity": None}})
+        self._call("PUT", self._lease_path(self.lease),
+                   {**lease, "metadata": metadata, "spec": {**(lease.get("spec") or {}), "holderIdentity": None}})
