@@ -45,15 +45,16 @@ def test_example_applies_and_becomes_ready(
             wait_until(lambda name=name: waits_for_approval(get_custom(kube_api, "infradeployments", namespace, name)),
                        timeout=60, what=f"{name} waiting for approval")
             continue
-        wait_for_condition(kube_api, plural, namespace, name, "Ready", timeout=60)
+        wait_for_condition(kube_api, plural, namespace, name, "Ready", timeout=120)
 
 
+@pytest.mark.timeout(400)
 def test_sandbox_once_runs_the_examples_and_exits_zero(tmp_path: Path) -> None:
     """`make demo ARGS=--once`: the real CLI in a subprocess, as a user runs it."""
     devopsctl = Path(sys.executable).parent / "devopsctl"
     result = subprocess.run(
-        [str(devopsctl), "sandbox", "--once", "--timeout", "60", "--state-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [str(devopsctl), "sandbox", "--once", "--timeout", "150", "--state-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "DevOpsProject/shop" in result.stdout

@@ -49,7 +49,7 @@ from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.kube.conditions import rfc3339
 from devops_operator.kube.events import post_event
 from devops_operator.kube.redaction import redact
-from devops_operator.kube.store import ConfigMapDocument
+from devops_operator.kube.store import ConfigMapDocument, StoreError
 from devops_operator.projectrefs import ProjectAccess, ProjectRefError, resolve_project
 from devops_operator.runtime import Runtime
 from devops_operator.terraform import backends
@@ -60,6 +60,7 @@ from devops_operator.terraform.request import LOG_KEY, RESULT_KEY, result_name
 logger = logging.getLogger(__name__)
 
 PLANNED, TESTED, APPLIED = "Planned", "Tested", "Applied"
+JOB_PHASES = frozenset({"Planning", "Applying"})
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 # Ready-condition reasons of deployments that wait for something outside them: the recheck looks again.
 WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "SourceArtifactMissing", "VariablesNotFound",
@@ -97,6 +98,9 @@ class DeploymentController:
         self.waiting: dict[str, float] = {}  # key -> monotonic time last looked at
         self.pending_approvals: dict[str, datetime] = {}  # key -> requested at
         self.expiries: dict[str, datetime] = {}  # key -> when its pending approval expires
+        # Deployments with a running Job: looked at every tick for the lock's holder (status.lock) only;
+        # the Job's own changes arrive as events.
+        self.jobs_running: dict[str, float] = {}
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_lock:
@@ -105,6 +109,7 @@ class DeploymentController:
     def forget(self, namespace: str, name: str) -> None:
         key = key_of(namespace, name)
         self.waiting.pop(key, None)
+        self.jobs_running.pop(key, None)
         self.pending_approvals.pop(key, None)
         self.expiries.pop(key, None)
         metrics.forget_resource(KIND.kind, namespace, name)
@@ -170,12 +175,17 @@ class DeploymentController:
                 return
             try:
                 outcome = self.evaluate(obj)
+                outcome = self._replan_now(obj, outcome)
             except ApiException as exc:
                 outcome = Outcome.reconciling("ReconcileError", f"the Kubernetes API answered {exc.status} "
                                               f"{exc.reason}; retrying", "Pending")
             apply_outcome(self.api, KIND, obj, outcome)
             result["value"] = (metrics.Outcome.STALLED if outcome.state == "stalled" else
                                metrics.Outcome.SUCCESS if outcome.state == "ready" else metrics.Outcome.RETRY)
+            if outcome.phase in JOB_PHASES:
+                self.jobs_running[key] = time.monotonic()
+            else:
+                self.jobs_running.pop(key, None)
             if outcome.reason in WAITING_REASONS:
                 # A project turning Ready wakes its deployments sooner than the recheck interval.
                 self.waiting[key] = time.monotonic() - (self.tick / 2 if outcome.reason == "WaitingForProject" else 0)
@@ -185,6 +195,17 @@ class DeploymentController:
                 self.pending_approvals.pop(key, None)
                 self.expiries.pop(key, None)
             self._update_pending_gauge()
+
+    def _replan_now(self, obj: dict[str, Any], outcome: Outcome) -> Outcome:
+        """A stale or expired plan: start the new plan in the same reconciliation (no event would come)."""
+        replans = outcome.fields.get("replans")
+        if replans is None or replans == (obj.get("status") or {}).get("replans"):
+            return outcome
+        status = {**(obj.get("status") or {}), "replans": replans, "approval": None}
+        follow = self.evaluate({**obj, "status": status})
+        return Outcome(follow.state, outcome.reason, f"{outcome.message}; {follow.message}", follow.phase,
+                       {**outcome.fields, **follow.fields},
+                       (*outcome.domain_conditions, *follow.domain_conditions))
 
     def _update_pending_gauge(self) -> None:
         now = datetime.now(UTC)
@@ -356,7 +377,13 @@ class DeploymentController:
         changes = [Change(c["address"], c.get("type", ""), "", c["action"]) for c in plan_result.get("changes") or []]
         verification = verify_applied(changes, resources)
         access_key = (spec.project_ref.namespace or namespace, spec.project_ref.name)
-        registry_status = self._register(obj, access_key, spec.environment, resources, changes, plan)
+        try:
+            registry_status = self._register(obj, access_key, spec.environment, resources, changes, plan)
+        except StoreError as exc:  # e.g. a registry too large for one ConfigMap: the apply itself stands
+            registry_status = RegistryStatus(
+                config_map_name=registry.registry_name(access_key[1], spec.environment)).to_wire()
+            post_event(self.api, obj, "Warning", "RegistryNotUpdated", f"plan {plan.id} was applied, but the "
+                       f"registry was not updated: {exc}")
         names, names_cut = bounded(OutputsStatus, "names", result.get("outputNames") or [])
         secret_names, secret_cut = bounded(OutputsStatus, "sensitive_names", result.get("sensitiveOutputNames") or [])
         at = rfc3339()
@@ -561,6 +588,7 @@ class DeploymentController:
         at again only once its expiresAfter has passed (an approval is a spec change, which kopf delivers).
         """
         keys = [k for k, at in list(self.waiting.items()) if now - at >= self.tick]
+        keys += [k for k, at in list(self.jobs_running.items()) if now - at >= self.tick and k not in keys]
         wall = datetime.now(UTC)
         keys += [k for k, expires in list(self.expiries.items()) if expires <= wall and k not in keys]
         return keys
