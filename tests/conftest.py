@@ -21,7 +21,9 @@ from devops_operator.kube import client as kube_client
 from devops_operator.kube.client import CountingApiClient, new_api_client
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws
+from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
+from devops_operator.terraform.jobs import DEPLOYMENT_LABEL
 
 from support import TEST_POLICY, delete_namespaced_objects
 
@@ -93,6 +95,18 @@ def operator(operator_config: OperatorConfig, kube_api: ApiClient) -> Iterator[O
     """The real operator (kopf + our handlers) running in-process against the emulators."""
     with OperatorThread(operator_config) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def kubelet(kube_server: EmulatedKubernetes, aws_url: str, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[KubeletDouble]:
+    """The kubelet double: runs runner Jobs as subprocesses (the emulator has no nodes)."""
+    state = tmp_path_factory.mktemp("kubelet")
+    kubeconfig = kube_server.write_kubeconfig(state / "kubeconfig")
+    # Only runner Jobs: other tests create Jobs of their own (kubectl create job) and expect them left alone.
+    with KubeletDouble(kube_url=kube_server.url, kubeconfig=kubeconfig, log_dir=state, use_standin=True,
+                       job_label=DEPLOYMENT_LABEL) as double:
+        yield double
 
 
 @pytest.fixture

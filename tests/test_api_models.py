@@ -398,7 +398,7 @@ def test_invalid_values_are_refused_by_field(
 def test_exactly_one_source(source: dict[str, Any], got: str) -> None:
     errors = _errors(InfraDeploymentSpec, {**INFRA_SPEC, "source": source})
     assert errors == [
-        (("source",), f"Value error, set exactly one of git, configMapRef or inline (got {got})")
+        (("source",), f"Value error, set exactly one of git, configMapRef, inline or sourceRef (got {got})")
     ]
 
 

@@ -280,10 +280,11 @@ def _columns(kind: str) -> dict[str, dict[str, Any]]:
 def test_infradeployment_printer_columns() -> None:
     columns = _columns("idep")
     assert list(columns) == [
-        "Ready", "Phase", "Env", "Plan", "Add", "Change", "Destroy", "Drifted", "Message", "Age",
+        "Ready", "Phase", "Env", "Plan", "Approval", "Add", "Change", "Destroy", "Drifted", "Message", "Age",
     ]  # fmt: skip
     assert columns["Env"]["jsonPath"] == ".spec.environment"
     assert columns["Plan"]["jsonPath"] == ".status.plan.id"
+    assert columns["Approval"]["jsonPath"] == ".status.approval.state"
     for name in ("Add", "Change", "Destroy"):
         assert columns[name]["type"] == "integer"
         assert columns[name]["priority"] == 1

@@ -13,7 +13,7 @@ import kopf
 
 from devops_operator import metrics
 from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
-from devops_operator.controllers import devopsproject, healthcheck
+from devops_operator.controllers import devopsproject, healthcheck, infradeployment
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.diffbase import CompactDiffBaseStorage
 from devops_operator.runtime import Runtime
@@ -64,6 +64,9 @@ async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
     scheduler = healthcheck.HealthCheckScheduler(memo.runtime)
     memo.health_scheduler = scheduler
     memo.background_tasks.append(asyncio.create_task(scheduler.run(), name="healthcheck-scheduler"))
+    deployments = infradeployment.DeploymentController(memo.runtime)
+    memo.deployments = deployments
+    memo.background_tasks.append(asyncio.create_task(deployments.run(), name="infradeployment-rechecks"))
 
 
 @kopf.on.cleanup()

@@ -38,6 +38,39 @@ RESOURCE_STALLED = Gauge(
     ["kind", "namespace", "name"],
 )
 
+# InfraDeployment (Terraform in runner Jobs).
+TERRAFORM_PLAN_DURATION = Histogram(
+    "devops_operator_terraform_plan_duration_seconds",
+    "Duration of a runner Job's plan step (init, validate, plan, show), by engine.",
+    ["engine"],
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+TERRAFORM_APPLY_DURATION = Histogram(
+    "devops_operator_terraform_apply_duration_seconds",
+    "Duration of a runner Job's apply step, by engine.",
+    ["engine"],
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+TERRAFORM_PLANNED_RESOURCES = Gauge(
+    "devops_operator_terraform_planned_resources",
+    "Resources the current plan of a deployment would add, change, destroy or replace.",
+    ["namespace", "name", "action"],
+)
+APPROVAL_PENDING_OLDEST = Gauge(
+    "devops_operator_approval_pending_oldest_seconds",
+    "Age of the oldest approval still pending, by kind (0 when none waits).",
+    ["kind"],
+)
+TERRAFORM_JOB_FAILURES = Counter(
+    "devops_operator_terraform_job_failures_total",
+    "Runner Jobs that failed, by step and reason (Error, OOMKilled, ImagePullBackOff, DeadlineExceeded, ...).",
+    ["step", "reason"],
+)
+TERRAFORM_STALE_PLANS = Counter(
+    "devops_operator_terraform_stale_plans_total",
+    "Saved plans found stale at apply time (the state moved) and re-planned for a new approval.",
+)
+
 
 class Outcome:
     SUCCESS = "success"

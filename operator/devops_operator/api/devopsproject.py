@@ -121,7 +121,16 @@ class ResourceRequirements(Model):
     memory: str = Field(default="512Mi", description="Memory request and limit of runner Jobs.")
 
 
+class TerraformEngine(StrEnum):
+    TERRAFORM = "terraform"
+    TOFU = "tofu"
+
+
 class TerraformSettings(Model):
+    engine: TerraformEngine = Field(
+        default=TerraformEngine.TERRAFORM,
+        description="terraform or tofu: which of the runner image's pinned engines runs the plans.",
+    )
     runner_image: str = Field(default=DEFAULT_RUNNER_IMAGE, description="Image of the Terraform runner Jobs.")
     version: str = Field(default="1.9.8", description="Terraform version the runner image pins (informational).")
     service_account_name: str = Field(

@@ -30,7 +30,7 @@ from devops_operator.api.common import (
     StatusBase,
     standard_columns,
 )
-from devops_operator.api.devopsproject import TerraformBackend
+from devops_operator.api.devopsproject import TerraformBackend, TerraformEngine
 
 # A Kubernetes object name (DNS subdomain, RFC 1123).
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -160,8 +160,33 @@ class ConfigMapSource(Model):
         return _check_relative_path(value, "path")
 
 
+class FluxSourceKind(StrEnum):
+    GIT_REPOSITORY = "GitRepository"
+    OCI_REPOSITORY = "OCIRepository"
+    BUCKET = "Bucket"
+
+
+class FluxSourceReference(Model):
+    """A Flux source (source.toolkit.fluxcd.io): the runner downloads its status.artifact and verifies its digest."""
+
+    kind: FluxSourceKind = Field(description="GitRepository, OCIRepository or Bucket.")
+    name: str = Field(min_length=1, max_length=253, pattern=OBJECT_NAME_PATTERN, description="Name of the source.")
+    namespace: str | None = Field(default=None, description="Namespace of the source; defaults to the deployment's.")
+    path: str = Field(
+        default=".",
+        max_length=1024,
+        pattern=RELATIVE_PATH_PATTERN,
+        description="Directory of the root module inside the artifact.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        return _check_relative_path(value, "path")
+
+
 class DeploymentSource(Model):
-    """Where the Terraform module comes from: exactly one of git, configMapRef or inline."""
+    """Where the Terraform module comes from: exactly one of git, configMapRef, inline or sourceRef."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -169,9 +194,9 @@ class DeploymentSource(Model):
                 {
                     "rule": (
                         "(has(self.git) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) + "
-                        "(has(self.inline) ? 1 : 0) == 1"
+                        "(has(self.inline) ? 1 : 0) + (has(self.sourceRef) ? 1 : 0) == 1"
                     ),
-                    "message": "set exactly one of git, configMapRef or inline",
+                    "message": "set exactly one of git, configMapRef, inline or sourceRef",
                 }
             ]
         }
@@ -180,6 +205,9 @@ class DeploymentSource(Model):
     git: GitSource | None = Field(default=None, description="A git repository (url, ref, path).")
     config_map_ref: ConfigMapSource | None = Field(
         default=None, description="A ConfigMap whose keys are the module's files."
+    )
+    source_ref: FluxSourceReference | None = Field(
+        default=None, description="A Flux GitRepository, OCIRepository or Bucket whose artifact holds the module."
     )
     inline: dict[Annotated[str, StringConstraints(max_length=256)],
                   Annotated[str, StringConstraints(max_length=MAX_INLINE_BYTES)]] | None = Field(
@@ -225,12 +253,13 @@ class DeploymentSource(Model):
                 ("git", self.git),
                 ("configMapRef", self.config_map_ref),
                 ("inline", self.inline),
+                ("sourceRef", self.source_ref),
             )
             if value is not None
         ]
         if len(chosen) != 1:
             got = ", ".join(chosen) if chosen else "none"
-            raise ValueError(f"set exactly one of git, configMapRef or inline (got {got})")
+            raise ValueError(f"set exactly one of git, configMapRef, inline or sourceRef (got {got})")
         return self
 
 
@@ -597,6 +626,9 @@ class InfraDeploymentSpec(Model):
     backend: TerraformBackend | None = Field(
         default=None, description="Override of the DevOpsProject's state backend for this deployment."
     )
+    engine: TerraformEngine | None = Field(
+        default=None, description="terraform or tofu for this deployment; unset uses the DevOpsProject's choice."
+    )
 
     @field_validator("var_files")
     @classmethod
@@ -686,6 +718,17 @@ class PlanStatus(Model):
     artifact_chunks: int | None = Field(
         default=None, ge=1, description="Number of Secrets the artifact spans."
     )
+    artifact_sha256: str | None = Field(
+        default=None, description="sha256 of the stored plan artefact; the apply Job refuses any other."
+    )
+    request: str | None = Field(
+        default=None,
+        description=(
+            "Digest of what was asked to be planned (source, inputs digest, re-plan count): a spec change gives a "
+            "new request and so a new plan; writing spec.approval does not."
+        ),
+    )
+    engine: str | None = Field(default=None, description="Engine that made the plan (terraform, tofu or the stand-in).")
 
 
 class JobStep(StrEnum):
@@ -829,6 +872,8 @@ class LockStatus(Model):
     """The Terraform state lock, when held."""
 
     id: str | None = Field(default=None, description="Lock id reported by Terraform.")
+    operation: str | None = Field(default=None, description="What holds it, e.g. OperationTypeApply.")
+    who: str | None = Field(default=None, description="Terraform's lock info `Who` (user@host; the pod's hostname).")
     holder_job: str | None = Field(default=None, description="Runner Job holding the lock.")
     holder_pod: str | None = Field(default=None, description="Pod holding the lock.")
     since: str | None = Field(default=None, description="When the lock was taken (RFC 3339).")
@@ -886,6 +931,13 @@ class InfraDeploymentStatus(StatusBase):
     lock: LockStatus | None = Field(default=None, description="The state lock, while held.")
     registry: RegistryStatus | None = Field(default=None, description="Resource registry entries.")
     resource_count: int | None = Field(default=None, ge=0, description="Resources in the Terraform state.")
+    replans: int = Field(
+        default=0, ge=0, description="Plans re-made for the same spec (stale or expired plans); part of the request."
+    )
+    engine: str | None = Field(default=None, description="Engine of the last plan or apply.")
+    errored_state_secret: str | None = Field(
+        default=None, description="Secret keeping an errored.tfstate Terraform could not save to the backend."
+    )
 
 
 KIND = KindInfo(
@@ -902,6 +954,7 @@ KIND = KindInfo(
     printer_columns=standard_columns(
         PrinterColumn(name="Env", json_path=".spec.environment"),
         PrinterColumn(name="Plan", json_path=".status.plan.id"),
+        PrinterColumn(name="Approval", json_path=".status.approval.state"),
         PrinterColumn(name="Add", json_path=".status.plan.add", type="integer", priority=1),
         PrinterColumn(name="Change", json_path=".status.plan.change", type="integer", priority=1),
         PrinterColumn(name="Destroy", json_path=".status.plan.destroy", type="integer", priority=1),

@@ -481,7 +481,7 @@ class HealthCheckScheduler:
         outcome = Outcome.ready(CHECKED, summary(stored), fields, check_conditions(stored))
         if not self._current(obj):
             return
-        apply_outcome(self.runtime.kube, KIND, obj, outcome)
+        # Gauges first: whoever sees the new status must also see the gauges it describes.
         metrics.HEALTH_CHECKS.labels("checked").inc()
         metrics.record_health(
             namespace, name, str(result.verdict),
@@ -496,6 +496,7 @@ class HealthCheckScheduler:
             metrics_requested=result.fetch.metrics_requested, cost_usd=result.fetch.estimated_cost_usd,
             seconds=result.duration_seconds, cpu_seconds=result.cpu_seconds,
         )
+        apply_outcome(self.runtime.kube, KIND, obj, outcome)
         last = before.get("report")
         previous = {str(r.get("name")): str(r.get("verdict")) for r in
                     (last.get("resources") or [] if isinstance(last, dict) else []) if isinstance(r, dict)}

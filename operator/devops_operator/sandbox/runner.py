@@ -31,6 +31,7 @@ from devops_operator.kube.conditions import get_condition
 from devops_operator.sandbox import tenancy as sandbox_tenancy
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.aws import emulated_aws, seed_estate
+from devops_operator.sandbox.kubelet import KubeletDouble, usable_engine
 from devops_operator.sandbox.operator_thread import OperatorThread
 
 # Exit code when stopped by Ctrl-C or SIGTERM: stopping the demo on purpose is not a failure.
@@ -86,11 +87,34 @@ def healthcheck_details(status: dict[str, Any]) -> list[str]:
     return lines
 
 
+def deployment_details(status: dict[str, Any]) -> list[str]:
+    plan = status.get("plan") or {}
+    lines = []
+    if plan:
+        changes = ", ".join(f"{c.get('action')} {c.get('address')}" for c in (plan.get("summary") or [])[:5])
+        lines.append(f"plan {plan.get('id')} (engine: {plan.get('engine')}): {plan.get('add', 0)} to add, "
+                     f"{plan.get('change', 0)} to change, {plan.get('destroy', 0)} to destroy: {changes}")
+    if status.get("lastAppliedPlanId"):
+        registry = (status.get("registry") or {}).get("configMapName")
+        lines.append(f"applied plan {status['lastAppliedPlanId']}: {status.get('resourceCount', 0)} resource(s); "
+                     rf"DEPLOYED.md: kubectl get configmap {registry} -o jsonpath='{{.data.DEPLOYED\.md}}'")
+    return lines
+
+
 # What the demo shows beyond phase and conditions, per kind (each capability adds its own).
 DETAILS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "DevOpsProject": project_details,
     "HealthCheck": healthcheck_details,
+    "InfraDeployment": deployment_details,
 }
+
+
+def waits_for_approval(obj: dict[str, Any]) -> bool:
+    """Settled by design: a plan waiting for a person's approval (production never auto-applies)."""
+    status = obj.get("status") or {}
+    approved = get_condition(status.get("conditions") or [], "Approved") or {}
+    current = status.get("observedGeneration") == obj.get("metadata", {}).get("generation")
+    return current and status.get("phase") == "AwaitingApproval" and approved.get("reason") == "AwaitingApproval"
 
 
 class ProgressPrinter:
@@ -194,8 +218,14 @@ def _run_sandbox(options: SandboxOptions, out: TextIO, should_stop: Callable[[],
         )
         kube_client.configure(host=k8s.url)
         api = kube_client.api_client()
+        engine = usable_engine()
+        kubelet = KubeletDouble(kube_url=k8s.url, kubeconfig=kubeconfig, log_dir=options.state_dir / "kubelet")
+        options.state_dir.joinpath("kubelet").mkdir(exist_ok=True)
+        out.write("kubelet double: runs runner Jobs as local processes (a test double; the emulator has no nodes); "
+                  + (f"engine: {engine}\n" if engine else
+                     "engine: stand-in Terraform (a test double; no terraform or tofu with its AWS provider here)\n"))
         try:
-            with OperatorThread(config):
+            with OperatorThread(config), kubelet:
                 out.write("operator running\n")
                 out.write(f"   metrics: http://{LOCALHOST}:{metrics_server.server_port}/metrics\n")
                 out.write(f"   liveness: {liveness_url}\n")
@@ -231,11 +261,14 @@ def watch(api: ApiClient, options: SandboxOptions, out: TextIO, started: float,
                 printer.show(kind, obj)
             if options.once:
                 verdicts = {(kind, obj["metadata"]["name"]): settled(obj) for kind, obj in objects}
-                pending = [key for key in applied if verdicts.get(key) is None]
+                waiting = sorted(f"{kind}/{obj['metadata']['name']}" for kind, obj in objects
+                                 if (kind, obj["metadata"]["name"]) in applied and waits_for_approval(obj))
+                pending = [key for key in applied if verdicts.get(key) is None and f"{key[0]}/{key[1]}" not in waiting]
                 if not pending:
                     failed = sorted(f"{k}/{n}" for k, n in applied if verdicts.get((k, n)) is False)
                     out.write("all examples settled: " + ("FAILED " + ", ".join(failed) if failed else "all Ready")
-                              + "\n")
+                              + (f"; waiting for a person's approval by design: {', '.join(waiting)}" if waiting
+                                 else "") + "\n")
                     return 1 if failed else 0
                 if time.monotonic() > deadline:
                     out.write("timed out waiting for: " + ", ".join(f"{k}/{n}" for k, n in sorted(pending)) + "\n")

@@ -43,6 +43,13 @@ def inputs_digest(
     })
 
 
-def plan_id(*, plan_digest: str, source_revision: str | None, inputs: str) -> str:
-    """The id of one plan: 16 hex digits (64 bits) of its content, revision and inputs digests."""
-    return short_digest({"plan": plan_digest, "revision": source_revision, "inputs": inputs}, PLAN_ID_LENGTH)
+def plan_id(*, plan_digest: str, source_revision: str | None, inputs: str, replan: int = 0) -> str:
+    """The id of one plan: 16 hex digits (64 bits) of its content, revision and inputs digests.
+
+    `replan` counts plans re-made for the same spec because the last one went stale or expired: the new
+    plan may have the same content, but it was not reviewed, so it gets a new id and needs a new approval.
+    """
+    named: dict[str, object] = {"plan": plan_digest, "revision": source_revision, "inputs": inputs}
+    if replan:
+        named["replan"] = replan
+    return short_digest(named, PLAN_ID_LENGTH)

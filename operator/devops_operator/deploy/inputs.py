@@ -1,0 +1,207 @@
+"""What goes into a plan besides the module: sources checked, varsFrom named by resourceVersion, the backend,
+the engine, the runner's environment; its digest; and the runner request built from it.
+
+Everything a spec names is checked here before a Job is started, so bad input stalls with the field and
+its fix instead of failing inside a Job: a missing ConfigMap source, a git credentials Secret without
+usable keys, a Flux source with no artifact, a varsFrom object that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from devops_operator.api.devopsproject import CredentialsSource, TerraformEngine
+from devops_operator.api.infradeployment import InfraDeploymentSpec
+from devops_operator.config import OperatorConfig
+from devops_operator.digests import short_digest
+from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
+from devops_operator.projectrefs import ProjectAccess
+from devops_operator.runner.sources import module_path
+from devops_operator.terraform.backends import resolve_backend
+from devops_operator.terraform.identity import inputs_digest
+from devops_operator.terraform.jobs import JobSettings
+from devops_operator.terraform.request import RunRequest
+
+FLUX_GROUP = "source.toolkit.fluxcd.io"
+FLUX_PLURALS = {"GitRepository": ("v1", "gitrepositories"), "OCIRepository": ("v1beta2", "ocirepositories"),
+                "Bucket": ("v1", "buckets")}
+
+
+class InputError(Exception):
+    """A spec field names something that cannot be used; `waiting` when creating it later fixes it."""
+
+    def __init__(self, reason: str, field: str, message: str, *, waiting: bool = True) -> None:
+        super().__init__(f"{field}: {message}")
+        self.reason = reason
+        self.field = field
+        self.waiting = waiting
+
+
+@dataclass(frozen=True)
+class ResolvedInputs:
+    digest: str
+    request_key: str
+    source: dict[str, Any]  # the wire source, plus "artifact" for Flux
+    vars_from: list[dict[str, Any]]
+    base: RunRequest
+    job: JobSettings
+
+
+def _get(api: ApiClient, path: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = call_json(api, "GET", path, timeout=REQUEST_TIMEOUT)
+        return found
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _source(api: ApiClient, namespace: str, spec: InfraDeploymentSpec) -> dict[str, Any]:
+    source = spec.source.to_wire()
+    if spec.source.config_map_ref is not None:
+        name = spec.source.config_map_ref.name
+        if _get(api, f"/api/v1/namespaces/{namespace}/configmaps/{name}") is None:
+            raise InputError("SourceNotFound", "spec.source.configMapRef.name",
+                             f"ConfigMap {namespace}/{name} does not exist: create it with the module's files")
+    if spec.source.git is not None and spec.source.git.credentials_secret_ref is not None:
+        name = spec.source.git.credentials_secret_ref.name
+        secret = _get(api, f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        if secret is None:
+            raise InputError("GitCredentialsNotFound", "spec.source.git.credentialsSecretRef.name",
+                             f"Secret {namespace}/{name} does not exist: create it with username and password, or "
+                             "identity and known_hosts")
+        keys = set((secret.get("data") or {}) | (secret.get("stringData") or {}))
+        if not ({"username", "password"} <= keys or "identity" in keys):
+            raise InputError("GitCredentialsUnreadable", "spec.source.git.credentialsSecretRef.name",
+                             f"Secret {namespace}/{name} has neither username and password nor identity (it has "
+                             f"{', '.join(sorted(keys)) or 'no keys'}): add those keys", waiting=False)
+    if spec.source.source_ref is not None:
+        ref = spec.source.source_ref
+        version, plural = FLUX_PLURALS[str(ref.kind)]
+        ns = ref.namespace or namespace
+        try:
+            found = _get(api, f"/apis/{FLUX_GROUP}/{version}/namespaces/{ns}/{plural}/{ref.name}")
+        except ApiException as exc:
+            found = None if exc.status in (403, 404) else exc  # type: ignore[assignment]
+            if isinstance(found, ApiException):
+                raise
+        if found is None:
+            raise InputError("SourceNotFound", "spec.source.sourceRef",
+                             f"Flux {ref.kind} {ns}/{ref.name} does not exist (is Flux installed?): create it or fix "
+                             "the reference")
+        artifact = (found.get("status") or {}).get("artifact") or {}
+        if not artifact.get("url") or not artifact.get("digest"):
+            raise InputError("SourceArtifactMissing", "spec.source.sourceRef",
+                             f"Flux {ref.kind} {ns}/{ref.name} has no artifact yet (status.artifact): wait for Flux "
+                             f"to fetch it, or see `kubectl -n {ns} describe {plural} {ref.name}`")
+        source["artifact"] = {k: artifact.get(k) for k in ("url", "digest", "revision")}
+    return source
+
+
+def _vars_from(api: ApiClient, namespace: str, spec: InfraDeploymentSpec) -> list[dict[str, Any]]:
+    """varsFrom as the digest sees them: object, keys and resourceVersion (never the values)."""
+    named = []
+    for index, item in enumerate(spec.vars_from):
+        plural = "secrets" if item.kind == "Secret" else "configmaps"
+        found = _get(api, f"/api/v1/namespaces/{namespace}/{plural}/{item.name}")
+        if found is None and not item.optional:
+            raise InputError("VariablesNotFound", f"spec.varsFrom[{index}]",
+                             f"{item.kind} {namespace}/{item.name} does not exist: create it, or set optional: true")
+        if found is not None:
+            present = set(found.get("data") or {})
+            missing = [k for k in item.keys if k not in present]
+            if missing and not item.optional:
+                raise InputError("VariablesNotFound", f"spec.varsFrom[{index}].keys",
+                                 f"{item.kind} {namespace}/{item.name} has no key {missing[0]!r}: add it or drop it")
+        named.append({"kind": str(item.kind), "name": item.name, "keys": list(item.keys), "optional": item.optional,
+                      "resourceVersion": (found or {}).get("metadata", {}).get("resourceVersion")})
+    return named
+
+
+def _credentials_env(access: ProjectAccess, namespace: str) -> list[dict[str, Any]]:
+    creds = access.environment.credentials
+    env: list[dict[str, Any]] = []
+    if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
+        if access.namespace != namespace:
+            raise InputError("CredentialsNotReachable", "spec.projectRef",
+                             f"environment {access.environment.name} of DevOpsProject {access.key} uses keys from a "
+                             f"Secret in namespace {access.namespace}, which a runner Job in {namespace} cannot read: "
+                             "use IRSA (credentials.source: irsa) or deploy from the project's namespace",
+                             waiting=False)
+        ref = creds.secret_ref
+        env += [{"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": ref.name,
+                                                                              "key": ref.access_key_id_key}}},
+                {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name,
+                                                                                  "key": ref.secret_access_key_key}}}]
+        if ref.session_token_key:
+            env.append({"name": "AWS_SESSION_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name,
+                                                                                     "key": ref.session_token_key}}})
+    if creds.role_arn and creds.source != CredentialsSource.IRSA:
+        env.append({"name": "DEVOPS_ASSUME_ROLE_ARN", "value": creds.role_arn})
+        env.append({"name": "DEVOPS_ASSUME_ROLE_SESSION", "value": creds.session_name})
+        if creds.external_id:
+            env.append({"name": "DEVOPS_ASSUME_ROLE_EXTERNAL_ID", "value": creds.external_id})
+    return env
+
+
+def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, owner: Mapping[str, Any],
+            spec: InfraDeploymentSpec, access: ProjectAccess, replans: int) -> ResolvedInputs:
+    """Check everything the spec names and build the digest, the request key and the runner request."""
+    project = access.spec
+    terraform = project.terraform
+    region = access.environment.region or project.aws.region
+    source = _source(api, namespace, spec)
+    vars_from = _vars_from(api, namespace, spec)
+    backend = resolve_backend(spec.backend or terraform.backend, deployment=name, deployment_namespace=namespace,
+                              project_namespace=access.namespace, region=region)
+    engine = str(spec.engine or terraform.engine or TerraformEngine.TERRAFORM)
+    endpoint = project.aws.endpoint_url or config.aws_endpoint_url
+    runner_env: list[dict[str, Any]] = [{"name": "AWS_REGION", "value": region},
+                                        {"name": "AWS_DEFAULT_REGION", "value": region}]
+    if endpoint:
+        runner_env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
+    runner_env += _credentials_env(access, namespace)
+    for extra in spec.runner.env:
+        if extra.secret_key_ref is not None:
+            runner_env.append({"name": extra.name, "valueFrom": {"secretKeyRef": extra.secret_key_ref.to_wire()}})
+        else:
+            runner_env.append({"name": extra.name, "value": extra.value})
+    environment_variables = dict(access.environment.variables)
+    digest = inputs_digest(
+        variables={"environment": environment_variables, "spec": spec.variables},
+        vars_from=vars_from, var_files=spec.var_files, backend=backend.describe(), engine=engine,
+        engine_version=spec.terraform_version or terraform.version,
+        environment_variables={e["name"]: e.get("value", e.get("valueFrom")) for e in runner_env},
+    )
+    request_key = short_digest({"source": source, "inputs": digest, "replans": replans}, 16)
+    resources = spec.runner.resources
+    job = JobSettings(
+        image=spec.runner.image or terraform.runner_image,
+        service_account=spec.runner.service_account_name or terraform.service_account_name,
+        cpu=resources.cpu or terraform.resources.cpu, memory=resources.memory or terraform.resources.memory,
+        ephemeral_storage=resources.ephemeral_storage,
+        active_deadline_seconds=spec.runner.active_deadline_seconds or terraform.active_deadline_seconds,
+        backoff_limit=terraform.backoff_limit, env=runner_env,
+    )
+    outputs = spec.outputs
+    base = RunRequest(
+        step="plan", deployment=name, namespace=namespace,
+        owner={k: owner[k] for k in ("apiVersion", "kind")} | {"metadata": {
+            "name": owner["metadata"]["name"], "namespace": namespace, "uid": owner["metadata"]["uid"]}},
+        source=source, module_path=module_path(source), engine=engine,
+        engine_version=spec.terraform_version or terraform.version, backend_override=backend.override(),
+        version_constraint=spec.terraform_version,
+        variables=dict(spec.variables), environment_variables=environment_variables, var_files=list(spec.var_files),
+        vars_from=[{k: v for k, v in item.items() if k != "resourceVersion"} for item in vars_from],
+        inputs_digest=digest, replan=replans, artifact_secret=f"{name}-plan"[:200],
+        outputs_config_map=outputs.config_map_name or f"{name}-outputs", outputs_secret=outputs.secret_name,
+        output_names=list(outputs.names), inputs_snapshot_secret=f"{name}-inputs"[:253], region=region,
+    )
+    return ResolvedInputs(digest=digest, request_key=request_key, source=source, vars_from=vars_from, base=base,
+                          job=job)

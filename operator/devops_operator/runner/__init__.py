@@ -1,0 +1,1 @@
+"""The Terraform runner that runs inside the operator's Jobs (`python -m devops_operator.runner STEP`)."""

@@ -1,0 +1,562 @@
+"""The runner: one Terraform step (plan | apply | destroy | drift) inside a Job, reported through the API.
+
+    python -m devops_operator.runner {plan|apply|destroy|drift}
+
+It fetches the source, writes the backend override and the variables, runs the engine (terraform, tofu,
+or where neither is installed and the node allows it, the project's stand-in test double), and writes its
+result into a ConfigMap owned by the InfraDeployment: plan summary, resources, output names, a redacted
+log excerpt and the error text. Plan files go into Secrets (artifacts.py), outputs into their ConfigMap and
+Secret, the inputs into a snapshot Secret for a later destroy.
+
+SIGTERM (the Job deleted, its deadline, a node drain) is forwarded to the engine exactly once: Terraform
+then finishes the resource in flight, saves its state and releases the lock, and a second signal would
+risk losing state. An errored.tfstate left behind (the state could not be saved) goes into a Secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from devops_operator.kube import client as kube_client
+from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
+from devops_operator.kube.owners import adopt
+from devops_operator.kube.redaction import redact
+from devops_operator.kube.secrets import read_secret
+from devops_operator.runner.sources import SourceError, fetch
+from devops_operator.terraform import artifacts
+from devops_operator.terraform.backends import BACKEND_OVERRIDE_FILE
+from devops_operator.terraform.identity import plan_id
+from devops_operator.terraform.planjson import (
+    PlanFormatError,
+    state_outputs,
+    state_resources,
+    summarize_plan,
+)
+from devops_operator.terraform.request import (
+    LOG_KEY,
+    MAX_LOG_CHARS,
+    MAX_LOG_LINES,
+    MAX_RESULT_CHANGES,
+    MAX_RESULT_RESOURCES,
+    REQUEST_ENV,
+    RESULT_KEY,
+    RunRequest,
+    result_name,
+)
+from devops_operator.terraform.versions import satisfies
+
+STEPS = ("plan", "apply", "destroy", "drift")
+PLAN_FILE = "plan.tfplan"
+# Set by a node with no usable engine (the sandbox's kubelet double, where no terraform or tofu with its AWS
+# provider is installed): the runner uses the project's stand-in test double instead.
+ALLOW_STANDIN_ENV = "DEVOPS_RUNNER_ALLOW_STANDIN"
+ENGINE_TIMEOUT = 6 * 3600
+ASSUME_ROLE_ENV = "DEVOPS_ASSUME_ROLE_ARN"
+STALE_MARKERS = ("Saved plan is stale", "plan file can no longer be applied")
+
+
+class StepFailed(Exception):
+    """The step failed for a reason the result names (category and the field to fix, when known)."""
+
+    def __init__(self, message: str, *, category: str = "unknown", field: str | None = None,
+                 stale: bool = False) -> None:
+        super().__init__(message)
+        self.category = category
+        self.field = field
+        self.stale = stale
+
+
+@dataclass
+class Engine:
+    """The Terraform-compatible executable and how it describes itself."""
+
+    command: list[str]
+    name: str
+    standin: bool = False
+
+    def describe(self) -> str:
+        return "stand-in Terraform (a test double)" if self.standin else self.name
+
+
+def choose_engine(wanted: str, env: Mapping[str, str]) -> Engine:
+    """The chosen engine from PATH, or the stand-in where the node says it has no usable engine."""
+    if env.get(ALLOW_STANDIN_ENV):
+        return Engine([sys.executable, "-m", "devops_operator.terraform.standin"], "stand-in", standin=True)
+    found = shutil.which(wanted)
+    if found:
+        return Engine([found], wanted)
+    raise StepFailed(f"{wanted} is not installed in the runner image: use the project's runner image "
+                     "(it pins terraform and tofu) or set spec.runner.image", category="config",
+                     field="spec.runner.image")
+
+
+@dataclass
+class Log:
+    """The runner's own log: redacted lines to stdout (the pod log) and a bounded tail for the result."""
+
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+
+    def line(self, text: str) -> None:
+        for raw in text.splitlines() or [""]:
+            clean = redact(raw)
+            self.tail.append(clean)
+            print(clean, flush=True)
+
+    def excerpt(self) -> str:
+        text = "\n".join(self.tail)
+        return text[-MAX_LOG_CHARS:]
+
+
+class Forwarder:
+    """Forwards the first SIGTERM/SIGINT to the running engine, and never a second one."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.process: subprocess.Popen[str] | None = None
+        self.forwarded = 0
+        self.received = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        with self.lock:
+            self.received += 1
+            if self.forwarded:
+                self.log.line(f"runner: signal {signum} received again; not forwarded (a second signal could make "
+                              "Terraform exit without saving state)")
+                return
+            self.forwarded += 1
+            process = self.process
+        self.log.line(f"runner: signal {signum} received; forwarding it once to the engine so it saves state and "
+                      "releases the lock")
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.received > 0
+
+
+class Runner:
+    def __init__(self, request: RunRequest, api: ApiClient, workdir: Path, env: Mapping[str, str]) -> None:
+        self.request = request
+        self.api = api
+        self.workdir = workdir
+        self.env = dict(env)
+        self.log = Log()
+        self.forwarder = Forwarder(self.log)
+        self.engine: Engine | None = None
+        self.result: dict[str, Any] = {"step": request.step, "ok": False}
+
+    # -- engine -------------------------------------------------------------------------------------
+
+    def run_engine(self, args: Sequence[str], *, capture: bool = False,
+                   ok_codes: Sequence[int] = (0,)) -> tuple[int, str]:
+        assert self.engine is not None
+        with self.forwarder.lock:
+            if self.forwarder.interrupted:
+                raise StepFailed("interrupted before the engine started", category="state")
+        process = subprocess.Popen([*self.engine.command, *args], cwd=self.module_dir, env=self.engine_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with self.forwarder.lock:
+            self.forwarder.process = process
+        captured: list[str] = []
+        errors: list[str] = []
+
+        def pump(stream: Any, sink: list[str], show: bool) -> None:
+            for line in stream:
+                sink.append(line)
+                if show:
+                    self.log.line(line.rstrip("\n"))
+
+        threads = [threading.Thread(target=pump, args=(process.stdout, captured, not capture), daemon=True),
+                   threading.Thread(target=pump, args=(process.stderr, errors, True), daemon=True)]
+        for thread in threads:
+            thread.start()
+        try:
+            code = process.wait(timeout=ENGINE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait()
+        for thread in threads:
+            thread.join()
+        with self.forwarder.lock:
+            self.forwarder.process = None
+        output = "".join(captured)
+        if code not in ok_codes:
+            text = redact("".join(errors).strip() or output.strip())
+            stale = any(marker in text for marker in STALE_MARKERS)
+            raise StepFailed(_first_error(text) or f"{args[0]} exited with {code}",
+                             category="state" if stale or self.forwarder.interrupted else _category(text),
+                             stale=stale)
+        return code, output
+
+    def engine_env(self) -> dict[str, str]:
+        env = {k: v for k, v in self.env.items() if k != REQUEST_ENV}
+        env.setdefault("TF_IN_AUTOMATION", "true")
+        env["HOME"] = str(self.workdir / "home")
+        env.update(self.assumed_role())
+        return env
+
+    def assumed_role(self) -> dict[str, str]:
+        """Temporary keys of the environment's deploy role (credentials.roleArn), assumed once per step."""
+        role = self.env.get(ASSUME_ROLE_ENV)
+        if not role:
+            return {}
+        if not hasattr(self, "_assumed"):
+            import boto3
+            from botocore.config import Config
+
+            sts = boto3.client("sts", config=Config(retries={"mode": "adaptive", "max_attempts": 5},
+                                                    connect_timeout=10, read_timeout=30))
+            kwargs = {"RoleArn": role, "RoleSessionName": self.env.get("DEVOPS_ASSUME_ROLE_SESSION") or "devops-runner"}
+            if self.env.get("DEVOPS_ASSUME_ROLE_EXTERNAL_ID"):
+                kwargs["ExternalId"] = self.env["DEVOPS_ASSUME_ROLE_EXTERNAL_ID"]
+            creds = sts.assume_role(**kwargs)["Credentials"]
+            self._assumed = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+                             "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+                             "AWS_SESSION_TOKEN": creds["SessionToken"]}
+        return self._assumed
+
+    # -- steps --------------------------------------------------------------------------------------
+
+    @property
+    def module_dir(self) -> Path:
+        return self.workdir / "source" / self.request.module_path
+
+    def prepare(self) -> str:
+        self.engine = choose_engine(self.request.engine, self.env)
+        self.result["engine"] = self.engine.describe()
+        self.log.line(f"runner: {self.request.step} of {self.request.namespace}/{self.request.deployment} with "
+                      f"{self.engine.describe()}")
+        (self.workdir / "home").mkdir(parents=True, exist_ok=True)
+        revision = fetch(self.api, self.request.namespace, self.request.source, self.workdir / "source",
+                         self.workdir / "home")
+        self.result["sourceRevision"] = revision
+        if not self.module_dir.is_dir():
+            raise StepFailed(f"the module directory {self.request.module_path!r} is not in the source: fix its path",
+                             category="config", field="spec.source.path")
+        if self.request.source_revision and revision != self.request.source_revision:
+            raise StepFailed(f"the source is at {revision}, not the planned {self.request.source_revision}: it "
+                             "changed since the plan, so the plan is re-made", category="state", stale=True)
+        (self.module_dir / BACKEND_OVERRIDE_FILE).write_text(json.dumps(self.request.backend_override, indent=2))
+        self.var_file_args = self.write_variables()
+        return revision
+
+    def write_variables(self) -> list[str]:
+        """-var-file arguments in precedence order: environment, varFiles, varsFrom, spec.variables."""
+        args = []
+        files: list[tuple[str, dict[str, Any]]] = [("zz-devops-0-environment.tfvars.json",
+                                                    self.request.environment_variables)]
+        for index, path in enumerate(self.request.var_files):
+            if not (self.module_dir / path).is_file():
+                raise StepFailed(f"the variables file {path!r} does not exist in the source (relative to the module "
+                                 "directory): fix the path or add the file", category="config",
+                                 field=f"spec.varFiles[{index}]")
+        from_objects = self.vars_from()
+        files.append(("zz-devops-2-vars-from.tfvars.json", from_objects))
+        files.append(("zz-devops-3-spec.tfvars.json", self.request.variables))
+        written: dict[str, Path] = {}
+        for name, values in files:
+            target = self.workdir / "vars" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(values))
+            target.chmod(0o600)
+            written[name] = target
+        args.append(f"-var-file={written[files[0][0]]}")
+        args += [f"-var-file={path}" for path in self.request.var_files]
+        args += [f"-var-file={written[name]}" for name, _ in files[1:]]
+        self.snapshot_values = {**self.request.environment_variables, **from_objects, **self.request.variables}
+        return args
+
+    def vars_from(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for index, item in enumerate(self.request.vars_from):
+            where = f"spec.varsFrom[{index}]"
+            data = self.read_object(item["kind"], item["name"])
+            if data is None:
+                if item.get("optional"):
+                    continue
+                raise StepFailed(f"{item['kind']} {self.request.namespace}/{item['name']} does not exist: create it or "
+                                 "mark it optional", category="config", field=where)
+            keys = item.get("keys") or sorted(data)
+            for key in keys:
+                if key not in data:
+                    if item.get("optional"):
+                        continue
+                    raise StepFailed(f"{item['kind']} {item['name']} has no key {key!r}", category="config",
+                                     field=where)
+                if key.endswith(".tfvars.json"):
+                    values.update(json.loads(data[key]))
+                elif key.endswith(".tfvars"):
+                    values.update(_tfvars(data[key]))
+                else:
+                    try:
+                        values[key] = json.loads(data[key])
+                    except ValueError:
+                        values[key] = data[key]
+        return values
+
+    def read_object(self, kind: str, name: str) -> dict[str, str] | None:
+        if kind == "Secret":
+            return read_secret(self.api, self.request.namespace, name)
+        try:
+            found = call_json(self.api, "GET", f"/api/v1/namespaces/{self.request.namespace}/configmaps/{name}",
+                              timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(found.get("data") or {})
+
+    def init(self) -> None:
+        self.check_version()
+        self.run_engine(["init", "-input=false", "-no-color"])
+
+    def check_version(self) -> None:
+        """spec.terraformVersion: refuse to run an engine that does not satisfy it."""
+        constraint = self.request.version_constraint
+        if not constraint:
+            return
+        _, shown = self.run_engine(["version", "-json"], capture=True)
+        version = str(json.loads(shown).get("terraform_version") or "0")
+        self.result["engineVersion"] = version
+        if not satisfies(version, constraint):
+            raise StepFailed(f"the runner's {self.request.engine} is {version}, which does not satisfy {constraint!r}: "
+                             "change the constraint or use a runner image that pins a matching version",
+                             category="config", field="spec.terraformVersion")
+
+    def plan(self, *, destroy: bool = False, keep: bool = True) -> None:
+        revision = self.prepare()
+        self.init()
+        self.run_engine(["validate", "-no-color"])
+        args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={PLAN_FILE}", *self.var_file_args]
+        if destroy:
+            args.append("-destroy")
+        code, _ = self.run_engine(args, ok_codes=(0, 2))
+        _, shown = self.run_engine(["show", "-json", "-no-color", PLAN_FILE], capture=True)
+        plan_json = json.loads(shown)
+        summary = summarize_plan(plan_json)
+        identifier = plan_id(plan_digest=summary.digest, source_revision=revision, inputs=self.request.inputs_digest,
+                             replan=self.request.replan)
+        self.result.update({
+            "planId": identifier, "planDigest": summary.digest, "add": summary.add, "change": summary.change,
+            "destroy": summary.destroy, "replace": summary.replace, "changesPresent": code == 2,
+            "changes": [{"address": c.address, "action": c.action, "type": c.type}
+                        for c in summary.changes[:MAX_RESULT_CHANGES]],
+            "changesTotal": len(summary.changes), "outputChanges": list(summary.output_changes),
+            "terraformVersion": summary.terraform_version,
+        })
+        if keep and self.request.artifact_secret:
+            name = f"{self.request.artifact_secret}-{identifier}"
+            files = {PLAN_FILE: (self.module_dir / PLAN_FILE).read_bytes(), "plan.json": shown.encode()}
+            sha, chunks = artifacts.write(self.api, self.request.namespace, name, files, owner=self.request.owner)
+            self.result.update({"artifactSecret": name, "artifactSha256": sha, "artifactChunks": chunks})
+        self.log.line(f"runner: plan {identifier}: {summary.describe()}")
+
+    def apply(self) -> None:
+        request = self.request
+        if not (request.plan_id and request.plan_sha256 and request.artifact_secret):
+            raise StepFailed("no approved plan to apply", category="config")
+        self.prepare()
+        files = artifacts.read(self.api, request.namespace, request.artifact_secret, request.plan_sha256)
+        (self.module_dir / PLAN_FILE).write_bytes(files[PLAN_FILE])
+        self.init()
+        _, shown = self.run_engine(["show", "-json", "-no-color", PLAN_FILE], capture=True)
+        summary = summarize_plan(json.loads(shown))
+        identifier = plan_id(plan_digest=summary.digest, source_revision=self.result["sourceRevision"],
+                             inputs=request.inputs_digest, replan=request.replan)
+        if identifier != request.plan_id:
+            raise StepFailed(f"the saved plan is {identifier}, not the approved {request.plan_id}: refusing to "
+                             "apply it", category="state", stale=True)
+        self.result["planId"] = identifier
+        self.write_snapshot()
+        self.run_engine(["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE])
+        self.collect_state()
+
+    def destroy(self) -> None:
+        self.prepare()
+        self.init()
+        self.run_engine(["destroy", "-input=false", "-no-color", "-auto-approve", *self.var_file_args])
+        self.collect_state()
+
+    def collect_state(self) -> None:
+        _, shown = self.run_engine(["show", "-json", "-no-color"], capture=True)
+        state = json.loads(shown) if shown.strip() else {"format_version": "1.0", "values": {}}
+        resources = state_resources(state, default_region=self.request.region)
+        self.result["resources"] = [r.__dict__ for r in resources[:MAX_RESULT_RESOURCES]]
+        self.result["resourceCount"] = len(resources)
+        _, raw_outputs = self.run_engine(["output", "-json", "-no-color"], capture=True)
+        outputs = state_outputs(json.loads(raw_outputs or "{}"))
+        wanted = set(self.request.output_names)
+        plain = {k: v for k, v in outputs.values.items() if not wanted or k in wanted}
+        sensitive = {k: v for k, v in outputs.sensitive_values.items() if not wanted or k in wanted}
+        self.publish_outputs(plain, sensitive)
+        self.result["outputNames"] = sorted(plain)
+        self.result["sensitiveOutputNames"] = sorted(sensitive)
+        self.result["sensitiveOutputsExported"] = bool(self.request.outputs_secret)
+
+    def publish_outputs(self, plain: Mapping[str, Any], sensitive: Mapping[str, Any]) -> None:
+        def text(value: Any) -> str:
+            return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+        if self.request.outputs_config_map:
+            self.put("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": self.request.outputs_config_map},
+                                    "data": {k: text(v) for k, v in plain.items()}})
+        if self.request.outputs_secret and sensitive:
+            self.put("secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                 "metadata": {"name": self.request.outputs_secret},
+                                 "stringData": {k: text(v) for k, v in sensitive.items()}})
+
+    def write_snapshot(self) -> None:
+        """The inputs as applied, for a destroy after the variables' ConfigMaps or Secrets are gone."""
+        if not self.request.inputs_snapshot_secret:
+            return
+        self.put("secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                             "metadata": {"name": self.request.inputs_snapshot_secret},
+                             "stringData": {"variables.tfvars.json": json.dumps(self.snapshot_values),
+                                            "sourceRevision": str(self.result.get("sourceRevision"))}})
+        self.result["inputsSnapshotSecret"] = self.request.inputs_snapshot_secret
+
+    def put(self, plural: str, body: dict[str, Any]) -> None:
+        """Create or replace an object owned by the deployment."""
+        body = adopt({**body, "metadata": {**body["metadata"], "namespace": self.request.namespace}},
+                     self.request.owner)
+        path = f"/api/v1/namespaces/{self.request.namespace}/{plural}"
+        try:
+            call_json(self.api, "POST", path, body=body, timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            call_json(self.api, "PUT", f"{path}/{body['metadata']['name']}", body=body, timeout=REQUEST_TIMEOUT)
+
+    def save_errored_state(self) -> None:
+        errored = self.module_dir / "errored.tfstate"
+        if not errored.exists():
+            return
+        name = f"{self.request.deployment}-errored-tfstate"[:253]
+        self.put("secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": name},
+                             "stringData": {"errored.tfstate": errored.read_text()}})
+        self.result["erroredStateSecret"] = name
+        self.log.line(f"runner: Terraform could not save its state; errored.tfstate is kept in Secret {name}: push it "
+                      "with `terraform state push errored.tfstate` once the backend is reachable")
+
+    def report(self, job_name: str) -> None:
+        self.result["log"] = self.log.excerpt()
+        self.result["interrupted"] = self.forwarder.interrupted
+        self.result["signalsForwarded"] = self.forwarder.forwarded
+        name = result_name(job_name)
+        data = {RESULT_KEY: json.dumps(self.result, sort_keys=True), LOG_KEY: self.result["log"]}
+        self.put("configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name,
+                                "labels": {"devops.fractary.io/infradeployment": self.request.deployment}},
+                                "data": data})
+
+    def execute(self) -> int:
+        steps: dict[str, Callable[[], None]] = {
+            "plan": self.plan, "drift": lambda: self.plan(keep=False), "apply": self.apply, "destroy": self.destroy,
+        }
+        try:
+            steps[self.request.step]()
+            self.result["ok"] = True
+        except StepFailed as failed:
+            self.fail(str(failed), failed.category, failed.field, failed.stale)
+        except SourceError as failed:
+            self.fail(str(failed), "config", failed.field, False)
+        except (PlanFormatError, artifacts.ArtifactError, json.JSONDecodeError) as failed:
+            self.fail(str(failed), "state", None, False)
+        except ApiException as failed:
+            self.fail(f"the Kubernetes API refused a request: {failed.status} {failed.reason}",
+                      "permission" if failed.status in (401, 403) else "network", None, False)
+        finally:
+            self.save_errored_state()
+        return 0 if self.result["ok"] else 1
+
+    def fail(self, message: str, category: str, field: str | None, stale: bool) -> None:
+        text = redact(message)
+        self.result.update({"error": text, "category": category, "field": field, "stale": stale})
+        self.log.line(f"runner: {self.request.step} failed: {text}")
+
+
+def _first_error(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("[stand-in")]
+    for index, line in enumerate(lines):
+        if line.startswith("Error:") or line.startswith("│ Error:"):
+            detail = " ".join(lines[index:index + 3])
+            return detail[:2000]
+    return " ".join(lines[-3:])[:2000]
+
+
+_CATEGORIES = (
+    (("AccessDenied", "UnauthorizedOperation", "not authorized"), "permission"),
+    (("InvalidClientTokenId", "ExpiredToken", "no valid credential", "NoCredentialProviders"), "credentials"),
+    (("Throttling", "Rate exceeded", "TooManyRequests"), "throttling"),
+    (("LimitExceeded", "QuotaExceeded"), "quota"),
+    (("state lock", "Saved plan is stale", "Failed to save state"), "state"),
+    (("connection refused", "timeout", "no such host", "dial tcp"), "network"),
+    (("does not support", "Unsupported", "Invalid value", "No value for required variable", "Reference to undeclared",
+      "Missing required argument", "cannot parse", "No configuration files"), "config"),
+    (("AlreadyExists", "BucketAlreadyOwnedByYou", "EntityAlreadyExists", "NotFound"), "resource"),
+)
+
+
+def _category(text: str) -> str:
+    for markers, category in _CATEGORIES:
+        if any(marker.lower() in text.lower() for marker in markers):
+            return category
+    return "unknown"
+
+
+def _tfvars(text: str) -> dict[str, Any]:
+    import hcl2
+
+    from devops_operator.terraform.standin.expressions import evaluate
+
+    def no_refs(parts: Any) -> Any:
+        raise ValueError("variables files may not contain references")
+
+    return {k: evaluate(v, no_refs, "tfvars") for k, v in hcl2.loads(text).items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or args[0] not in STEPS:
+        print(f"usage: python -m devops_operator.runner {{{'|'.join(STEPS)}}}", file=sys.stderr)
+        return 2
+    raw = os.environ.get(REQUEST_ENV)
+    if not raw:
+        print(f"runner: {REQUEST_ENV} is not set: the runner only runs inside a Job the operator created",
+              file=sys.stderr)
+        return 2
+    request = RunRequest.from_env(raw)
+    if request.step != args[0]:
+        print(f"runner: the request is for {request.step}, not {args[0]}", file=sys.stderr)
+        return 2
+    kube_client.configure()
+    api = kube_client.api_client()
+    workdir = Path(os.environ.get("DEVOPS_RUNNER_WORKDIR") or tempfile.mkdtemp(prefix="runner-"))
+    runner = Runner(request, api, workdir, os.environ)
+    signal.signal(signal.SIGTERM, runner.forwarder)
+    signal.signal(signal.SIGINT, runner.forwarder)
+    started = time.monotonic()
+    code = runner.execute()
+    runner.result["durationSeconds"] = round(time.monotonic() - started, 3)
+    job = os.environ.get("DEVOPS_JOB_NAME") or os.environ.get("HOSTNAME", "runner").rsplit("-", 1)[0]
+    runner.report(job)
+    return code

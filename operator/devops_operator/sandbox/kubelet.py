@@ -1,0 +1,325 @@
+"""A kubelet double for the emulated API server: it runs Jobs' runner containers as local subprocesses.
+
+The emulator has no nodes, so this plays the kubelet (and the Job controller) for the sandbox and the
+tests, and is named a double wherever it runs: it sees new Jobs through the API, creates their Pod,
+runs the container's command with the Job's environment (values, Secret and ConfigMap keys and field
+references resolved as a kubelet would), keeps the container's log, and writes the Pod's and the Job's
+status (Complete, or Failed with its reason and exit code; activeDeadlineSeconds enforced with SIGTERM
+then SIGKILL after the grace period). The operator knows nothing of it: it only sees Jobs and Pods.
+
+What a node would provide is given the same way: HOSTNAME is the pod name; cluster access, which a pod
+gets from its ServiceAccount token mount, comes from a kubeconfig (KUBECONFIG/KUBE_CONFIG_PATH); the
+node's ambient AWS credentials are the double's own; and where no terraform or tofu is installed the
+node allows the project's stand-in (DEVOPS_RUNNER_ALLOW_STANDIN). Tests inject failures through hooks:
+an image that cannot be pulled, an OOM kill, a SIGTERM to a running container, extra environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from devops_operator.kube.client import call_json, new_api_client
+
+PASSED_THROUGH = ("PATH", "LANG", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                  "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
+POLL_SECONDS = 0.1
+
+
+def usable_engine() -> str | None:
+    """terraform or tofu on PATH with the AWS provider available offline (a plugin cache or mirror)."""
+    roots = [Path(os.environ[v]) for v in ("TF_PLUGIN_CACHE_DIR",) if os.environ.get(v)]
+    roots += [Path.home() / ".terraform.d" / "plugins", Path("/usr/share/terraform/plugins")]
+    has_provider = any((root / "registry.terraform.io" / "hashicorp" / "aws").is_dir() or
+                       (root / "registry.opentofu.org" / "hashicorp" / "aws").is_dir() for root in roots)
+    for engine in ("terraform", "tofu"):
+        if shutil.which(engine) and has_provider:
+            return engine
+    return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Container:
+    namespace: str
+    job: str
+    pod: str
+    process: subprocess.Popen[bytes] | None
+    log_path: Path
+    started: float
+    deadline: float | None
+    grace: float
+    oom: bool = False
+    terminated_at: float | None = None
+    deadline_hit: bool = False
+    image: str = ""
+
+
+@dataclass
+class KubeletDouble:
+    """Runs the Jobs it finds through the API; start() / stop(), or use it as a context manager."""
+
+    kube_url: str
+    kubeconfig: Path
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kubelet-double-")))
+    extra_env: dict[str, str] = field(default_factory=dict)
+    env_by_namespace: dict[str, dict[str, str]] = field(default_factory=dict)  # test hooks per namespace
+    unpullable_images: set[str] = field(default_factory=set)
+    oom_jobs: set[str] = field(default_factory=set)  # job-name prefixes whose container is OOM-killed
+    hold_jobs: set[str] = field(default_factory=set)  # job-name prefixes not started until released
+    namespaces: set[str] | None = None  # None: every namespace
+    job_label: str | None = None  # only Jobs carrying this label key (None: every Job, as a node would)
+    api: ApiClient | None = None
+    # None: the stand-in unless a real engine with a local AWS provider is installed; tests pass True.
+    use_standin: bool | None = None
+    _handled: set[tuple[str, str]] = field(default_factory=set)
+    _running: dict[tuple[str, str], Container] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started_jobs: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.api = self.api or new_api_client(self.kube_url)
+        self.allow_standin = self.use_standin if self.use_standin is not None else usable_engine() is None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> KubeletDouble:
+        self._thread = threading.Thread(target=self._loop, name="kubelet-double", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        with self.lock:
+            running = list(self._running.values())
+        for container in running:
+            if container.process and container.process.poll() is None:
+                container.process.kill()
+
+    def __enter__(self) -> KubeletDouble:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- hooks for tests ----------------------------------------------------------------------------
+
+    def signal_job(self, namespace: str, job: str, signum: int = signal.SIGTERM) -> bool:
+        """Send a signal to a running container (what deleting its pod does): True if one was running."""
+        with self.lock:
+            container = self._running.get((namespace, job))
+        if container is None or container.process is None or container.process.poll() is not None:
+            return False
+        container.process.send_signal(signum)
+        return True
+
+    def running(self, namespace: str, job: str) -> bool:
+        with self.lock:
+            container = self._running.get((namespace, job))
+        return bool(container and container.process and container.process.poll() is None)
+
+    def release(self, prefix: str) -> None:
+        with self.lock:
+            self.hold_jobs.discard(prefix)
+
+    def log(self, namespace: str, job: str) -> str:
+        path = self.log_dir / f"{namespace}_{job}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._scan()
+                self._reap()
+            except Exception as exc:  # a double must keep running through an API hiccup
+                print(f"kubelet double: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self._stop.wait(POLL_SECONDS)
+
+    def _scan(self) -> None:
+        assert self.api is not None
+        listing = call_json(self.api, "GET", "/apis/batch/v1/jobs") or {}
+        for job in listing.get("items") or []:
+            meta = job["metadata"]
+            key = (meta["namespace"], meta["name"])
+            if key in self._handled or (self.namespaces is not None and key[0] not in self.namespaces):
+                continue
+            if self.job_label is not None and self.job_label not in (meta.get("labels") or {}):
+                continue
+            if (job.get("status") or {}).get("conditions"):
+                self._handled.add(key)  # finished before we saw it (a previous double's work)
+                continue
+            with self.lock:
+                held = any(meta["name"].startswith(p) for p in self.hold_jobs)
+            if held:
+                continue
+            self._handled.add(key)
+            self._start(job)
+
+    def _start(self, job: dict[str, Any]) -> None:
+        assert self.api is not None
+        meta, spec = job["metadata"], job["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        template = spec["template"]
+        container = template["spec"]["containers"][0]
+        pod_name = f"{name}-{secrets.token_hex(3)[:5]}"
+        labels = {**(template.get("metadata") or {}).get("labels", {}), "job-name": name,
+                  "batch.kubernetes.io/job-name": name}
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": pod_name, "namespace": namespace, "labels": labels,
+                            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                                                 "uid": meta.get("uid", ""), "controller": True}]},
+               "spec": {**template["spec"], "nodeName": "kubelet-double"}}
+        call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/pods", body=pod)
+        self._patch_job(namespace, name, {"startTime": _now(), "active": 1})
+        self.started_jobs.append(name)
+        if container.get("image") in self.unpullable_images:
+            self._pod_status(namespace, pod_name, {"phase": "Pending", "containerStatuses": [{
+                "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"],
+                "imageID": "",
+                "state": {"waiting": {"reason": "ImagePullBackOff",
+                                      "message": f"Back-off pulling image \"{container['image']}\""}}}]})
+            return
+        env = self._environment(namespace, pod_name, container.get("env") or [])
+        command = [sys.executable if c == "python" else c for c in container.get("command") or []]
+        log_path = self.log_dir / f"{namespace}_{name}.log"
+        workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.log_dir))
+        env["DEVOPS_RUNNER_WORKDIR"] = str(workdir)
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+        deadline = spec.get("activeDeadlineSeconds")
+        with self.lock:
+            oom = any(name.startswith(p) for p in self.oom_jobs)
+        running = Container(namespace, name, pod_name, process, log_path, time.monotonic(),
+                            time.monotonic() + float(deadline) if deadline else None,
+                            float(template["spec"].get("terminationGracePeriodSeconds") or 30), oom=oom,
+                            image=str(container.get("image") or ""))
+        with self.lock:
+            self._running[(namespace, name)] = running
+        self._pod_status(namespace, pod_name, {"phase": "Running", "startTime": _now(), "containerStatuses": [{
+            "name": container["name"], "ready": True, "restartCount": 0, "image": container.get("image"),
+            "imageID": f"kubelet-double://{container.get('image')}",
+            "state": {"running": {"startedAt": _now()}}}]})
+
+    def _environment(self, namespace: str, pod: str, entries: list[Mapping[str, Any]]) -> dict[str, str]:
+        env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+        env.update({"HOSTNAME": pod, "KUBECONFIG": str(self.kubeconfig), "KUBE_CONFIG_PATH": str(self.kubeconfig),
+                    "PYTHONUNBUFFERED": "1"})
+        if self.allow_standin:
+            env["DEVOPS_RUNNER_ALLOW_STANDIN"] = "1"
+        for entry in entries:
+            value = self._env_value(namespace, pod, entry)
+            if value is not None:
+                env[entry["name"]] = value
+        env.update(self.extra_env)
+        env.update(self.env_by_namespace.get(namespace, {}))
+        return env
+
+    def _env_value(self, namespace: str, pod: str, entry: Mapping[str, Any]) -> str | None:
+        assert self.api is not None
+        if "value" in entry:
+            return str(entry["value"])
+        source = entry.get("valueFrom") or {}
+        if "secretKeyRef" in source or "configMapKeyRef" in source:
+            ref = source.get("secretKeyRef") or source["configMapKeyRef"]
+            plural = "secrets" if "secretKeyRef" in source else "configmaps"
+            try:
+                obj = call_json(self.api, "GET", f"/api/v1/namespaces/{namespace}/{plural}/{ref['name']}")
+            except ApiException:
+                return None
+            data = (obj or {}).get("data") or {}
+            if ref["key"] not in data:
+                return None
+            raw = data[ref["key"]]
+            return base64.b64decode(raw).decode() if plural == "secrets" else str(raw)
+        if "fieldRef" in source and source["fieldRef"].get("fieldPath") == "metadata.name":
+            return pod
+        if "fieldRef" in source and source["fieldRef"].get("fieldPath") == "metadata.namespace":
+            return namespace
+        return None
+
+    def _reap(self) -> None:
+        with self.lock:
+            running = list(self._running.items())
+        for key, container in running:
+            process = container.process
+            assert process is not None
+            now = time.monotonic()
+            if container.oom and process.poll() is None and now - container.started > 0.5:
+                process.kill()
+            if container.deadline and now > container.deadline and process.poll() is None:
+                if container.terminated_at is None:
+                    container.deadline_hit = True
+                    container.terminated_at = now
+                    process.send_signal(signal.SIGTERM)
+                elif now - container.terminated_at > container.grace:
+                    process.kill()
+            code = process.poll()
+            if code is None:
+                continue
+            with self.lock:
+                self._running.pop(key, None)
+            self._finish(container, code)
+
+    def _finish(self, container: Container, code: int) -> None:
+        if container.oom:
+            reason, exit_code = "OOMKilled", 137
+        else:
+            exit_code = 128 - code if code < 0 else code
+            reason = "Completed" if exit_code == 0 else "Error"
+        self._pod_status(container.namespace, container.pod, {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "containerStatuses": [{"name": "runner", "ready": False, "restartCount": 0, "image": container.image,
+                                   "imageID": f"kubelet-double://{container.image}",
+                                   "state": {"terminated": {"exitCode": exit_code, "reason": reason,
+                                                            "finishedAt": _now()}}}]})
+        if container.deadline_hit:
+            condition = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                         "message": "Job was active longer than specified deadline", "lastTransitionTime": _now()}
+            self._patch_job(container.namespace, container.job, {"active": 0, "failed": 1, "conditions": [condition]})
+        elif exit_code == 0:
+            condition = {"type": "Complete", "status": "True", "lastTransitionTime": _now()}
+            self._patch_job(container.namespace, container.job, {"active": 0, "succeeded": 1,
+                                                                 "completionTime": _now(), "conditions": [condition]})
+        else:
+            condition = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                         "message": "Job has reached the specified backoff limit", "lastTransitionTime": _now()}
+            self._patch_job(container.namespace, container.job, {"active": 0, "failed": 1, "conditions": [condition]})
+
+    def _patch_job(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        assert self.api is not None
+        call_json(self.api, "PATCH", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}/status",
+                  body={"status": status}, content_type="application/merge-patch+json")
+
+    def _pod_status(self, namespace: str, pod: str, status: dict[str, Any]) -> None:
+        assert self.api is not None
+        try:
+            call_json(self.api, "PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod}/status",
+                      body={"status": status}, content_type="application/merge-patch+json")
+        except ApiException as exc:
+            if exc.status != 404:  # the pod was deleted meanwhile (a test doing what a node drain does)
+                raise

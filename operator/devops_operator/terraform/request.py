@@ -1,0 +1,62 @@
+"""What the operator asks one runner Job to do, and what the runner reports back (the Job's contract).
+
+The request travels in the Job's environment (DEVOPS_RUN_REQUEST, JSON); secret values never do: vars
+from Secrets are named, and the runner reads them through the API. The result comes back in a
+ConfigMap named after the Job (`<job>-result`), owned by the InfraDeployment, so it outlives the pod.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+REQUEST_ENV = "DEVOPS_RUN_REQUEST"
+RESULT_KEY = "result.json"
+LOG_KEY = "runner.log"
+RESULT_SUFFIX = "-result"
+# Bounds of what a result carries (it lives in a ConfigMap, and parts of it are copied into status).
+MAX_RESULT_CHANGES = 2000
+MAX_RESULT_RESOURCES = 2000
+MAX_LOG_LINES = 200
+MAX_LOG_CHARS = 32_000
+
+
+@dataclass
+class RunRequest:
+    step: str  # plan | apply | destroy | drift
+    deployment: str
+    namespace: str
+    owner: dict[str, Any]  # apiVersion, kind, name, uid of the InfraDeployment (for ownerReferences)
+    source: dict[str, Any]  # spec.source on the wire, plus "artifact" for Flux sources
+    module_path: str
+    engine: str  # terraform | tofu
+    engine_version: str | None
+    backend_override: dict[str, Any]
+    variables: dict[str, Any]  # environment's and spec.variables (literal values only)
+    environment_variables: dict[str, Any] = field(default_factory=dict)
+    var_files: list[str] = field(default_factory=list)
+    vars_from: list[dict[str, Any]] = field(default_factory=list)
+    inputs_digest: str = ""
+    replan: int = 0  # plans re-made for this spec (stale or expired): part of the plan id
+    version_constraint: str | None = None  # spec.terraformVersion: the engine must satisfy it
+    plan_id: str | None = None  # apply: the approved plan
+    plan_sha256: str | None = None  # apply: the artefact's recorded digest
+    source_revision: str | None = None  # apply: the revision that was planned
+    artifact_secret: str | None = None
+    outputs_config_map: str | None = None
+    outputs_secret: str | None = None
+    output_names: list[str] = field(default_factory=list)
+    inputs_snapshot_secret: str | None = None
+    region: str | None = None
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_env(cls, text: str) -> RunRequest:
+        return cls(**json.loads(text))
+
+
+def result_name(job_name: str) -> str:
+    return f"{job_name}{RESULT_SUFFIX}"[:253]

@@ -1,0 +1,3 @@
+from devops_operator.terraform.standin.cli import main
+
+main()
