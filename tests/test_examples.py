@@ -54,9 +54,11 @@ def test_example_applies_and_becomes_ready(
 def test_sandbox_once_runs_the_examples_and_exits_zero(tmp_path: Path) -> None:
     """`make demo ARGS=--once`: the real CLI in a subprocess, as a user runs it."""
     devopsctl = Path(sys.executable).parent / "devopsctl"
+    # A relative state directory, as `make demo` uses (.sandbox): the runner Jobs run elsewhere.
     result = subprocess.run(
-        [str(devopsctl), "sandbox", "--once", "--timeout", "150", "--state-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [str(devopsctl), "sandbox", "--once", "--timeout", "150", "--state-dir", "state",
+         "--examples", str(ROOT / "examples")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "DevOpsProject/shop" in result.stdout
@@ -64,5 +66,5 @@ def test_sandbox_once_runs_the_examples_and_exits_zero(tmp_path: Path) -> None:
     assert "waiting for a person's approval by design: InfraDeployment/shop-queue-prod" in result.stdout
     assert "kubectl -n default patch infradeployment shop-queue-prod --type merge" in result.stdout
     assert "engine: stand-in Terraform (a test double)" in result.stdout
-    kubeconfig = (tmp_path / "kubeconfig").read_text()
+    kubeconfig = (tmp_path / "state" / "kubeconfig").read_text()
     assert "server: http://127.0.0.1:" in kubeconfig

@@ -207,7 +207,7 @@ class KubeletDouble:
         env = self._environment(namespace, pod_name, container.get("env") or [])
         command = [sys.executable if c == "python" else c for c in container.get("command") or []]
         log_path = self.log_dir / f"{namespace}_{name}.log"
-        workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.log_dir))
+        workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.log_dir.resolve()))
         env["DEVOPS_RUNNER_WORKDIR"] = str(workdir)
         with log_path.open("wb") as log:
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
@@ -227,7 +227,9 @@ class KubeletDouble:
 
     def _environment(self, namespace: str, pod: str, entries: list[Mapping[str, Any]]) -> dict[str, str]:
         env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
-        env.update({"HOSTNAME": pod, "KUBECONFIG": str(self.kubeconfig), "KUBE_CONFIG_PATH": str(self.kubeconfig),
+        # Absolute: the container runs in a working directory of its own.
+        kubeconfig = str(self.kubeconfig.resolve())
+        env.update({"HOSTNAME": pod, "KUBECONFIG": kubeconfig, "KUBE_CONFIG_PATH": kubeconfig,
                     "PYTHONUNBUFFERED": "1"})
         if self.allow_standin:
             env["DEVOPS_RUNNER_ALLOW_STANDIN"] = "1"
