@@ -417,14 +417,17 @@ class AwsSessionFactory:
         """The cached session; build clients through `client` (sessions are not thread-safe)."""
         return self._entry(project_key, environment, identity, for_work=True).session
 
-    def client(self, project_key: str, environment: str, service: str, identity: Identity = "deploy") -> Any:
+    def client(self, project_key: str, environment: str, service: str, identity: Identity = "deploy",
+               *, region: str | None = None) -> Any:
         """The cached client of one service (thread-safe, shareable between handler threads).
 
         Only for a project whose identities the operator has verified (ProjectNotVerifiedError otherwise).
+        `region` overrides the environment's region for a resource that lives elsewhere (a spec's
+        `region` field); the credentials stay the environment's.
         Typed as Any because the service is chosen at run time; annotate the variable with the
         mypy_boto3 client type where it helps, e.g. `cw: CloudWatchClient = factory.client(...)`.
         """
-        return self._client(self._entry(project_key, environment, identity, for_work=True), service)
+        return self._client(self._entry(project_key, environment, identity, for_work=True), service, region)
 
     def caller_identity(
         self, project_key: str, environment: str, identity: Identity = "deploy"
@@ -526,17 +529,19 @@ class AwsSessionFactory:
     def _generation(self, project_key: str) -> tuple[int, int]:
         return (self._epoch, self._generations.get(project_key, 0))
 
-    def _client(self, entry: _SessionEntry, service: str) -> Any:
+    def _client(self, entry: _SessionEntry, service: str, region: str | None = None) -> Any:
+        region = region or entry.target.region
+        key = service if region == entry.target.region else f"{service}@{region}"
         with entry.lock:
-            client = entry.clients.get(service)
+            client = entry.clients.get(key)
             if client is None:
                 client = entry.session.client(
                     service,  # type: ignore[call-overload]
-                    region_name=entry.target.region,
+                    region_name=region,
                     endpoint_url=entry.target.endpoint_url,
                     config=self.client_config,
                 )
-                entry.clients[service] = client
+                entry.clients[key] = client
             return client
 
     def _build(self, target: AwsTarget, namespace: str, project_key: str) -> boto3.Session:
