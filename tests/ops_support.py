@@ -116,7 +116,9 @@ def create_function(aws_url: str, name: str, *, tags: dict[str, str] | None = No
                            Handler="index.handler", Code={"ZipFile": _zip()}, Tags=tags or {},
                            Environment={"Variables": environment or {}})
     version = None
-    for _ in range(versions):
+    for number in range(versions):
+        # Publishing an unchanged function returns the version it already has: change it each time.
+        client.update_function_configuration(FunctionName=name, Description=f"release {number + 1}")
         version = client.publish_version(FunctionName=name)["Version"]
     if alias and version:
         client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)

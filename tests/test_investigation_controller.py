@@ -12,8 +12,8 @@ from kubernetes.client import ApiClient, CoreV1Api
 from devops_operator.api.common import API_GROUP, API_VERSION, REQUESTED_AT_ANNOTATION
 from devops_operator.aws.metering import METER
 from devops_operator.sandbox.operator_thread import OperatorThread
-
 from ops_support import create, minutes_ago, patch, put_logs, put_metric, ready_project, resource_name
+
 from support import condition, wait_for_condition, wait_until
 
 PLURAL = "investigations"

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
@@ -95,9 +96,7 @@ def evaluate(runtime: Runtime, obj: Mapping[str, Any], now: datetime) -> tuple[O
         return _stalled(exc.reason, str(exc), base), None
     except AwsConfigurationError as exc:
         return _stalled(AWS_ERROR, str(exc), base), None
-    except ApiException:
-        raise
-    except Exception as exc:
+    except (BotoCoreError, ClientError) as exc:
         failure = classify(exc)
         message = f"{failure.summary}: {failure.fix}"
         if failure.retryable:

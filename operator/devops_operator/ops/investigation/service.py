@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
@@ -81,7 +82,7 @@ class Located:
     log_groups: list[str]
     service: sources.ServiceRef | None
     found_by: str  # how the service was found: registry, arn, name, logGroups
-    field: str  # the spec field the log groups come from, for messages
+    spec_field: str  # the spec field the log groups come from, for messages
     # What DescribeLogGroups already said while looking for the service (not asked twice).
     known: dict[str, aws_logs.LogGroupInfo] = field(default_factory=dict)
 
@@ -98,7 +99,7 @@ def report_name(name: str) -> str:
 
 
 def _logs_field(located: Located, index: int) -> str:
-    return f"spec.logGroups[{index}]" if located.field == "spec.logGroups" else "spec.service"
+    return f"spec.logGroups[{index}]" if located.spec_field == "spec.logGroups" else "spec.service"
 
 
 def locate(runtime: Runtime, client: Any, namespace: str, access: ProjectAccess, spec: InvestigationSpec,
@@ -164,7 +165,7 @@ def check_log_groups(client: Any, located: Located, window: Window, now: datetim
     if empty and len(empty) == len(infos):
         raise InvestigationProblem(
             EMPTY_LOG_GROUP,
-            f"{located.field}: log group {', '.join(empty)} holds no log streams (empty): nothing was ever logged "
+            f"{located.spec_field}: log group {', '.join(empty)} holds no log streams (empty): nothing was ever logged "
             "there; check that the service logs to it, or name the group it does log to",
         )
     return [f"log group {name} is empty (no log streams)" for name in empty]
@@ -196,7 +197,7 @@ def metric_anomalies(runtime: Runtime, access: ProjectAccess, spec: Investigatio
     client = runtime.aws.client(access.key, spec.environment, "cloudwatch", region=spec.region)
     try:
         found, fetched = fetch_metrics(client, [q for q, _ in wanted], window.start, window.end)
-    except Exception as exc:  # metrics are corroboration: an investigation of the logs goes on without them
+    except (BotoCoreError, ClientError) as exc:  # metrics corroborate: the logs' investigation goes on without
         failure = classify(exc)
         notes.append(f"metrics not read ({failure.summary}): {failure.fix}")
         return []
