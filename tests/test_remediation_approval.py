@@ -11,10 +11,10 @@ from prometheus_client import REGISTRY
 from devops_operator.aws.metering import METER
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.operator_thread import OperatorThread
-
 from ops_support import aws, create, create_ecs_service, create_function, patch, ready_project, resource_name
-from support import condition, get_custom, wait_until
 from test_remediation_actions import calls_made, log_entries, remediation, short, succeeded
+
+from support import condition, get_custom, wait_until
 
 PLURAL = "remediations"
 
