@@ -157,6 +157,7 @@ HEALTHCHECK_SPEC: dict[str, Any] = {
     "interval": "2m",
     "suspend": False,
     "historyLimit": 30,
+    "performance": {"percentiles": ["p50", "p99"]},
     "remediationPolicy": {
         "enabled": True,
         "onVerdict": "UNHEALTHY",
@@ -410,7 +411,7 @@ class TestHealthCheck:
                 }
             ],
             "verdict": "DEGRADED",
-            "counts": {"total": 4, "healthy": 3, "degraded": 1, "unhealthy": 0, "noData": 0},
+            "counts": {"total": 4, "healthy": 3, "degraded": 1, "unhealthy": 0, "noData": 0, "notFound": 0},
             "resources": [
                 {
                     "id": "shop-api-prod-orders",
@@ -444,21 +445,30 @@ class TestHealthCheck:
                     "sli": 99.1,
                     "errorBudgetRemaining": -80.0,
                     "burnRate": 1.8,
+                    "burnRates": [{"window": "5m", "burnRate": 0.0}, {"window": "1h", "burnRate": 1.8}],
+                    "alert": "ticket",
+                    "window": "30d",
+                    "period": 300,
                     "goodDatapoints": 42800,
                     "totalDatapoints": 43200,
                 }
             ],
+            "targets": {"source": "deploymentRef", "resolved": 4, "skipped": 2, "skippedTypes": ["aws_iam_role"],
+                        "skippedTypesTruncated": False},
+            "report": "orders-health-report",
             "apiCalls": {
                 "getMetricData": 1,
                 "total": 1,
-                "throttled": 0,
+                "retries": 0,
                 "metricsRequested": 16,
                 "estimatedCostUsd": 0.00016,
+                "cpuSeconds": 0.012,
+                "durationSeconds": 0.4,
             },
             "lastCheck": "2025-03-01T14:10:00Z",
             "nextCheck": "2025-03-01T14:12:00Z",
             "lastHandledRequest": "2025-03-01T14:09:30Z",
-            "history": [{"at": "2025-03-01T14:10:00Z", "verdict": "DEGRADED"}],
+            "history": [{"at": "2025-03-01T14:10:00Z", "verdict": "DEGRADED", "unhealthy": 0, "degraded": 1}],
             "remediations": [
                 {
                     "name": "orders-restart-1",
@@ -1011,7 +1021,8 @@ class TestCostAudit:
 # --- the kinds -----------------------------------------------------------------------------------------
 
 KINDS = [
-    (healthcheck.KIND, "HealthCheck", "healthchecks", ["hc"], ["Env", "Verdict", "Resources", "Last Check"]),
+    (healthcheck.KIND, "HealthCheck", "healthchecks", ["hc"],
+     ["Env", "Verdict", "Resources", "Unhealthy", "Cost", "Last Check"]),
     (remediation.KIND, "Remediation", "remediations", ["rem"], ["Env", "Action", "Target", "Approved"]),
     (investigation.KIND, "Investigation", "investigations", ["inv"], ["Env", "Service", "Matches", "Cause"]),
     (costaudit.KIND, "CostAudit", "costaudits", ["audit"], ["Env", "Cost", "Savings", "Findings"]),

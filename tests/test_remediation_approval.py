@@ -28,7 +28,8 @@ def prod_scale(namespace: str, aws_url: str, **spec: Any) -> tuple[str, str, dic
 
 
 def desired(aws_url: str, cluster: str, service: str) -> int:
-    return int(aws(aws_url, "ecs").describe_services(cluster=cluster, services=[service])["services"][0]["desiredCount"])
+    found = aws(aws_url, "ecs").describe_services(cluster=cluster, services=[service])["services"][0]
+    return int(found["desiredCount"])
 
 
 def approval_state(api: ApiClient, namespace: str, name: str, reason: str,

@@ -13,7 +13,7 @@ import kopf
 
 from devops_operator import metrics
 from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
-from devops_operator.controllers import devopsproject, investigation, remediation
+from devops_operator.controllers import devopsproject, healthcheck, investigation, remediation
 from devops_operator.controllers.wakeups import Wakeups
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.diffbase import CompactDiffBaseStorage
@@ -62,6 +62,9 @@ async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
     rechecks = devopsproject.ProjectRechecks(memo.runtime)
     memo.project_rechecks = rechecks
     memo.background_tasks = [asyncio.create_task(rechecks.run(), name="devopsproject-rechecks")]
+    scheduler = healthcheck.HealthCheckScheduler(memo.runtime)
+    memo.health_scheduler = scheduler
+    memo.background_tasks.append(asyncio.create_task(scheduler.run(), name="healthcheck-scheduler"))
     wakeups = Wakeups()
     wakeups.register(investigation.KIND.kind, lambda ns, name: investigation.recheck(memo.runtime, wakeups, ns, name))
     wakeups.register(remediation.KIND.kind, lambda ns, name: remediation.step(memo.runtime, wakeups, ns, name))

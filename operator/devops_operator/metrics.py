@@ -8,9 +8,11 @@ which `serve_metrics` exposes on /metrics.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -103,6 +105,170 @@ def forget_resource(kind: str, namespace: str, name: str) -> None:
     if kind == "Remediation":
         with contextlib.suppress(KeyError):
             REMEDIATION_AWAITING_APPROVAL.remove(namespace, name)
+
+
+# --- HealthCheck ----------------------------------------------------------------------------------------
+# Labels stay bounded: one series set per HealthCheck object, resources capped at HEALTH_GAUGE_RESOURCES
+# (worst first, as in status), metrics by what a resource is judged by, SLO windows fixed; label values
+# are cut at HEALTH_LABEL_CHARS. Series of a resource that left the check, or of a deleted HealthCheck,
+# are removed.
+
+HEALTH_GAUGE_RESOURCES = 100
+HEALTH_LABEL_CHARS = 128
+HEALTH_VERDICTS = ("HEALTHY", "DEGRADED", "UNHEALTHY", "NO_DATA", "NOT_FOUND")
+
+HEALTH_VERDICT = Gauge(
+    "devops_operator_health_verdict",
+    "1 for the HealthCheck's overall verdict, 0 for the other verdicts.",
+    ["namespace", "name", "verdict"],
+)
+HEALTH_RESOURCE_VERDICT = Gauge(
+    "devops_operator_health_resource_verdict",
+    "1 for the resource's verdict in its HealthCheck, 0 for the other verdicts.",
+    ["namespace", "name", "resource", "type", "verdict"],
+)
+HEALTH_METRIC_VALUE = Gauge(
+    "devops_operator_health_metric_value",
+    "The value a HealthCheck judged for a resource's metric (absent without datapoints).",
+    ["namespace", "name", "resource", "metric"],
+)
+HEALTH_SLO_BURN_RATE = Gauge(
+    "devops_operator_health_slo_burn_rate",
+    "An SLO's burn rate over an alerting window (1: spending exactly the error budget).",
+    ["namespace", "name", "slo", "window"],
+)
+HEALTH_SLO_ERROR_BUDGET = Gauge(
+    "devops_operator_health_slo_error_budget_remaining_percent",
+    "Percent of an SLO's error budget left over its window (negative once overspent).",
+    ["namespace", "name", "slo"],
+)
+HEALTH_SLO_SLI = Gauge(
+    "devops_operator_health_slo_sli_percent",
+    "An SLO's indicator: percent of good datapoints over its window.",
+    ["namespace", "name", "slo"],
+)
+HEALTH_CHECKS = Counter(
+    "devops_operator_health_checks_total",
+    "HealthCheck checks by outcome (checked, stalled, waiting, failed).",
+    ["outcome"],
+)
+HEALTH_CHECK_AWS_REQUESTS = Counter(
+    "devops_operator_health_check_aws_requests_total",
+    "AWS requests HealthChecks made, by check and kind (GetMetricData, other).",
+    ["namespace", "name", "kind"],
+)
+HEALTH_CHECK_METRICS_REQUESTED = Counter(
+    "devops_operator_health_check_metrics_requested_total",
+    "Metric queries HealthChecks sent to GetMetricData (what it bills).",
+    ["namespace", "name"],
+)
+HEALTH_CHECK_COST = Counter(
+    "devops_operator_health_check_cost_usd_total",
+    "What HealthChecks cost in GetMetricData at list price ($0.01 per 1,000 metrics requested).",
+    ["namespace", "name"],
+)
+HEALTH_CHECK_DURATION = Histogram(
+    "devops_operator_health_check_duration_seconds",
+    "Wall time of one HealthCheck check (AWS calls included).",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+HEALTH_CHECK_CPU = Histogram(
+    "devops_operator_health_check_cpu_seconds",
+    "The operator's own CPU time for one HealthCheck check (what AWS latency does not hide).",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+@dataclass(frozen=True)
+class ResourceGauge:
+    resource: str
+    type: str
+    verdict: str
+    values: Mapping[str, float] = field(default_factory=dict)  # metric -> value judged
+
+
+@dataclass(frozen=True)
+class SloGauge:
+    slo: str
+    sli: float | None
+    budget: float | None
+    burn_rates: Mapping[str, float | None] = field(default_factory=dict)
+
+
+_health_lock = threading.Lock()
+_health_series: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}
+
+
+def _label(value: str) -> str:
+    return value[:HEALTH_LABEL_CHARS]
+
+
+def record_health(namespace: str, name: str, verdict: str, resources: Iterable[ResourceGauge],
+                  slos: Iterable[SloGauge]) -> None:
+    """Export one check's gauges; series the previous check exported and this one did not are removed."""
+    exported: set[tuple[Gauge, tuple[str, ...]]] = set()
+
+    def put(gauge: Gauge, labels: tuple[str, ...], value: float) -> None:
+        gauge.labels(*labels).set(value)
+        exported.add((gauge, labels))
+
+    for option in HEALTH_VERDICTS:
+        put(HEALTH_VERDICT, (namespace, name, option), 1.0 if option == verdict else 0.0)
+    for index, resource in enumerate(resources):
+        if index >= HEALTH_GAUGE_RESOURCES:
+            break
+        label = _label(resource.resource)
+        for option in HEALTH_VERDICTS:
+            put(HEALTH_RESOURCE_VERDICT, (namespace, name, label, resource.type, option),
+                1.0 if option == resource.verdict else 0.0)
+        for metric, value in resource.values.items():
+            put(HEALTH_METRIC_VALUE, (namespace, name, label, _label(metric)), value)
+    for item in slos:
+        label = _label(item.slo)
+        if item.sli is not None:
+            put(HEALTH_SLO_SLI, (namespace, name, label), item.sli)
+        if item.budget is not None:
+            put(HEALTH_SLO_ERROR_BUDGET, (namespace, name, label), item.budget)
+        for window, rate in item.burn_rates.items():
+            if rate is not None:
+                put(HEALTH_SLO_BURN_RATE, (namespace, name, label, window), rate)
+    with _health_lock:
+        stale = _health_series.get((namespace, name), set()) - exported
+        _health_series[(namespace, name)] = exported
+    _remove(stale)
+
+
+def record_health_check_cost(namespace: str, name: str, *, get_metric_data: int, other_requests: int,
+                             metrics_requested: int, cost_usd: float, seconds: float, cpu_seconds: float) -> None:
+    HEALTH_CHECK_AWS_REQUESTS.labels(namespace, name, "GetMetricData").inc(get_metric_data)
+    HEALTH_CHECK_AWS_REQUESTS.labels(namespace, name, "other").inc(other_requests)
+    HEALTH_CHECK_METRICS_REQUESTED.labels(namespace, name).inc(metrics_requested)
+    HEALTH_CHECK_COST.labels(namespace, name).inc(cost_usd)
+    HEALTH_CHECK_DURATION.observe(seconds)
+    HEALTH_CHECK_CPU.observe(cpu_seconds)
+
+
+def forget_health(namespace: str, name: str) -> None:
+    """Drop every series of a deleted HealthCheck."""
+    with _health_lock:
+        stale = _health_series.pop((namespace, name), set())
+    _remove(stale)
+    for counter, labels in ((HEALTH_CHECK_METRICS_REQUESTED, (namespace, name)),
+                            (HEALTH_CHECK_COST, (namespace, name)),
+                            (HEALTH_CHECK_AWS_REQUESTS, (namespace, name, "GetMetricData")),
+                            (HEALTH_CHECK_AWS_REQUESTS, (namespace, name, "other"))):
+        try:
+            counter.remove(*labels)
+        except KeyError:
+            continue
+
+
+def _remove(series: Iterable[tuple[Gauge, tuple[str, ...]]]) -> None:
+    for gauge, labels in series:
+        try:
+            gauge.remove(*labels)
+        except KeyError:
+            continue
 
 
 def serve_metrics(port: int, addr: str = "0.0.0.0") -> WSGIServer:

@@ -31,6 +31,7 @@ from devops_operator.api.common import (
     ResourceType,
     standard_columns,
 )
+from devops_operator.durations import parse_duration
 
 RFC3339_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"
@@ -61,12 +62,17 @@ APIGATEWAY_TYPES = frozenset({ResourceType.APIGATEWAY_REST, ResourceType.APIGATE
 
 
 class Verdict(StrEnum):
-    """The health of a metric, a resource or a whole check."""
+    """The health of a metric, a resource or a whole check.
+
+    NOT_FOUND is a resource's verdict only: the target does not exist in AWS (reported as such, never
+    as NO_DATA); it makes the overall verdict UNHEALTHY.
+    """
 
     HEALTHY = "HEALTHY"
     DEGRADED = "DEGRADED"
     UNHEALTHY = "UNHEALTHY"
     NO_DATA = "NO_DATA"
+    NOT_FOUND = "NOT_FOUND"
 
 
 class MissingDataPolicy(StrEnum):
@@ -88,6 +94,9 @@ class MetricStatistic(StrEnum):
     P90 = "p90"
     P95 = "p95"
     P99 = "p99"
+
+
+PERCENTILE_STATISTICS = (MetricStatistic.P50, MetricStatistic.P90, MetricStatistic.P95, MetricStatistic.P99)
 
 
 class ComparisonOperator(StrEnum):
@@ -388,6 +397,13 @@ class EvaluationWindow(Model):
         return self
 
 
+MAX_SLO_WINDOW_DAYS = 30
+
+
+def _duration_seconds(text: str) -> float:
+    return parse_duration(text).total_seconds()
+
+
 class SloGoodCondition(Model):
     """When one datapoint of the SLO's metric counts as good."""
 
@@ -417,8 +433,23 @@ class SloSpec(Model):
         lt=100,
         description="Target percentage of good datapoints, e.g. 99.9 (100 leaves no error budget).",
     )
-    window: str = Field(default="30d", pattern=DURATION_PATTERN, description="Rolling window of the SLO.")
+    window: str = Field(
+        default="30d",
+        pattern=DURATION_PATTERN,
+        description=(
+            f"Rolling window of the SLO, at most {MAX_SLO_WINDOW_DAYS}d. It is read from CloudWatch at the "
+            "metric's period raised to the finest one CloudWatch keeps over the window (60 s up to 15 days, "
+            "300 s up to 63 days) and at most 10,080 datapoints per query (docs/architecture.md)."
+        ),
+    )
     good_condition: SloGoodCondition = Field(description="When a datapoint counts as good.")
+
+    @model_validator(mode="after")
+    def _check(self) -> SloSpec:
+        seconds = _duration_seconds(self.window)
+        if not 0 < seconds <= MAX_SLO_WINDOW_DAYS * 86400:
+            raise ValueError(f"window: {self.window} must be longer than 0 and at most {MAX_SLO_WINDOW_DAYS}d")
+        return self
 
 
 class RemediationPolicy(Model):
@@ -427,7 +458,9 @@ class RemediationPolicy(Model):
     enabled: bool = Field(default=True, description="false pauses the policy without removing it.")
     on_verdict: Literal[Verdict.UNHEALTHY, Verdict.DEGRADED] = Field(
         default=Verdict.UNHEALTHY,
-        description="Act on this verdict or worse (DEGRADED also acts on UNHEALTHY); NO_DATA never acts.",
+        description=(
+            "Act on this verdict or worse (DEGRADED also acts on UNHEALTHY); NO_DATA and NOT_FOUND never act."
+        ),
     )
     consecutive_checks: int = Field(
         default=2,
@@ -466,6 +499,28 @@ class RemediationPolicy(Model):
         problems = action_problems(self.action, self.parameters)
         if problems:
             raise ValueError("remediationPolicy: " + "; ".join(problems))
+        return self
+
+
+class PerformanceSpec(Model):
+    """The performance analysis in the report: each metric's window against the previous window."""
+
+    percentiles: list[Literal[MetricStatistic.P50, MetricStatistic.P90, MetricStatistic.P95, MetricStatistic.P99]] = (
+        Field(
+            default_factory=list,
+            max_length=4,
+            description=(
+                "Percentiles also read for the metrics CloudWatch serves them for (latencies and durations "
+                "published as raw values: Lambda Duration, API Gateway Latency, ...), one query each per "
+                "metric; empty: none (they cost a metric each)."
+            ),
+        )
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PerformanceSpec:
+        if len(set(self.percentiles)) != len(self.percentiles):
+            raise ValueError("percentiles: each percentile once")
         return self
 
 
@@ -511,6 +566,10 @@ class HealthCheckSpec(Model):
     suspend: bool = Field(default=False, description="Stop periodic checks (requested checks still run).")
     history_limit: int = Field(
         default=20, ge=0, le=100, description="How many past verdicts status.history keeps."
+    )
+    performance: PerformanceSpec = Field(
+        default_factory=PerformanceSpec,
+        description="The performance analysis of the report ConfigMap (window against the previous window).",
     )
     remediation_policy: RemediationPolicy | None = Field(
         default=None, description="Create Remediations automatically when resources turn bad."
@@ -573,8 +632,9 @@ class ResourceHealth(Model):
     region: str | None = Field(default=None, description="AWS region of the resource.")
     verdict: Verdict = Field(
         description=(
-            "UNHEALTHY when a metric breaches critical; else DEGRADED when one breaches warning; "
-            "else NO_DATA when missing data says so; else HEALTHY."
+            "NOT_FOUND when the resource does not exist in AWS (no metric is read for it); else UNHEALTHY "
+            "when a metric breaches critical; else DEGRADED when one breaches warning; else NO_DATA when "
+            "missing data says so or no metric has any datapoint; else HEALTHY."
         )
     )
     reasons: list[str] = Field(
@@ -583,6 +643,16 @@ class ResourceHealth(Model):
     metrics: list[MetricResult] = Field(max_length=60, default_factory=list, description="Every metric evaluated.")
     since: str | None = Field(default=None, description="When the resource got this verdict (RFC 3339).")
     consecutive: int = Field(default=1, ge=0, description="Checks in a row that gave this verdict.")
+
+
+class SloAlert(StrEnum):
+    PAGE = "page"
+    TICKET = "ticket"
+
+
+class SloBurnRate(Model):
+    window: str = Field(description="The alerting window (5m, 30m, 1h, 6h).")
+    burn_rate: float | None = Field(default=None, description="Burn rate over it; absent without data.")
 
 
 class SloStatus(Model):
@@ -599,26 +669,48 @@ class SloStatus(Model):
     )
     burn_rate: float | None = Field(
         default=None,
-        description="Error rate in the check's window over the rate the objective allows (1: on budget).",
+        description=(
+            "Error rate over the last hour over the rate the objective allows (1: on budget); "
+            "burnRates has every alerting window."
+        ),
     )
+    burn_rates: list[SloBurnRate] = Field(
+        default_factory=list, max_length=4, description="Burn rate over each alerting window (5m, 30m, 1h, 6h)."
+    )
+    alert: SloAlert | None = Field(
+        default=None,
+        description=(
+            "page: 1h and 5m both burn at 14.4x or more; ticket: 6h and 30m both at 6x or more (multi-window, "
+            "multi-burn-rate alerting of the Google SRE workbook); absent: neither."
+        ),
+    )
+    window: str | None = Field(default=None, description="The SLO window.")
+    period: int | None = Field(default=None, ge=1, description="Seconds per datapoint the SLO was read at.")
     good_datapoints: int = Field(default=0, ge=0, description="Good datapoints over the SLO window.")
     total_datapoints: int = Field(default=0, ge=0, description="Datapoints with data over the SLO window.")
+    message: str | None = Field(default=None, description="Why there is no indicator, when there is none.")
 
 
 class HealthApiCalls(Model):
-    """AWS API calls the last check made (every request sent, paging and retries included)."""
+    """AWS API calls the last check made (every request sent, paging included) and what it cost."""
 
-    get_metric_data: int = Field(default=0, ge=0, description="GetMetricData requests.")
+    get_metric_data: int = Field(default=0, ge=0, description="GetMetricData requests (pages included).")
     total: int = Field(
-        default=0, ge=0, description="All AWS requests, discovery (registry, tagging) included."
+        default=0,
+        ge=0,
+        description="All AWS requests: GetMetricData, discovery (tagging) and existence checks (describe, list).",
     )
-    throttled: int = Field(default=0, ge=0, description="Requests refused by throttling and retried.")
+    retries: int = Field(
+        default=0, ge=0, description="Attempts botocore retried with backoff (throttling, server errors)."
+    )
     metrics_requested: int = Field(
-        default=0, ge=0, description="Metric queries sent (what GetMetricData bills)."
+        default=0, ge=0, description="Metric queries sent, per request (what GetMetricData bills)."
     )
     estimated_cost_usd: float = Field(
         default=0.0, ge=0, description="What the check cost at $0.01 per 1,000 metrics requested."
     )
+    cpu_seconds: float = Field(default=0.0, ge=0, description="The operator's own CPU time for the check.")
+    duration_seconds: float = Field(default=0.0, ge=0, description="Wall time of the check.")
 
 
 class VerdictCounts(Model):
@@ -627,11 +719,28 @@ class VerdictCounts(Model):
     degraded: int = Field(default=0, ge=0, description="Resources DEGRADED.")
     unhealthy: int = Field(default=0, ge=0, description="Resources UNHEALTHY.")
     no_data: int = Field(default=0, ge=0, description="Resources NO_DATA.")
+    not_found: int = Field(default=0, ge=0, description="Targets that do not exist in AWS.")
+
+
+class TargetsSummary(Model):
+    """Where the resources came from, and what was left out."""
+
+    source: Literal["deploymentRef", "resources", "tagSelector"] = Field(description="Which form of spec.targets.")
+    resolved: int = Field(default=0, ge=0, description="Resources of a supported type found.")
+    skipped: int = Field(
+        default=0, ge=0, description="Resources found whose type HealthCheck does not check (not counted)."
+    )
+    skipped_types: list[str] = Field(
+        default_factory=list, max_length=20, description="Those types (e.g. aws_iam_role), most frequent first."
+    )
+    skipped_types_truncated: bool = Field(default=False, description="More types were skipped than listed.")
 
 
 class HistoryEntry(Model):
     at: str = Field(description="When the check ran (RFC 3339).")
     verdict: Verdict = Field(description="The overall verdict of that check.")
+    unhealthy: int = Field(default=0, ge=0, description="Resources UNHEALTHY or NOT_FOUND in that check.")
+    degraded: int = Field(default=0, ge=0, description="Resources DEGRADED in that check.")
 
 
 class CreatedRemediation(Model):
@@ -649,8 +758,8 @@ class HealthCheckStatus(OnDemandStatus):
     verdict: Verdict | None = Field(
         default=None,
         description=(
-            "Overall verdict: UNHEALTHY if any resource is; else DEGRADED if any is; else NO_DATA if any is "
-            "(or there are no resources); else HEALTHY."
+            "Overall verdict: UNHEALTHY if any resource is UNHEALTHY or NOT_FOUND; else DEGRADED if any is; "
+            "else NO_DATA if any is (or there are no resources); else HEALTHY."
         ),
     )
     counts: VerdictCounts = Field(default_factory=VerdictCounts, description="Resources per verdict.")
@@ -665,7 +774,13 @@ class HealthCheckStatus(OnDemandStatus):
     slos: list[SloStatus] = Field(
         max_length=50, default_factory=list, description="Each SLO's indicator and error budget."
     )
+    targets: TargetsSummary | None = Field(default=None, description="Where the last check's resources came from.")
     api_calls: HealthApiCalls | None = Field(default=None, description="AWS API calls the last check made.")
+    report: str | None = Field(
+        default=None,
+        description="ConfigMap with the last check's full report (report.json, report.md): every resource, "
+        "metric and the performance analysis.",
+    )
     last_check: str | None = Field(default=None, description="When the last check ran (RFC 3339).")
     next_check: str | None = Field(default=None, description="When the next check is due (RFC 3339).")
     history: list[HistoryEntry] = Field(
@@ -694,6 +809,8 @@ KIND = KindInfo(
         PrinterColumn(name="Env", json_path=".spec.environment"),
         PrinterColumn(name="Verdict", json_path=".status.verdict"),
         PrinterColumn(name="Resources", json_path=".status.counts.total", type="integer"),
+        PrinterColumn(name="Unhealthy", json_path=".status.counts.unhealthy", type="integer", priority=1),
+        PrinterColumn(name="Cost", json_path=".status.apiCalls.estimatedCostUsd", type="number", priority=1),
         PrinterColumn(name="Last Check", json_path=".status.lastCheck", type="date"),
     ),
 )

@@ -417,13 +417,12 @@ class AwsSessionFactory:
         """The cached session; build clients through `client` (sessions are not thread-safe)."""
         return self._entry(project_key, environment, identity, for_work=True).session
 
-    def client(self, project_key: str, environment: str, service: str, identity: Identity = "deploy",
-               *, region: str | None = None) -> Any:
+    def client(self, project_key: str, environment: str, service: str, identity: Identity = "deploy", *,
+               region: str | None = None) -> Any:
         """The cached client of one service (thread-safe, shareable between handler threads).
 
         Only for a project whose identities the operator has verified (ProjectNotVerifiedError otherwise).
-        `region` overrides the environment's region for a resource that lives elsewhere (a spec's
-        `region` field); the credentials stay the environment's.
+        `region` reaches a resource outside the environment's region with the same credentials and endpoint.
         Typed as Any because the service is chosen at run time; annotate the variable with the
         mypy_boto3 client type where it helps, e.g. `cw: CloudWatchClient = factory.client(...)`.
         """

@@ -7,11 +7,14 @@ errors spike with "Database connection timeout" in its logs, a table, a queue an
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import socket
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -78,14 +81,25 @@ def seed_estate(endpoint_url: str, estate: DemoEstate | None = None) -> DemoEsta
     estate.created.append(f"dynamodb table {estate.table}")
     client("sqs").create_queue(QueueName=estate.queue)
     estate.created.append(f"sqs queue {estate.queue}")
-    client("iam").create_role(
+    role = client("iam").create_role(
         RoleName=estate.deploy_role,
         AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
         '"Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}',
     )
     estate.created.append(f"iam role {estate.deploy_role}")
+    _seed_function(client("lambda"), role["Role"]["Arn"], estate)
     _seed_logs_and_metrics(client("logs"), client("cloudwatch"), estate)
     return estate
+
+
+def _seed_function(lambda_client, role_arn: str, estate: DemoEstate) -> None:  # type: ignore[no-untyped-def]
+    """The function itself, so that it exists in AWS (a missing target is NOT_FOUND); it is never invoked."""
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return {'statusCode': 200}\n")
+    lambda_client.create_function(FunctionName=estate.function, Runtime="python3.12", Role=role_arn,
+                                  Handler="index.handler", Code={"ZipFile": code.getvalue()})
+    estate.created.append(f"lambda function {estate.function}")
 
 
 def _seed_logs_and_metrics(logs, cloudwatch, estate: DemoEstate) -> None:  # type: ignore[no-untyped-def]
@@ -102,13 +116,18 @@ def _seed_logs_and_metrics(logs, cloudwatch, estate: DemoEstate) -> None:  # typ
                            "message": f"ERROR Database connection timeout after 3000 ms (attempt {minute % 3 + 1})"})
     logs.put_log_events(logGroupName=estate.log_group, logStreamName="2026/demo", logEvents=events)
     estate.created.append(f"log group {estate.log_group} ({len(events)} events)")
-    data = []
+    data: dict[str, list[dict[str, Any]]] = {"AWS/Lambda": [], "AWS/SQS": []}
     for minute in range(30, 0, -1):
         at = now - datetime.timedelta(minutes=minute)
         errors = 12.0 if minute <= 10 else 0.0
         dims = [{"Name": "FunctionName", "Value": estate.function}]
-        data.append({"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": 100.0})
-        data.append({"MetricName": "Errors", "Dimensions": dims, "Timestamp": at, "Value": errors})
-    for start in range(0, len(data), 20):  # PutMetricData takes at most 20 datums per call here
-        cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=data[start:start + 20])
-    estate.created.append(f"cloudwatch metrics for {estate.function} (errors spike in the last 10 min)")
+        data["AWS/Lambda"].append({"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": 100.0})
+        data["AWS/Lambda"].append({"MetricName": "Errors", "Dimensions": dims, "Timestamp": at, "Value": errors})
+        queue = [{"Name": "QueueName", "Value": estate.queue}]  # a queue drained within seconds: healthy
+        data["AWS/SQS"].append({"MetricName": "ApproximateAgeOfOldestMessage", "Dimensions": queue,
+                                "Timestamp": at, "Value": 4.0, "Unit": "Seconds"})
+    for namespace, datums in data.items():
+        for start in range(0, len(datums), 20):  # PutMetricData takes at most 20 datums per call here
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=datums[start:start + 20])
+    estate.created.append(f"cloudwatch metrics for {estate.function} (errors spike in the last 10 min) and "
+                          f"{estate.queue}")

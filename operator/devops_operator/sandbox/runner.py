@@ -65,8 +65,32 @@ def project_details(status: dict[str, Any]) -> list[str]:
     ]
 
 
+def healthcheck_details(status: dict[str, Any]) -> list[str]:
+    """Each resource's verdict with the metric that decided it, the SLOs, and what the check cost."""
+    lines = [
+        f"{r.get('name') or r.get('id')} ({r.get('type')}): {r.get('verdict')}"
+        + (f" - {r['reasons'][0]}" if r.get("reasons") else "")
+        for r in status.get("resources") or []
+    ]
+    for item in status.get("slos") or []:
+        sli = item.get("sli")
+        burn = item.get("burnRate")
+        lines.append(f"SLO {item.get('name')}: SLI {'-' if sli is None else f'{sli:.2f} %'} of objective "
+                     f"{item.get('objective')} %, burn rate (1h) {'-' if burn is None else f'{burn:.1f}x'}, "
+                     f"alert {item.get('alert') or 'none'}")
+    calls = status.get("apiCalls") or {}
+    if calls:
+        lines.append(f"AWS: {calls.get('total', 0)} requests ({calls.get('getMetricData', 0)} GetMetricData, "
+                     f"{calls.get('metricsRequested', 0)} metrics) = ${calls.get('estimatedCostUsd', 0.0):.6f}; "
+                     f"report: ConfigMap {status.get('report')}")
+    return lines
+
+
 # What the demo shows beyond phase and conditions, per kind (each capability adds its own).
-DETAILS: dict[str, Callable[[dict[str, Any]], list[str]]] = {"DevOpsProject": project_details}
+DETAILS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "DevOpsProject": project_details,
+    "HealthCheck": healthcheck_details,
+}
 
 
 class ProgressPrinter:
