@@ -125,8 +125,9 @@ class Verification(Model):
     health_check_ref: LocalObjectReference | None = Field(
         default=None,
         description=(
-            "HealthCheck whose verdict for the target decides (a check is requested right after the action); "
-            "omitted: a built-in check of the resource's default metrics."
+            "HealthCheck whose settings judge the target (its metric overrides and the target's, its missingData) "
+            "over the whole minutes since the action; omitted: the health evaluator's built-in defaults for the "
+            "resource type."
         ),
     )
     delay: str = Field(

@@ -63,7 +63,7 @@ from devops_operator.ops import registry_view
 from devops_operator.ops.remediation import log as remediation_log
 from devops_operator.ops.remediation import ownership, verification
 from devops_operator.ops.remediation.assessment import approve_command, assess
-from devops_operator.ops.remediation.health import read_target_health
+from devops_operator.ops.remediation.health import first_check_at, read_target_health
 from devops_operator.projectrefs import ProjectAccess, ProjectRefError, resolve_project
 from devops_operator.projects import field_path
 from devops_operator.runtime import Runtime
@@ -423,10 +423,11 @@ def _acted(ctx: Context, done: ActionResult, *conditions: tuple[str, str, str, s
         return None
     delay = parse_duration(ctx.spec.verification.delay)
     timeout = parse_duration(ctx.spec.verification.timeout)
-    first = now + delay
+    first = first_check_at(now, delay)
     check = VerificationResult(started_at=rfc3339(now), next_check_at=rfc3339(first),
                                deadline=rfc3339(first + timeout), source=_source(ctx),
-                               message=f"first health check at {rfc3339(first)} (verification.delay)")
+                               message=(f"first health check at {rfc3339(first)} (verification.delay, and one "
+                                        "whole minute of datapoints after the action)"))
     ctx.fields["verification"] = check.to_wire()
     _write(ctx, _outcome(ctx, "reconciling", "Verifying", f"{done.message}; {check.message}",
                          RemediationPhase.VERIFYING, *conditions,
