@@ -19,10 +19,10 @@ from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.api.healthcheck import parse_rfc3339
 from devops_operator.ops.remediation.health import window_start
 from devops_operator.sandbox.operator_thread import OperatorThread
-
 from ops_support import aws, create, create_function, put_metric, ready_project, resource_name
-from support import condition, get_custom, wait_until
 from test_remediation_actions import log_entries, remediation, short
+
+from support import condition, get_custom, wait_until
 
 PLURAL = "remediations"
 VERIFY = {"delay": "5s", "timeout": "10s"}
