@@ -103,8 +103,8 @@ def test_verification_passes_rolls_back_or_fails_with_the_evidence(
     failed = ended(kube_api, namespace, "bad")
     assert failed["status"]["phase"] == "Failed"
     assert failed["status"]["rollback"] == {
-        "attempted": False, "message": "no rollback: self-healing: a restart changes no setting a rollback could put back",
-        "request": {}, "restored": {}}
+        "attempted": False, "request": {}, "restored": {},
+        "message": "no rollback: self-healing: a restart changes no setting a rollback could put back"}
     assert condition(failed, "Stalled")["reason"] == "VerificationFailed"
     assert condition(failed, "Verified")["status"] == "False"
 
