@@ -20,10 +20,10 @@ from devops_operator.ops.remediation.policy import (
     decide,
 )
 from devops_operator.sandbox.operator_thread import OperatorThread
-
 from ops_support import create, create_function, minutes_ago, patch, put_metric, ready_project, resource_name
-from support import get_custom, wait_until
 from test_remediation_actions import short
+
+from support import get_custom, wait_until
 
 NOW = datetime(2025, 3, 1, 14, 0, tzinfo=UTC)
 
