@@ -112,7 +112,8 @@ def checked(api: ApiClient, namespace: str, request: str | None = None) -> dict[
 
 
 @pytest.mark.parametrize(("environment", "dry_run", "expected"),
-                         [("test", True, "Assessed"), ("prod", False, "AwaitingApproval")], ids=["test-dry-run", "prod"])
+                         [("test", True, "Assessed"), ("prod", False, "AwaitingApproval")],
+                         ids=["test-dry-run", "prod"])
 def test_a_check_creates_one_owned_remediation_and_the_cooldown_holds(
     operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str, environment: str, dry_run: bool,
     expected: str,
