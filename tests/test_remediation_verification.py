@@ -27,7 +27,7 @@ from support import condition, get_custom, wait_until
 PLURAL = "remediations"
 VERIFY = {"delay": "5s", "timeout": "10s"}
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def traffic(aws_url: str, function: str, acted_at: str, *, errors: float) -> None:

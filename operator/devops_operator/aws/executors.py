@@ -219,8 +219,7 @@ class LambdaRestart:
     def plan(self, client: Any, state: Mapping[str, str], parameters: RemediationParameters,
              target: Target) -> Plan:
         return Plan((PlannedChange(f"environment variable {RESTART_VARIABLE}", state.get("restartStamp") or "(unset)",
-                                   "the remediation's intent id (fresh execution environments)"),),
-                    {"restart": "true"})
+                                   "this remediation's intent id"),), {"restart": "true"})
 
     def act(self, client: Any, target: Target, request: Mapping[str, str], intent: str) -> dict[str, str]:
         config = client.get_function_configuration(FunctionName=target.id)
