@@ -58,7 +58,7 @@ KNOWN_CAUSES: tuple[KnownCause, ...] = (
          r"connection pool\W.{0,30}(exhausted|full|timeout)", r"pool (is )?exhausted", r"QueuePool limit",
          r"could not obtain (a )?connection", r"cannot get a connection",
          r"timeout waiting for (idle object|connection)",
-         r"ConnectionPoolTimeout"),
+         r"ConnectionPoolTimeout", r"Connection is not available, request timed out"),
         metrics=("DatabaseConnections",),
         recommendations=(
             "Restart the service to release leaked connections (a Remediation with action restart).",
@@ -83,6 +83,26 @@ KNOWN_CAUSES: tuple[KnownCause, ...] = (
             "Use a bounded connection pool or RDS Proxy so bursts of invocations do not open a connection each.",
         ),
         remediation="restart",
+    ),
+    KnownCause(
+        "deadlock",
+        "Database deadlocks between concurrent transactions",
+        (r"deadlock detected", r"Deadlock found when trying to get lock", r"\bdeadlock\b"),
+        recommendations=(
+            "Take locks in the same order in every transaction and keep transactions short.",
+            "Retry a transaction that failed with a deadlock (it is safe: the database rolled it back).",
+        ),
+    ),
+    KnownCause(
+        "broken-package",
+        "The deployed code cannot load: a module, class or handler is missing from the package",
+        (r"ImportModuleError", r"No module named", r"Cannot find module", r"ClassNotFoundException",
+         r"HandlerNotFound", r"NoClassDefFoundError"),
+        recommendations=(
+            "Roll back to the version that ran before (a Remediation with action rollback), then fix the build "
+            "that left the dependency out.",
+        ),
+        remediation="rollback",
     ),
     KnownCause(
         "throttling",

@@ -29,11 +29,12 @@ MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"
         r"|(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{1,4}(?![\w:])"
     )),
-    ("<HEX>", re.compile(r"\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b")),
     # Identifiers mixing letters and digits (i-0abc123d, req_8f3a9c, ecs-svc/1234 is numbers): at least
     # two digits, so words such as http2 or utf8 stay words.
     ("<ID>", re.compile(r"\b(?=[A-Za-z0-9_-]*[A-Za-z])(?=(?:[A-Za-z_-]*\d){2})[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)+\b")),
-    ("<NUM>", re.compile(r"\d+(?:[.,]\d+)*")),
+    ("<HEX>", re.compile(r"\b0[xX][0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b")),
+    # Numbers, except short digit runs inside a word (s3, ec2, http2, utf8 stay words).
+    ("<NUM>", re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*|(?<=[A-Za-z])\d{3,}(?:[.,]\d+)*")),
 )
 _SPACES = re.compile(r"\s+")
 
