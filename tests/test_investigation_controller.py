@@ -262,3 +262,25 @@ def test_an_investigation_waits_for_its_project(
 def _get(api: ApiClient, namespace: str, name: str) -> dict[str, Any]:
     from support import get_custom
     return get_custom(api, PLURAL, namespace, name)
+
+
+def test_the_timeline_holds_the_projects_remediations(
+    operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    from ops_support import create_function
+    from test_remediation_actions import remediation, succeeded
+    function = resource_name("test", "tl-" + namespace[-12:])
+    create_function(aws_url, function)
+    seed_lambda(aws_url, function, datetime.now(UTC))
+    ready_project(kube_api, namespace)
+    create(kube_api, namespace, "remediations", remediation("restart", {"type": "lambda", "id": function},
+                                                            "restart"))
+    succeeded(kube_api, namespace, "restart")
+
+    create(kube_api, namespace, PLURAL, investigation("tl", service=function))
+    status = wait_for_condition(kube_api, PLURAL, namespace, "tl", "Ready")["status"]
+
+    assert status["timeline"]["remediations"] == 1
+    data, _ = report(kube_api, namespace, "tl")
+    [entry] = [e for e in data["timeline"] if e["kind"] == "remediation"]
+    assert entry["summary"] == f"remediation {namespace}/restart: restart lambda/{function}: Succeeded"

@@ -11,7 +11,16 @@ from prometheus_client import REGISTRY
 from devops_operator.aws.metering import METER
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
 from devops_operator.sandbox.operator_thread import OperatorThread
-from ops_support import aws, create, create_ecs_service, create_function, patch, ready_project, resource_name
+from ops_support import (
+    aws,
+    create,
+    create_db,
+    create_ecs_service,
+    create_function,
+    patch,
+    ready_project,
+    resource_name,
+)
 from test_remediation_actions import calls_made, log_entries, remediation, short, succeeded
 
 from support import condition, get_custom, wait_until
@@ -183,25 +192,30 @@ def _phase(api: ApiClient, namespace: str, name: str, phase: str) -> dict[str, A
     return obj if (obj.get("status") or {}).get("phase") == phase else None
 
 
-def test_an_interruption_after_acting_does_not_act_twice(
-    operator: OperatorThread, kube_api: ApiClient, kube_server: EmulatedKubernetes, aws_url: str, namespace: str
-) -> None:
-    """The write that records the action's completion is refused once (the API server restarting), as an
-    operator stopping right after the AWS call would leave it: the next attempt starts from the recorded
-    intent, finds the restart in the function's configuration, and does not send it again."""
-    function = resource_name("test", f"api-{short(namespace)}")
-    create_function(aws_url, function)
-    ready_project(kube_api, namespace)
-    path = f"/apis/devops.fractary.io/v1alpha1/namespaces/{namespace}/remediations/restart/status"
+def refuse_the_second_status_write(server: EmulatedKubernetes, namespace: str, name: str) -> None:
+    """The write recording the action's completion is refused once (the API server restarting), as an
+    operator stopping right after the AWS call would leave it."""
+    path = f"/apis/devops.fractary.io/v1alpha1/namespaces/{namespace}/remediations/{name}/status"
     refused = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503,
                "reason": "ServiceUnavailable", "message": "refused by the test"}
 
-    def refuse_the_second_status_write() -> None:
-        view = kube_server.emulator[f"patch {path}"]
+    def react() -> None:
+        view = server.emulator[f"patch {path}"]
         seen = len(view)
         view[seen + 1: seen + 2] << 503 << refused
 
-    kube_server.call(refuse_the_second_status_write)
+    server.call(react)
+
+
+def test_an_interruption_after_acting_does_not_act_twice(
+    operator: OperatorThread, kube_api: ApiClient, kube_server: EmulatedKubernetes, aws_url: str, namespace: str
+) -> None:
+    """The next attempt starts from the recorded intent, finds the restart in the function's configuration,
+    and does not send it again."""
+    function = resource_name("test", f"api-{short(namespace)}")
+    create_function(aws_url, function)
+    ready_project(kube_api, namespace)
+    refuse_the_second_status_write(kube_server, namespace, "restart")
 
     with METER.measure() as measured:
         create(kube_api, namespace, PLURAL, remediation("restart", {"type": "lambda", "id": function}, "restart"))
@@ -211,3 +225,22 @@ def test_an_interruption_after_acting_does_not_act_twice(
     assert status["actionResult"]["message"] == ("restart confirmed from the resource's state after an interruption "
                                                  "(the action was not sent again)")
     assert len(log_entries(kube_api, namespace)) == 1
+
+
+def test_an_interrupted_reboot_that_cannot_be_confirmed_is_not_sent_again(
+    operator: OperatorThread, kube_api: ApiClient, kube_server: EmulatedKubernetes, aws_url: str, namespace: str
+) -> None:
+    """moto's instance is `available` again at once and records no reboot event: the operator cannot tell
+    whether its reboot happened, so it stops (Failed) instead of rebooting a second time."""
+    db = resource_name("test", f"db-{short(namespace)}")
+    create_db(aws_url, db)
+    ready_project(kube_api, namespace)
+    refuse_the_second_status_write(kube_server, namespace, "reboot")
+
+    with METER.measure() as measured:
+        create(kube_api, namespace, PLURAL, remediation("reboot", {"type": "rds", "id": db}, "reboot"))
+        obj = wait_until(lambda: _phase(kube_api, namespace, "reboot", "Failed"), timeout=30, what="Failed")
+
+    assert calls_made(measured, "rds")["RebootDBInstance"] == 1
+    assert condition(obj, "Stalled")["reason"] == "InterruptedUncertain"
+    assert "it is not done again (acting twice is worse)" in obj["status"]["actionResult"]["message"]

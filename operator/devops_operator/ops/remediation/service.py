@@ -160,6 +160,8 @@ def _write(ctx: Context, outcome: Outcome, *, precondition: bool = False) -> Non
     version = ctx.obj["metadata"].get("resourceVersion") if precondition else None
     written = apply_outcome(ctx.runtime.kube, KIND, ctx.obj, outcome, resource_version=version)
     ctx.obj["status"] = written
+    waiting = outcome.phase == RemediationPhase.AWAITING_APPROVAL
+    metrics.REMEDIATION_AWAITING_APPROVAL.labels(ctx.namespace, ctx.name).set(1 if waiting else 0)
     if precondition:
         fresh = _read(ctx.runtime, ctx.namespace, ctx.name)
         if fresh is not None:
@@ -347,12 +349,10 @@ def _assess(ctx: Context) -> float | None:
         request, decision = _decide(ctx, impact, now)
     ctx.fields["approval"] = decision.status(request, now, _previous_approval(ctx)).to_wire()
     if not decision.approved:
-        metrics.REMEDIATION_AWAITING_APPROVAL.labels(ctx.namespace, ctx.name).set(1)
         _write(ctx, _outcome(ctx, "reconciling", decision.reason, f"{decision.message}; {impact.summary}",
                              RemediationPhase.AWAITING_APPROVAL, decision.condition(),
                              (VERIFIED, "Unknown", "NotActed", "nothing has been done yet")))
         return _epoch(decision.expires_at) if decision.expires_at else None
-    metrics.REMEDIATION_AWAITING_APPROVAL.labels(ctx.namespace, ctx.name).set(0)
 
     intent = short_digest({"uid": ctx.uid, "digest": impact.digest})
     result = ActionResult(intent=intent, request=plan.request, started_at=rfc3339(now), previous_state=state,
