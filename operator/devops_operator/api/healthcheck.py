@@ -425,7 +425,8 @@ class SloSpec(Model):
         max_length=255,
         description=(
             "Name of a metric evaluated for that resource (a built-in default or one in spec.metrics); "
-            "its statistic and period apply. List a metric without thresholds to use it only here."
+            "its statistic applies, and its period, raised where CloudWatch keeps no datapoint that fine over the "
+            "SLO window (see window). List a metric without thresholds to use it only here."
         ),
     )
     objective: float = Field(

@@ -60,6 +60,7 @@ from devops_operator.kube.store import ConfigMapDocument
 from devops_operator.ops.health import discovery, report
 from devops_operator.ops.health.calls import CallCounter
 from devops_operator.ops.health.evaluate import SEVERITY
+from devops_operator.ops.health.registry import required_permissions
 from devops_operator.ops.health.service import (
     CheckResult,
     CheckSettings,
@@ -263,8 +264,9 @@ class HealthCheckScheduler:
                     known.requested = requested
                 return
             due = first_due(status, generation, interval, now_wall=datetime.now(UTC), now=now)
-            self._entries[key] = Schedule(generation, interval, spec.suspend, due,
-                                          requested=requested, running=known.running if known else False)
+            self._entries[key] = Schedule(generation, interval, spec.suspend, due, requested=requested,
+                                          handled=known.handled if known else None,
+                                          running=known.running if known else False)
 
     def request(self, key: str, value: str) -> None:
         with self._lock:
@@ -276,17 +278,18 @@ class HealthCheckScheduler:
         with self._lock:
             self._entries.pop(key, None)
 
-    def known(self, key: str) -> bool:
-        with self._lock:
-            return key in self._entries
-
     def due(self) -> list[str]:
+        """The checks to start now (marked running), at most `parallel` running at any time."""
         now = self.clock()
         with self._lock:
-            keys = [key for key, entry in self._entries.items() if is_due(entry, now)]
-            for key in keys[: self.parallel]:
+            free = self.parallel - sum(1 for entry in self._entries.values() if entry.running)
+            ready = [key for key, entry in self._entries.items() if is_due(entry, now)]
+            # Requested checks first, then the longest overdue.
+            ready.sort(key=lambda k: (self._entries[k].requested is None, self._entries[k].due))
+            chosen = ready[: max(free, 0)]
+            for key in chosen:
                 self._entries[key].running = True
-        return keys[: self.parallel]
+        return chosen
 
     def _finished(self, key: str, generation: int | None, delay: float | None, handled: str | None,
                   failed: bool) -> None:
@@ -373,9 +376,14 @@ class HealthCheckScheduler:
         outcome, result, delay = self._run(obj, spec, handled)
         if result is None:
             assert outcome is not None
-            self._write(obj, outcome, handled, "stalled" if outcome.state == "stalled" else "waiting")
-            wait = delay if delay is not None else recheck
-            return generation, wait, handled, outcome.state == "reconciling" and delay is not None
+            if outcome.state == "stalled":
+                self._write(obj, outcome, handled, "stalled")
+                return generation, recheck, handled, False
+            self._write(obj, outcome, handled, "waiting" if delay is None else "failed")
+            # Waiting (a project being verified, a registry being written) is often over in a second:
+            # look again soon, then less and less often, up to the stalled recheck interval.
+            wait = delay if delay is not None else retry_delay(self._failures(key), base=1.0, cap=recheck)
+            return generation, wait, handled, True
         return generation, interval_seconds(spec), handled, False
 
     def _write(self, obj: Mapping[str, Any], outcome: Outcome, handled: str | None, label: str) -> None:
@@ -427,7 +435,9 @@ class HealthCheckScheduler:
             failure = classify(exc)
             message = f"{failure.summary}: {failure.fix}" if failure.fix else failure.summary
             if failure.category is ErrorCategory.PERMISSION:
-                return Outcome.stalled("AccessDenied", message), None, None
+                needed = ", ".join(required_permissions(targets, spec.targets.tag_selector is not None))
+                return Outcome.stalled("AccessDenied", f"{message}; a check of these targets needs: {needed}"), \
+                    None, None
             delay = retry_delay(self._failures(f"{namespace}/{name}"), base=config.retry_base_seconds,
                                 cap=config.retry_cap_seconds)
             return Outcome.reconciling(CHECK_FAILED, message, "Pending"), None, delay
@@ -455,11 +465,14 @@ class HealthCheckScheduler:
         status = obj.get("status") or {}
         store = ConfigMapDocument(self.runtime.kube, namespace, report.report_name(name), report.REPORT_JSON,
                                   owner=obj, render=report.render_markdown)
-        stored = store.update(
-            lambda previous: report.report_document(result, previous, healthcheck=f"{namespace}/{name}", at=at,
-                                                    targets=targets.to_wire()),
-            rotate=report.shrink,
-        )
+        before: dict[str, Any] = {}
+
+        def next_report(previous: Any) -> dict[str, Any]:
+            before["report"] = previous  # the last report, with every resource (status holds 100 at most)
+            return report.report_document(result, previous, healthcheck=f"{namespace}/{name}", at=at,
+                                          targets=targets.to_wire())
+
+        stored = store.update(next_report, rotate=report.shrink)
         next_check = None if spec.suspend else rfc3339(datetime.now(UTC) + timedelta(seconds=interval_seconds(spec)))
         fields = report.status_fields(stored, status.get("history") or [], spec.history_limit, targets,
                                       store.name, next_check)
@@ -483,7 +496,9 @@ class HealthCheckScheduler:
             metrics_requested=result.fetch.metrics_requested, cost_usd=result.fetch.estimated_cost_usd,
             seconds=result.duration_seconds, cpu_seconds=result.cpu_seconds,
         )
-        previous = {r.get("name"): r.get("verdict") for r in status.get("resources") or []}
+        last = before.get("report")
+        previous = {str(r.get("name")): str(r.get("verdict")) for r in
+                    (last.get("resources") or [] if isinstance(last, dict) else []) if isinstance(r, dict)}
         event = verdict_event(status.get("verdict"), stored, previous)
         if event is not None:
             kind, reason, message = event

@@ -17,7 +17,7 @@ never had is refused before any call (with the closest names), instead of readin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -399,8 +399,14 @@ TYPES: dict[ResourceType, ResourceTypeInfo] = {
 BY_TERRAFORM_TYPE: dict[str, ResourceTypeInfo] = {
     terraform: info for info in TYPES.values() for terraform in info.terraform_types
 }
-# What every check needs besides the existence checks (docs/operations.md).
-CHECK_PERMISSIONS = ("cloudwatch:GetMetricData", "tag:GetResources")
+
+
+def required_permissions(targets: Iterable[Target], tag_selector: bool = False) -> list[str]:
+    """The IAM actions a check of these targets makes (docs/operations.md lists them per type)."""
+    needed = {"cloudwatch:GetMetricData"} | ({"tag:GetResources"} if tag_selector else set())
+    for target in targets:
+        needed.update(TYPES[target.type].permissions)
+    return sorted(needed)
 
 # The metrics AWS publishes in each namespace the types use (from the services' CloudWatch docs).
 KNOWN_METRICS: dict[str, frozenset[str]] = {

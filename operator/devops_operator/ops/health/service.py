@@ -172,12 +172,11 @@ def settings_problems(targets: Sequence[Target], settings: CheckSettings, now: d
             if why is None:
                 continue
             if metric.field:
-                add(MetricProblem(f"{metric.field}.period", f"{metric.name}: {why}: use a longer period or "
-                                  f"another {_window_field(settings)}"))
+                add(MetricProblem(f"{metric.field}.period", f"{metric.name}: {why} ({_window_field(settings)})"))
             else:
-                add(MetricProblem(_window_field(settings), f"{metric.name} of {target.type} targets (period "
-                                  f"{metric.period} s): {why}: move the window, or override the metric's period "
-                                  "in spec.metrics"))
+                add(MetricProblem(_window_field(settings), f"{metric.name}, a default of {target.type} targets "
+                                  f"(period {metric.period} s): {why}; a default's period is overridden in "
+                                  "spec.metrics"))
     by_ref = _targets_by_ref(targets)
     for index, spec in enumerate(settings.slos):
         where = f"spec.slos[{index}]"
@@ -255,7 +254,10 @@ def runtime_clients(runtime: Runtime, access: ProjectAccess) -> ClientFor:
 def check_resources(runtime: Runtime, access: ProjectAccess, targets: Sequence[Target], settings: CheckSettings,
                     *, now: datetime | None = None, calls: CallCounter | None = None) -> CheckResult:
     """The health of `targets` in the project's environment (see the module docstring)."""
-    return check_with_clients(runtime_clients(runtime, access), targets, settings, now=now, calls=calls)
+    home = runtime.aws.target(access.key, access.environment.name).region
+    # A target in the environment's own region shares its requests with those that name no region.
+    local = [replace(t, region=None) if t.region == home else t for t in targets]
+    return check_with_clients(runtime_clients(runtime, access), local, settings, now=now, calls=calls)
 
 
 def check_with_clients(client_for: ClientFor, targets: Sequence[Target], settings: CheckSettings, *,

@@ -105,8 +105,8 @@ def retention_problem(window: TimeWindow, period: int, now: datetime) -> str | N
     oldest = floor_minute(now) - kept
     if window.start < oldest:
         return (f"the window starts {rfc3339(window.start)}, but CloudWatch keeps {period}-second datapoints only "
-                f"{format_duration(kept)} ({RETENTION_TEXT})")
+                f"{format_duration(kept)} ({RETENTION_TEXT}): use a longer period or a later window")
     if period > window.seconds:
-        return (f"the period ({period} s) is longer than the window ({format_duration(window.length)}): no "
-                "datapoint can fall in it")
+        return (f"the period ({period} s) is longer than the window ({format_duration(window.length)}), so no "
+                "datapoint can fall in it: use a shorter period or a longer window")
     return None
