@@ -244,3 +244,24 @@ def test_an_interrupted_reboot_that_cannot_be_confirmed_is_not_sent_again(
     assert calls_made(measured, "rds")["RebootDBInstance"] == 1
     assert condition(obj, "Stalled")["reason"] == "InterruptedUncertain"
     assert "it is not done again (acting twice is worse)" in obj["status"]["actionResult"]["message"]
+
+
+def test_an_ended_remediation_never_acts_again(
+    operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    function = resource_name("test", f"api-{short(namespace)}")
+    create_function(aws_url, function)
+    ready_project(kube_api, namespace)
+    with METER.measure() as measured:
+        create(kube_api, namespace, PLURAL, remediation("restart", {"type": "lambda", "id": function}, "restart"))
+        succeeded(kube_api, namespace, "restart")
+        patch(kube_api, namespace, PLURAL, "restart", {"spec": {"reason": "once more, please"}})
+        obj = wait_until(lambda: _observed(kube_api, namespace, "restart", 2), timeout=30, what="generation 2")
+    assert obj["status"]["phase"] == "Succeeded"
+    assert "never acts again" in obj["status"]["message"]
+    assert calls_made(measured, "lambda")["UpdateFunctionConfiguration"] == 1
+
+
+def _observed(api: ApiClient, namespace: str, name: str, generation: int) -> dict[str, Any] | None:
+    obj = get_custom(api, PLURAL, namespace, name)
+    return obj if (obj.get("status") or {}).get("observedGeneration") == generation else None

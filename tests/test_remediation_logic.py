@@ -129,3 +129,15 @@ def test_every_inverse_is_an_executor_of_the_same_type() -> None:
         inverse = spec_of(action).inverse
         if inverse is not None:
             assert (inverse.action, resource_type) in EXECUTORS
+
+
+def test_after_acting_the_spec_acted_on_is_what_counts() -> None:
+    from devops_operator.ops.remediation.service import _as_acted
+    acted = spec()
+    edited = spec(target={"type": "ecs-service", "id": "other", "cluster": "main"}, parameters={"desiredCount": 9})
+    status = {"actionResult": {"target": acted.target.to_wire(), "action": "scale",
+                               "parameters": acted.parameters.to_wire()}}
+    carried = _as_acted(edited, status)
+    assert carried.target.id == "acme-shop-core-prod-web" and carried.parameters.desired_count == 5
+    assert carried.reason == edited.reason
+    assert _as_acted(edited, {}) == edited

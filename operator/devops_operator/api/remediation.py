@@ -237,6 +237,12 @@ class ActionResult(Model):
     request: dict[str, str] = Field(
         default_factory=dict, description="What the operator asked AWS to change (written before the call)."
     )
+    target: RemediationTarget | None = Field(
+        default=None,
+        description="The target acted on, as the spec said when acting (later edits change nothing of it).",
+    )
+    action: RemediationAction | None = Field(default=None, description="The action taken.")
+    parameters: RemediationParameters | None = Field(default=None, description="Its parameters.")
     started_at: str | None = Field(default=None, description="When the action started (RFC 3339).")
     completed_at: str | None = Field(default=None, description="When it completed (RFC 3339).")
     succeeded: bool | None = Field(default=None, description="Whether AWS accepted and completed the action.")

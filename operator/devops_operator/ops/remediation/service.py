@@ -190,28 +190,24 @@ def advance(runtime: Runtime, namespace: str, name: str, *,
         return _advance(runtime, obj, clock)
 
 
+UNDER_WAY = frozenset({RemediationPhase.ACTING.value, RemediationPhase.VERIFYING.value,
+                       RemediationPhase.ROLLING_BACK.value})
+
+
 def _advance(runtime: Runtime, obj: dict[str, Any], clock: Callable[[], datetime]) -> float | None:
     status = dict(obj.get("status") or {})
     phase = status.get("phase")
     if phase in TERMINAL:
         _acknowledge_terminal(runtime, obj)
         return None
+    under_way = phase in UNDER_WAY
     try:
         spec = RemediationSpec.model_validate(dict(obj.get("spec") or {}))
-    except ValidationError as exc:
-        message = "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in exc.errors())
-        apply_outcome(runtime.kube, KIND, obj, Outcome.stalled(INVALID_SPEC, message, _fields(status)))
-        return None
-    namespace = str(obj["metadata"]["namespace"])
-    try:
-        access = resolve_project(runtime, namespace, spec.project_ref, spec.environment)
-    except ProjectRefError as exc:
-        if exc.waiting:
-            apply_outcome(runtime.kube, KIND, obj, Outcome.reconciling(exc.reason, str(exc), "Pending",
-                                                                        _fields(status)))
-            return time.time() + runtime.config.stalled_recheck_seconds
-        apply_outcome(runtime.kube, KIND, obj, Outcome.stalled(exc.reason, str(exc), _fields(status)))
-        return None
+        access = resolve_project(runtime, str(obj["metadata"]["namespace"]), spec.project_ref, spec.environment)
+    except (ValidationError, ProjectRefError) as exc:
+        return _cannot_continue(runtime, obj, exc, under_way)
+    if under_way:
+        spec = _as_acted(spec, status)
     ctx = Context(runtime, obj, spec, access, clock, _fields(status))
     try:
         if phase == RemediationPhase.ACTING:
@@ -222,11 +218,47 @@ def _advance(runtime: Runtime, obj: dict[str, Any], clock: Callable[[], datetime
             return _resume_rollback(ctx)
         return _assess(ctx)
     except ProjectNotVerifiedError as exc:
-        _write(ctx, _outcome(ctx, "reconciling", "ProjectNotReady", str(exc), RemediationPhase.PENDING))
+        _write(ctx, _outcome(ctx, "reconciling", "ProjectNotReady", str(exc),
+                             _phase_or(ctx, RemediationPhase.PENDING)))
         return time.time() + runtime.config.stalled_recheck_seconds
     except AwsConfigurationError as exc:
         _write(ctx, _outcome(ctx, "stalled", AWS_ERROR, str(exc), _phase_or(ctx, RemediationPhase.STALLED)))
         return None
+
+
+def _cannot_continue(runtime: Runtime, obj: dict[str, Any], exc: ValidationError | ProjectRefError,
+                     under_way: bool) -> float | None:
+    """An invalid spec or an unusable project: Stalled before acting; once acting, a wait in the same phase
+    (going back to an earlier phase would assess, and act, again)."""
+    status = dict(obj.get("status") or {})
+    if isinstance(exc, ValidationError):
+        reason = INVALID_SPEC
+        message = "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in exc.errors())
+    else:
+        reason, message = exc.reason, str(exc)
+    recheck = time.time() + runtime.config.stalled_recheck_seconds
+    if under_way:
+        message = f"{message} (the action already taken is carried on once this is fixed)"
+        apply_outcome(runtime.kube, KIND, obj, Outcome.reconciling(reason, message, str(status.get("phase")),
+                                                                    _fields(status)))
+        return recheck
+    if isinstance(exc, ProjectRefError) and exc.waiting:
+        apply_outcome(runtime.kube, KIND, obj, Outcome.reconciling(reason, message, "Pending", _fields(status)))
+        return recheck
+    apply_outcome(runtime.kube, KIND, obj, Outcome.stalled(reason, message, _fields(status)))
+    return None
+
+
+def _as_acted(spec: RemediationSpec, status: Mapping[str, Any]) -> RemediationSpec:
+    """The spec with the target, action and parameters that were acted on (status.actionResult): an edit
+    after acting must not change what is confirmed, verified or rolled back."""
+    try:
+        result = ActionResult.model_validate(status.get("actionResult") or {})
+    except ValidationError:
+        return spec
+    acted = {key: value for key, value in (("target", result.target), ("action", result.action),
+                                            ("parameters", result.parameters)) if value is not None}
+    return spec.model_copy(update=acted)
 
 
 def _phase_or(ctx: Context, default: RemediationPhase) -> RemediationPhase:
@@ -262,7 +294,8 @@ def _aws_failure(ctx: Context, exc: BaseException, doing: str) -> float | None:
         _write(ctx, _outcome(ctx, "reconciling", AWS_UNREACHABLE, message, _phase_or(ctx, RemediationPhase.ASSESSING)))
         return _epoch(ctx.clock() + AWS_RETRY)
     _write(ctx, _outcome(ctx, "stalled", AWS_ERROR, message, _phase_or(ctx, RemediationPhase.STALLED)))
-    return None
+    # Once acting, what was started must be finished: looked at again after the fix (an IAM grant) is made.
+    return time.time() + ctx.runtime.config.stalled_recheck_seconds if ctx.status.get("phase") in UNDER_WAY else None
 
 
 def _owned(ctx: Context, client: Any) -> tuple[Described, str] | None:
@@ -355,7 +388,8 @@ def _assess(ctx: Context) -> float | None:
         return _epoch(decision.expires_at) if decision.expires_at else None
 
     intent = short_digest({"uid": ctx.uid, "digest": impact.digest})
-    result = ActionResult(intent=intent, request=plan.request, started_at=rfc3339(now), previous_state=state,
+    result = ActionResult(intent=intent, request=plan.request, target=ctx.spec.target, action=ctx.spec.action,
+                          parameters=ctx.spec.parameters, started_at=rfc3339(now), previous_state=state,
                           message=f"asking AWS to {ctx.spec.action} {ctx.spec.target.id}")
     ctx.fields["actionResult"] = result.to_wire()
     try:
