@@ -14,7 +14,7 @@ from benchmarks.harness import Timer, max_rss_mib, scaled, stack
 from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.kube import client as kube_client
 from devops_operator.sandbox.kubelet import KubeletDouble
-from devops_operator.sandbox.runner import waits_for_approval
+from devops_operator.sandbox.runner import waiting_for_approval
 
 MODULE = 'variable "name" {\n  type = string\n}\nresource "aws_sqs_queue" "q" {\n  name = var.name\n}\n'
 
@@ -58,7 +58,7 @@ def run_one(count: int, namespace: str, timeout: float = 1200.0) -> dict[str, An
                 while True:
                     items = custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace,
                                                                  "infradeployments")["items"]
-                    waiting = sum(1 for item in items if waits_for_approval(item))
+                    waiting = sum(1 for item in items if waiting_for_approval(item))
                     if waiting == count or time.monotonic() > deadline:
                         break
                     time.sleep(0.25)

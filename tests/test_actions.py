@@ -22,18 +22,33 @@ from devops_operator.api.permissionrequest import IAM_ACTION_PATTERN
 
 # What the implementations will call, per action and resource type: the least privilege they need.
 EXPECTED_PERMISSIONS = {
-    ("restart", ResourceType.LAMBDA): ("lambda:GetFunctionConfiguration", "lambda:UpdateFunctionConfiguration"),
-    ("restart", ResourceType.ECS_SERVICE): ("ecs:DescribeServices", "ecs:UpdateService"),
-    ("scale", ResourceType.LAMBDA): ("lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency"),
-    ("scale", ResourceType.ECS_SERVICE): ("ecs:DescribeServices", "ecs:UpdateService"),
-    ("rollback", ResourceType.LAMBDA): ("lambda:GetAlias", "lambda:ListVersionsByFunction", "lambda:UpdateAlias"),
+    ("restart", ResourceType.LAMBDA): (
+        "lambda:GetFunctionConfiguration", "lambda:ListTags", "lambda:UpdateFunctionConfiguration"),
+    ("restart", ResourceType.ECS_SERVICE): ("ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:UpdateService"),
+    ("scale", ResourceType.LAMBDA): (
+        "lambda:DeleteFunctionConcurrency",
+        "lambda:GetFunctionConcurrency",
+        "lambda:GetFunctionConfiguration",
+        "lambda:ListTags",
+        "lambda:PutFunctionConcurrency",
+    ),
+    ("scale", ResourceType.ECS_SERVICE): ("ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:UpdateService"),
+    ("rollback", ResourceType.LAMBDA): (
+        "lambda:GetAlias",
+        "lambda:GetFunctionConfiguration",
+        "lambda:ListTags",
+        "lambda:ListVersionsByFunction",
+        "lambda:UpdateAlias",
+    ),
     ("rollback", ResourceType.ECS_SERVICE): (
         "ecs:DescribeServices",
         "ecs:DescribeTaskDefinition",
+        "ecs:ListTagsForResource",
         "ecs:ListTaskDefinitions",
         "ecs:UpdateService",
     ),
-    ("reboot", ResourceType.RDS): ("rds:DescribeDBInstances", "rds:RebootDBInstance"),
+    ("reboot", ResourceType.RDS): (
+        "rds:DescribeDBInstances", "rds:DescribeEvents", "rds:ListTagsForResource", "rds:RebootDBInstance"),
 }
 SERVICE_OF_TYPE = {ResourceType.LAMBDA: "lambda", ResourceType.ECS_SERVICE: "ecs", ResourceType.RDS: "rds"}
 

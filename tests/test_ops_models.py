@@ -661,6 +661,8 @@ class TestRemediation:
                 "assessedAt": "2025-03-01T14:07:30Z",
             },
             "actionResult": {
+                "intent": "5d41402abc4b2a76",
+                "request": {"desiredCount": "6"},
                 "startedAt": "2025-03-01T14:08:10Z",
                 "completedAt": "2025-03-01T14:08:11Z",
                 "succeeded": True,
@@ -679,6 +681,9 @@ class TestRemediation:
             },
             "rollback": {
                 "attempted": True,
+                "action": "scale",
+                "intent": "5d41402abc4b2a76-rollback",
+                "request": {"desiredCount": "3"},
                 "at": "2025-03-01T14:23:12Z",
                 "succeeded": True,
                 "restored": {"desiredCount": "3"},
@@ -863,7 +868,8 @@ class TestInvestigation:
                 "startQuery": 1,
                 "getQueryResults": 4,
                 "getMetricData": 1,
-                "total": 9,
+                "describe": 2,
+                "total": 11,
                 "throttled": 0,
                 "bytesScanned": 1048576,
                 "estimatedCostUsd": 0.0001,
@@ -1023,7 +1029,8 @@ class TestCostAudit:
 KINDS = [
     (healthcheck.KIND, "HealthCheck", "healthchecks", ["hc"],
      ["Env", "Verdict", "Resources", "Unhealthy", "Cost", "Last Check"]),
-    (remediation.KIND, "Remediation", "remediations", ["rem"], ["Env", "Action", "Target", "Approved"]),
+    (remediation.KIND, "Remediation", "remediations", ["rem"], ["Env", "Action", "Target", "Approved", "Digest",
+                                                                            "Verdict"]),
     (investigation.KIND, "Investigation", "investigations", ["inv"], ["Env", "Service", "Matches", "Cause"]),
     (costaudit.KIND, "CostAudit", "costaudits", ["audit"], ["Env", "Cost", "Savings", "Findings"]),
 ]

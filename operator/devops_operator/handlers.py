@@ -13,7 +13,8 @@ import kopf
 
 from devops_operator import metrics
 from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
-from devops_operator.controllers import devopsproject, healthcheck, infradeployment
+from devops_operator.controllers import devopsproject, healthcheck, infradeployment, investigation, remediation
+from devops_operator.controllers.wakeups import Wakeups
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.diffbase import CompactDiffBaseStorage
 from devops_operator.runtime import Runtime
@@ -67,6 +68,11 @@ async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
     deployments = infradeployment.DeploymentController(memo.runtime)
     memo.deployments = deployments
     memo.background_tasks.append(asyncio.create_task(deployments.run(), name="infradeployment-rechecks"))
+    wakeups = Wakeups()
+    wakeups.register(investigation.KIND.kind, lambda ns, name: investigation.recheck(memo.runtime, wakeups, ns, name))
+    wakeups.register(remediation.KIND.kind, lambda ns, name: remediation.step(memo.runtime, wakeups, ns, name))
+    memo.wakeups = wakeups
+    memo.background_tasks.append(asyncio.create_task(wakeups.run(), name="wakeups"))
 
 
 @kopf.on.cleanup()

@@ -7,6 +7,7 @@ which `serve_metrics` exposes on /metrics.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -70,6 +71,32 @@ TERRAFORM_STALE_PLANS = Counter(
     "devops_operator_terraform_stale_plans_total",
     "Saved plans found stale at apply time (the state moved) and re-planned for a new approval.",
 )
+# Investigation and Remediation.
+INVESTIGATIONS_TOTAL = Counter(
+    "devops_operator_investigations_total",
+    "Investigation runs by mode (investigate, query) and result (completed, stalled).",
+    ["mode", "result"],
+)
+INVESTIGATION_EVENTS = Counter(
+    "devops_operator_investigation_events_total",
+    "Matching log events Investigations read, by mode.",
+    ["mode"],
+)
+REMEDIATIONS_TOTAL = Counter(
+    "devops_operator_remediations_total",
+    "Remediations that ended, by action, resource type and outcome (Succeeded, RolledBack, Failed, Assessed).",
+    ["action", "resource_type", "outcome"],
+)
+REMEDIATION_ACTIONS_TOTAL = Counter(
+    "devops_operator_remediation_actions_total",
+    "Actions the operator sent to AWS for Remediations (rollbacks included), by action and resource type.",
+    ["action", "resource_type"],
+)
+REMEDIATION_AWAITING_APPROVAL = Gauge(
+    "devops_operator_remediation_awaiting_approval",
+    "1 while a Remediation waits for an approval of its impact assessment, 0 otherwise.",
+    ["namespace", "name"],
+)
 
 
 class Outcome:
@@ -108,6 +135,9 @@ def forget_resource(kind: str, namespace: str, name: str) -> None:
             gauge.remove(kind, namespace, name)
         except KeyError:
             continue
+    if kind == "Remediation":
+        with contextlib.suppress(KeyError):
+            REMEDIATION_AWAITING_APPROVAL.remove(namespace, name)
 
 
 # --- HealthCheck ----------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ class ActionTarget:
     resource_type: ResourceType
     effect: str
     interruption: InterruptionLevel
-    # IAM actions the environment's identity needs, reads for the impact assessment included.
+    # IAM actions the environment's identity needs: reads for the impact assessment and the ownership check
+    # (tags) included; the executors in aws/executors.py call nothing else (tests/test_remediation_actions.py).
     permissions: tuple[str, ...]
     needs: tuple[TargetField, ...] = ()
 
@@ -155,13 +156,17 @@ REGISTRY: tuple[ActionSpec, ...] = (
                 ResourceType.LAMBDA,
                 effect="a configuration update that makes Lambda start fresh execution environments",
                 interruption=InterruptionLevel.BRIEF,
-                permissions=("lambda:GetFunctionConfiguration", "lambda:UpdateFunctionConfiguration"),
+                permissions=(
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:ListTags",
+                    "lambda:UpdateFunctionConfiguration",
+                ),
             ),
             ActionTarget(
                 ResourceType.ECS_SERVICE,
                 effect="a new deployment of the service (forceNewDeployment): tasks replaced one by one",
                 interruption=InterruptionLevel.BRIEF,
-                permissions=("ecs:DescribeServices", "ecs:UpdateService"),
+                permissions=("ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:UpdateService"),
             ),
         ),
         no_inverse="self-healing: a restart changes no setting a rollback could put back",
@@ -174,13 +179,20 @@ REGISTRY: tuple[ActionSpec, ...] = (
                 ResourceType.LAMBDA,
                 effect="sets the function's reserved concurrency",
                 interruption=InterruptionLevel.PARTIAL,  # invocations above the new limit are throttled
-                permissions=("lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency"),
+                # Delete: scaling back to a function that had no reservation removes the one set.
+                permissions=(
+                    "lambda:DeleteFunctionConcurrency",
+                    "lambda:GetFunctionConcurrency",
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:ListTags",
+                    "lambda:PutFunctionConcurrency",
+                ),
             ),
             ActionTarget(
                 ResourceType.ECS_SERVICE,
                 effect="sets the service's desired task count",
                 interruption=InterruptionLevel.PARTIAL,  # scaling in stops tasks that serve traffic
-                permissions=("ecs:DescribeServices", "ecs:UpdateService"),
+                permissions=("ecs:DescribeServices", "ecs:ListTagsForResource", "ecs:UpdateService"),
             ),
         ),
         parameters=(
@@ -199,7 +211,13 @@ REGISTRY: tuple[ActionSpec, ...] = (
                 ResourceType.LAMBDA,
                 effect="points the alias back at the previous published version",
                 interruption=InterruptionLevel.NONE,  # an alias moves atomically
-                permissions=("lambda:GetAlias", "lambda:ListVersionsByFunction", "lambda:UpdateAlias"),
+                permissions=(
+                    "lambda:GetAlias",
+                    "lambda:GetFunctionConfiguration",
+                    "lambda:ListTags",
+                    "lambda:ListVersionsByFunction",
+                    "lambda:UpdateAlias",
+                ),
                 needs=(TargetField("alias", "the alias is moved back"),),
             ),
             ActionTarget(
@@ -209,6 +227,7 @@ REGISTRY: tuple[ActionSpec, ...] = (
                 permissions=(
                     "ecs:DescribeServices",
                     "ecs:DescribeTaskDefinition",
+                    "ecs:ListTagsForResource",
                     "ecs:ListTaskDefinitions",
                     "ecs:UpdateService",
                 ),
@@ -230,7 +249,13 @@ REGISTRY: tuple[ActionSpec, ...] = (
                 ResourceType.RDS,
                 effect="reboots the DB instance (with forceFailover: fails over to the Multi-AZ standby)",
                 interruption=InterruptionLevel.FULL,  # connections drop until the instance is back
-                permissions=("rds:DescribeDBInstances", "rds:RebootDBInstance"),
+                # Events: after an interruption, whether the reboot happened is read from them.
+                permissions=(
+                    "rds:DescribeDBInstances",
+                    "rds:DescribeEvents",
+                    "rds:ListTagsForResource",
+                    "rds:RebootDBInstance",
+                ),
             ),
         ),
         parameters=(ActionParameter("force_failover", ResourceType.RDS),),

@@ -200,6 +200,9 @@ class InvestigationApiCalls(Model):
     start_query: int = Field(default=0, ge=0, description="Logs Insights StartQuery requests.")
     get_query_results: int = Field(default=0, ge=0, description="Logs Insights GetQueryResults requests.")
     get_metric_data: int = Field(default=0, ge=0, description="GetMetricData requests (includeMetrics).")
+    describe: int = Field(
+        default=0, ge=0, description="DescribeLogGroups and DescribeLogStreams requests (the log groups checked)."
+    )
     total: int = Field(default=0, ge=0, description="All AWS requests.")
     throttled: int = Field(default=0, ge=0, description="Requests refused by throttling and retried.")
     bytes_scanned: int = Field(default=0, ge=0, description="Bytes Logs Insights scanned (what it bills).")

@@ -43,9 +43,11 @@ class RemediationPhase(StrEnum):
     AWAITING_APPROVAL = "AwaitingApproval"
     ACTING = "Acting"
     VERIFYING = "Verifying"
+    ROLLING_BACK = "RollingBack"
     SUCCEEDED = "Succeeded"
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
+    ASSESSED = "Assessed"  # a dry run: assessed, nothing acted on
     STALLED = "Stalled"
 
 
@@ -123,8 +125,9 @@ class Verification(Model):
     health_check_ref: LocalObjectReference | None = Field(
         default=None,
         description=(
-            "HealthCheck whose verdict for the target decides (a check is requested right after the action); "
-            "omitted: a built-in check of the resource's default metrics."
+            "HealthCheck whose settings judge the target (its metric overrides and the target's, its missingData) "
+            "over the whole minutes since the action; omitted: the health evaluator's built-in defaults for the "
+            "resource type."
         ),
     )
     delay: str = Field(
@@ -213,6 +216,10 @@ class ImpactAssessment(Model):
     reversible: bool | None = Field(default=None, description="Whether the action can be rolled back.")
     production: bool | None = Field(default=None, description="Whether the environment is production.")
     approval_required: bool | None = Field(default=None, description="Whether the action waits for approval.")
+    ownership: str | None = Field(
+        default=None,
+        description="How the target was found to belong to the project: its registry, naming pattern or tags.",
+    )
     digest: str = Field(
         description="Digest of target, action, parameters and current state; spec.approval binds to it."
     )
@@ -220,6 +227,22 @@ class ImpactAssessment(Model):
 
 
 class ActionResult(Model):
+    intent: str | None = Field(
+        default=None,
+        description=(
+            "Id of the action, written before AWS is called: after an interruption the operator looks for it in "
+            "the resource's state instead of acting again."
+        ),
+    )
+    request: dict[str, str] = Field(
+        default_factory=dict, description="What the operator asked AWS to change (written before the call)."
+    )
+    target: RemediationTarget | None = Field(
+        default=None,
+        description="The target acted on, as the spec said when acting (later edits change nothing of it).",
+    )
+    action: RemediationAction | None = Field(default=None, description="The action taken.")
+    parameters: RemediationParameters | None = Field(default=None, description="Its parameters.")
     started_at: str | None = Field(default=None, description="When the action started (RFC 3339).")
     completed_at: str | None = Field(default=None, description="When it completed (RFC 3339).")
     succeeded: bool | None = Field(default=None, description="Whether AWS accepted and completed the action.")
@@ -234,6 +257,13 @@ class ActionResult(Model):
 
 class VerificationResult(Model):
     started_at: str | None = Field(default=None, description="When verification started (RFC 3339).")
+    next_check_at: str | None = Field(default=None, description="When the next health check is due (RFC 3339).")
+    deadline: str | None = Field(
+        default=None, description="When verification fails if the target has not passed by then (RFC 3339)."
+    )
+    source: str | None = Field(
+        default=None, description="What judged the target: the HealthCheck named, or the built-in check."
+    )
     completed_at: str | None = Field(default=None, description="When it ended (RFC 3339).")
     verdict: Verdict | None = Field(default=None, description="The target's last verdict.")
     passed: bool | None = Field(default=None, description="Whether verification passed.")
@@ -246,6 +276,9 @@ class VerificationResult(Model):
 
 class RollbackInfo(Model):
     attempted: bool = Field(default=False, description="Whether a rollback was started.")
+    action: str | None = Field(default=None, description="The registry's inverse action that undoes it.")
+    intent: str | None = Field(default=None, description="Id of the rollback, written before AWS is called.")
+    request: dict[str, str] = Field(default_factory=dict, description="What the rollback asked AWS to change.")
     at: str | None = Field(default=None, description="When (RFC 3339).")
     succeeded: bool | None = Field(default=None, description="Whether the previous state was restored.")
     restored: dict[str, str] = Field(default_factory=dict, description="The state restored.")
@@ -256,8 +289,8 @@ class RemediationStatus(StatusBase):
     phase: RemediationPhase | None = Field(
         default=None,
         description=(
-            "Pending, Assessing, AwaitingApproval, Acting, Verifying, then Succeeded, RolledBack or Failed; "
-            "Stalled for a spec that cannot work."
+            "Pending, Assessing, AwaitingApproval, Acting, Verifying (RollingBack), then Succeeded, RolledBack or "
+            "Failed; Assessed for a dry run; Stalled for a spec that cannot work."
         ),
     )
     impact: ImpactAssessment | None = Field(
@@ -291,5 +324,7 @@ KIND = KindInfo(
         PrinterColumn(name="Action", json_path=".spec.action"),
         PrinterColumn(name="Target", json_path=".spec.target.id"),
         PrinterColumn(name="Approved", json_path=".spec.approval.approved", type="boolean", priority=1),
+        PrinterColumn(name="Digest", json_path=".status.impact.digest", priority=1),
+        PrinterColumn(name="Verdict", json_path=".status.verification.verdict", priority=1),
     ),
 )

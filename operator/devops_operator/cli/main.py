@@ -32,7 +32,7 @@ def cli() -> None:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".sandbox"), show_default=True,
               help="Where the kubeconfig of the emulated API is written.")
 @click.option("--port", type=int, default=0, help="Port of the emulated Kubernetes API (0 picks a free one).")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds --once waits to settle.")
+@click.option("--timeout", type=float, default=240.0, show_default=True, help="Seconds --once waits to settle.")
 @click.option("--namespace", default="default", show_default=True, help="Namespace for manifests without one.")
 def sandbox(once: bool, examples: Path, state_dir: Path, port: int, timeout: float, namespace: str) -> None:
     """Run the operator on an embedded sandbox (no cluster or AWS account needed).

@@ -123,13 +123,21 @@ def write_outcome(
     return update.status
 
 
-def apply_outcome(api: ApiClient, info: KindInfo, obj: Mapping[str, Any], outcome: Outcome) -> dict[str, Any]:
-    """Outside kopf's handlers (background rechecks): the same status and Event, written directly."""
+def apply_outcome(api: ApiClient, info: KindInfo, obj: Mapping[str, Any], outcome: Outcome, *,
+                  resource_version: str | None = None) -> dict[str, Any]:
+    """Outside kopf's handlers (background rechecks): the same status and Event, written directly.
+
+    With `resource_version`, the write is refused (409) if the object changed since it was read at that
+    version: a controller recording what it is about to do learns that someone else got there first.
+    """
     update = status_update(info.kind, obj, outcome)
     metadata = obj.get("metadata") or {}
+    body: dict[str, Any] = {"status": update.status}
+    if resource_version is not None:
+        body["metadata"] = {"resourceVersion": resource_version}
     CustomObjectsApi(api).patch_namespaced_custom_object_status(
         API_GROUP, API_VERSION, str(metadata.get("namespace")), info.plural, str(metadata.get("name")),
-        {"status": update.status}, _request_timeout=REQUEST_TIMEOUT,
+        body, _request_timeout=REQUEST_TIMEOUT,
     )
     if update.event is not None:
         event_type, reason, message = update.event

@@ -291,12 +291,16 @@ class AppendLog:
     def entries(self) -> list[Any]:
         return list(self.read()["entries"])
 
-    def append(self, entry: Any) -> dict[str, Any]:
+    def append(self, entry: Any, *, unique: str | None = None) -> dict[str, Any]:
         """Append one entry (concurrent appends from any number of writers are all kept)."""
-        return self.extend([entry])
+        return self.extend([entry], unique=unique)
 
-    def extend(self, entries: list[Any]) -> dict[str, Any]:
-        """Append several entries in one write; older entries rotate out to make room for them."""
+    def extend(self, entries: list[Any], *, unique: str | None = None) -> dict[str, Any]:
+        """Append several entries in one write; older entries rotate out to make room for them.
+
+        With `unique` (a key of the entries), an entry whose value under it is already in the log is not
+        appended again: a writer that retries after a crash cannot log the same thing twice.
+        """
         if len(entries) > self.max_entries:
             raise TooManyEntries(
                 f"ConfigMap {self.document.namespace}/{self.document.name}: {len(entries)} entries in one "
@@ -309,8 +313,12 @@ class AppendLog:
 
         def mutate(document: Any) -> dict[str, Any]:
             log = _normalised(document)
-            log["entries"].extend(copy.deepcopy(entries))
-            return _drop_oldest(log, len(log["entries"]) - self.max_entries, keep)
+            new = entries
+            if unique is not None:
+                present = {e.get(unique) for e in log["entries"] if isinstance(e, dict)}
+                new = [e for e in entries if not (isinstance(e, dict) and e.get(unique) in present)]
+            log["entries"].extend(copy.deepcopy(new))
+            return _drop_oldest(log, len(log["entries"]) - self.max_entries, len(new))
 
         def rotate(document: Any, overflow: int) -> dict[str, Any]:
             return _rotate_for_bytes(document, overflow, keep)

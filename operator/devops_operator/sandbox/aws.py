@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime
 import io
+import logging
 import os
 import socket
+import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,8 @@ from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
+
+from devops_operator.aws.executors import RESTART_VARIABLE
 
 SANDBOX_REGION = "us-east-1"
 # moto accepts any keys; these make boto3 work with no ~/.aws on the machine.
@@ -37,9 +41,14 @@ class DemoEstate:
     table: str = "acme-shop-core-test-orders"
     queue: str = "acme-shop-core-test-jobs"
     function: str = "acme-shop-core-test-api"
+    prod_function: str = "acme-shop-core-prod-api"
     log_group: str = "/aws/lambda/acme-shop-core-test-api"
     deploy_role: str = "acme-shop-test-deploy"
     created: list[str] = field(default_factory=list)
+
+    @property
+    def function_names(self) -> tuple[str, str]:
+        return (self.function, self.prod_function)
 
 
 def free_port() -> int:
@@ -97,9 +106,10 @@ def _seed_function(lambda_client, role_arn: str, estate: DemoEstate) -> None:  #
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("index.py", "def handler(event, context):\n    return {'statusCode': 200}\n")
-    lambda_client.create_function(FunctionName=estate.function, Runtime="python3.12", Role=role_arn,
-                                  Handler="index.handler", Code={"ZipFile": code.getvalue()})
-    estate.created.append(f"lambda function {estate.function}")
+    for function in estate.function_names:
+        lambda_client.create_function(FunctionName=function, Runtime="python3.12", Role=role_arn,
+                                      Handler="index.handler", Code={"ZipFile": code.getvalue()})
+        estate.created.append(f"lambda function {function}")
 
 
 def _seed_logs_and_metrics(logs, cloudwatch, estate: DemoEstate) -> None:  # type: ignore[no-untyped-def]
@@ -131,3 +141,54 @@ def _seed_logs_and_metrics(logs, cloudwatch, estate: DemoEstate) -> None:  # typ
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=datums[start:start + 20])
     estate.created.append(f"cloudwatch metrics for {estate.function} (errors spike in the last 10 min) and "
                           f"{estate.queue}")
+
+
+class SimulatedTraffic:
+    """The sandbox's stand-in for the functions' users (as the sandbox plays the kubelet for Jobs).
+
+    Every few seconds each demo function gets 100 invocations. Until it is restarted, 12 of them fail
+    with the database timeouts of the seeded logs; once a restart has reached it (the variable a
+    Remediation's restart sets), none do: the demo's story is that a restart drops the stale database
+    connections. That is what lets the example Remediation's verification see a healthy minute.
+    """
+
+    def __init__(self, endpoint_url: str, estate: DemoEstate, interval: float = 5.0) -> None:
+        session = boto3.session.Session(region_name=SANDBOX_REGION)
+        self._lambda = session.client("lambda", endpoint_url=endpoint_url)
+        self._cloudwatch = session.client("cloudwatch", endpoint_url=endpoint_url)
+        self.functions = estate.function_names
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sandbox-traffic", daemon=True)
+
+    def restarted(self, function: str) -> bool:
+        config = self._lambda.get_function_configuration(FunctionName=function)
+        return RESTART_VARIABLE in ((config.get("Environment") or {}).get("Variables") or {})
+
+    def tick(self) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        for function in self.functions:
+            errors = 0.0 if self.restarted(function) else 12.0
+            dims = [{"Name": "FunctionName", "Value": function}]
+            self._cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+                {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": now, "Value": 100.0},
+                {"MetricName": "Errors", "Dimensions": dims, "Timestamp": now, "Value": errors},
+                {"MetricName": "Duration", "Dimensions": dims, "Timestamp": now, "Value": 120.0,
+                 "Unit": "Milliseconds"},
+            ])
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # a tick lost (the emulator busy or stopping) is the next tick's to make up
+                logging.getLogger(__name__).debug("simulated traffic: %s", exc)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> SimulatedTraffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -28,9 +28,10 @@ from devops_operator.config import OperatorConfig
 from devops_operator.kube import apply as kube_apply
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.conditions import get_condition
+from devops_operator.ops.remediation.assessment import approve_command
 from devops_operator.sandbox import tenancy as sandbox_tenancy
 from devops_operator.sandbox.apiserver import EmulatedKubernetes
-from devops_operator.sandbox.aws import emulated_aws, seed_estate
+from devops_operator.sandbox.aws import SimulatedTraffic, emulated_aws, seed_estate
 from devops_operator.sandbox.kubelet import KubeletDouble, usable_engine
 from devops_operator.sandbox.operator_thread import OperatorThread
 
@@ -46,7 +47,8 @@ class SandboxOptions:
     namespace: str = "default"
     port: int = 0
     once: bool = False
-    settle_timeout: float = 60.0
+    # A verified remediation needs one whole minute of metrics after it acts: settling takes about two.
+    settle_timeout: float = 240.0
     poll_interval: float = 0.5
 
 
@@ -101,20 +103,45 @@ def deployment_details(status: dict[str, Any]) -> list[str]:
     return lines
 
 
+def investigation_details(status: dict[str, Any]) -> list[str]:
+    """The top patterns, the probable cause with its confidence, the first recommendation, the report."""
+    lines = [f"pattern x{p.get('count')}: {p.get('signature')}" for p in (status.get("patterns") or [])[:3]]
+    cause = status.get("probableCause") or {}
+    if cause:
+        lines.append(f"probable cause ({cause.get('confidence')} confidence): {cause.get('summary')}")
+    lines += [f"recommendation: {r}" for r in (status.get("recommendations") or [])[:1]]
+    if status.get("reportConfigMap"):
+        calls = status.get("apiCalls") or {}
+        lines.append(f"report: ConfigMap {status['reportConfigMap']} (report.json, report.md); AWS: "
+                     f"{calls.get('total', 0)} requests, ${calls.get('estimatedCostUsd', 0.0):.6f}")
+    return lines
+
+
+def remediation_details(status: dict[str, Any]) -> list[str]:
+    """The impact assessment and its digest, then what was done and what verification saw."""
+    impact = status.get("impact") or {}
+    lines = [f"impact: {impact.get('summary')} [digest {impact.get('digest')}]"] if impact else []
+    result = status.get("actionResult") or {}
+    if result.get("completedAt"):
+        lines.append(f"action: {result.get('message')}")
+    check = status.get("verification") or {}
+    if check.get("checks"):
+        lines.append(f"verification: {check.get('verdict')} after {check.get('checks')} check(s) "
+                     f"({check.get('source')})")
+    if status.get("logConfigMap"):
+        lines.append(f"remediation log: ConfigMap {status['logConfigMap']}")
+    return lines
+
+
 # What the demo shows beyond phase and conditions, per kind (each capability adds its own).
 DETAILS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "DevOpsProject": project_details,
     "HealthCheck": healthcheck_details,
     "InfraDeployment": deployment_details,
+    "Investigation": investigation_details,
+    "Remediation": remediation_details,
 }
-
-
-def waits_for_approval(obj: dict[str, Any]) -> bool:
-    """Settled by design: a plan waiting for a person's approval (production never auto-applies)."""
-    status = obj.get("status") or {}
-    approved = get_condition(status.get("conditions") or [], "Approved") or {}
-    current = status.get("observedGeneration") == obj.get("metadata", {}).get("generation")
-    return current and status.get("phase") == "AwaitingApproval" and approved.get("reason") == "AwaitingApproval"
+SANDBOX_APPROVER = "sandbox-user"  # the emulated API authenticates nobody: any name is accepted
 
 
 class ProgressPrinter:
@@ -155,6 +182,25 @@ def settled(obj: dict[str, Any]) -> bool | None:
     if stalled and stalled.get("status") == "True":
         return False
     return None
+
+
+def waiting_for_approval(obj: dict[str, Any]) -> bool:
+    """Settled by design: the object's current generation waits for a person to approve it."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj.get("metadata", {}).get("generation"):
+        return False
+    approved = get_condition(status.get("conditions") or [], "Approved") or {}
+    return approved.get("status") == "False" and approved.get("reason") == "AwaitingApproval"
+
+
+def approval_hint(kind: str, obj: dict[str, Any], kubeconfig: Path) -> str | None:
+    """The exact kubectl line that approves what the object waits for (Remediations: the assessment)."""
+    approval = (obj.get("status") or {}).get("approval") or {}
+    if kind != "Remediation" or not approval.get("digest"):
+        return None
+    meta = obj.get("metadata") or {}
+    return approve_command(meta.get("namespace", "default"), meta.get("name", ""), approval["digest"],
+                           SANDBOX_APPROVER, kubectl=f"kubectl --kubeconfig {kubeconfig}")
 
 
 def list_ours(api: ApiClient) -> list[tuple[str, dict[str, Any]]]:
@@ -225,13 +271,15 @@ def _run_sandbox(options: SandboxOptions, out: TextIO, should_stop: Callable[[],
                   + (f"engine: {engine}\n" if engine else
                      "engine: stand-in Terraform (a test double; no terraform or tofu with its AWS provider here)\n"))
         try:
-            with OperatorThread(config), kubelet:
+            with OperatorThread(config), kubelet, SimulatedTraffic(aws_url, estate):
                 out.write("operator running\n")
                 out.write(f"   metrics: http://{LOCALHOST}:{metrics_server.server_port}/metrics\n")
                 out.write(f"   liveness: {liveness_url}\n")
+                out.write(f"   simulated traffic: {', '.join(estate.function_names)} get 100 invocations every 5 s; "
+                          "12 fail with database timeouts until a Remediation restarts the function\n")
                 out.flush()
                 applied = apply_examples(api, options, out)
-                return watch(api, options, out, started, applied, should_stop)
+                return watch(api, options, out, started, applied, should_stop, kubeconfig)
         finally:
             metrics_server.shutdown()
             metrics_server.server_close()
@@ -251,24 +299,36 @@ def apply_examples(api: ApiClient, options: SandboxOptions, out: TextIO) -> set[
 
 
 def watch(api: ApiClient, options: SandboxOptions, out: TextIO, started: float,
-          applied: set[tuple[str, str]], should_stop: Callable[[], bool]) -> int:
+          applied: set[tuple[str, str]], should_stop: Callable[[], bool],
+          kubeconfig: Path = Path(".sandbox/kubeconfig")) -> int:
     printer = ProgressPrinter(out, started)
     deadline = time.monotonic() + options.settle_timeout
+    hinted: set[tuple[str, str, str]] = set()
     try:
         while not should_stop():
             objects = list_ours(api)
+            waiting: list[str] = []
             for kind, obj in objects:
                 printer.show(kind, obj)
+                if waiting_for_approval(obj):
+                    waiting.append(f"{kind}/{obj['metadata']['name']}")
+                    hint = approval_hint(kind, obj, kubeconfig)
+                    key = (kind, obj["metadata"]["name"], str(hint))
+                    if hint and key not in hinted:
+                        hinted.add(key)
+                        out.write(f"          waits for approval; to approve exactly this assessment:\n"
+                                  f"            {hint}\n")
+                        out.flush()
             if options.once:
                 verdicts = {(kind, obj["metadata"]["name"]): settled(obj) for kind, obj in objects}
-                waiting = sorted(f"{kind}/{obj['metadata']['name']}" for kind, obj in objects
-                                 if (kind, obj["metadata"]["name"]) in applied and waits_for_approval(obj))
-                pending = [key for key in applied if verdicts.get(key) is None and f"{key[0]}/{key[1]}" not in waiting]
+                pending = [key for key in applied
+                           if verdicts.get(key) is None and f"{key[0]}/{key[1]}" not in waiting]
                 if not pending:
                     failed = sorted(f"{k}/{n}" for k, n in applied if verdicts.get((k, n)) is False)
                     out.write("all examples settled: " + ("FAILED " + ", ".join(failed) if failed else "all Ready")
-                              + (f"; waiting for a person's approval by design: {', '.join(waiting)}" if waiting
-                                 else "") + "\n")
+                              + "".join(f"; {name} waits for a human approval by design" for name in sorted(waiting)
+                                        if tuple(name.split("/", 1)) in applied)
+                              + "\n")
                     return 1 if failed else 0
                 if time.monotonic() > deadline:
                     out.write("timed out waiting for: " + ", ".join(f"{k}/{n}" for k, n in sorted(pending)) + "\n")

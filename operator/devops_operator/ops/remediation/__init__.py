@@ -1,0 +1,1 @@
+"""Remediation: impact assessment, approval, the action exactly once, verification, rollback and the log."""
