@@ -179,3 +179,28 @@ def test_an_approved_remediation_cannot_change_its_action_or_target() -> None:
     retitled = copy.deepcopy(base)
     retitled["reason"] = "errors spiking"
     assert transition_rule_holds("remediations", retitled, base)
+
+
+def annotated(**annotations: str) -> dict[str, Any]:
+    obj = deployment("prod")
+    obj["metadata"]["annotations"] = {f"deploy.devops.fractary.io/{k.replace('_', '-')}": v
+                                      for k, v in annotations.items()}
+    return obj
+
+
+def test_releasing_a_lock_or_abandoning_needs_the_approve_right_and_names_the_requester() -> None:
+    grants = approver("infradeployments", "prod")
+    old = deployment("prod")
+    release = annotated(release_lock="lock-1", requested_by="alice")
+    assert admit(IDEP, release, old, user="alice", grants=grants).allowed
+    refused = admit(IDEP, release, old, user="alice", grants=DEPLOYER)
+    assert not refused.allowed and any("may not release a state lock or abandon" in m for m in refused.messages)
+    impostor = admit(IDEP, annotated(abandon="true", requested_by="bob"), old, user="alice", grants=grants)
+    assert impostor.messages == ["the annotation deploy.devops.fractary.io/requested-by must name the requesting "
+                                 "user (alice), not bob"]
+    anonymous = admit(IDEP, annotated(abandon="true"), old, user="alice", grants=grants)
+    assert not anonymous.allowed
+    # Other annotations, and an unchanged request, need nothing.
+    plain = annotated(replan_requested_at="1")
+    assert admit(IDEP, plain, old, user="dev", grants=DEPLOYER).allowed
+    assert admit(IDEP, release, release, user="dev", grants=DEPLOYER).allowed

@@ -148,7 +148,8 @@ INFRA_STATUS: dict[str, Any] = {
         "unpricedResources": 1,
         "reportConfigMap": "api-tests-3-1a2b3c4d5e",
     },
-    "drift": {"detected": True, "count": 1, "addresses": ["aws_s3_bucket.assets"], "lastChecked": "x"},
+    "drift": {"detected": True, "count": 1, "lastChecked": "x",
+              "resources": [{"address": "aws_s3_bucket.assets", "action": "update", "attributes": ["tags"]}]},
     "outputs": {"configMapName": "api-outputs", "names": ["api_url"], "sensitiveNames": ["db_password"]},
     "lock": {"holderJob": "api-apply-2", "holderPod": "api-apply-2-xyz", "since": "t", "stale": True},
     "registry": {
@@ -311,8 +312,8 @@ def test_defaults() -> None:
 
 def test_status_phases_and_extra_status_fields() -> None:
     assert [p.value for p in InfraDeploymentPhase] == [
-        "Pending", "Planning", "Testing", "AwaitingApproval", "Applying", "Verifying",
-        "Ready", "Failed", "Stalled", "Destroying",
+        "Pending", "WaitingForDependencies", "Planning", "Testing", "AwaitingApproval", "WaitingForWindow",
+        "Suspended", "Applying", "Verifying", "Ready", "Failed", "Stalled", "Destroying", "DeletionBlocked",
     ]  # fmt: skip
     # StatusBase allows fields a newer operator wrote; spec models never do.
     status = InfraDeploymentStatus.model_validate({**INFRA_STATUS, "futureField": {"x": 1}})

@@ -41,13 +41,13 @@ def test_every_list_in_every_crd_is_bounded(crd: dict[str, Any]) -> None:
 
 
 def test_bounded_cuts_at_the_fields_max_items_and_says_so() -> None:
-    limit = max_items(DriftStatus, "addresses")
+    limit = max_items(DriftStatus, "resources")
     addresses = [f"aws_sqs_queue.q{i}" for i in range(limit + 7)]
-    kept, truncated = bounded(DriftStatus, "addresses", addresses)
+    kept, truncated = bounded(DriftStatus, "resources", addresses)
     assert len(kept) == limit and truncated and kept == addresses[:limit]
-    assert bounded(DriftStatus, "addresses", addresses[:3]) == (addresses[:3], False)
+    assert bounded(DriftStatus, "resources", addresses[:3]) == (addresses[:3], False)
     # The status carries the flag next to the list.
-    assert "addresses_truncated" in DriftStatus.model_fields
+    assert "resources_truncated" in DriftStatus.model_fields
     assert "resources_truncated" in HealthCheckStatus.model_fields
     with pytest.raises(ValueError, match="declares no max_length"):
         max_items(DriftStatus, "count")

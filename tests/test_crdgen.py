@@ -280,7 +280,8 @@ def _columns(kind: str) -> dict[str, dict[str, Any]]:
 def test_infradeployment_printer_columns() -> None:
     columns = _columns("idep")
     assert list(columns) == [
-        "Ready", "Phase", "Env", "Plan", "Approval", "Add", "Change", "Destroy", "Drifted", "Message", "Age",
+        "Ready", "Phase", "Env", "Plan", "Approval", "Add", "Change", "Destroy", "Drifted", "Suspended",
+        "Next-Window", "Lock", "Message", "Age",
     ]  # fmt: skip
     assert columns["Env"]["jsonPath"] == ".spec.environment"
     assert columns["Plan"]["jsonPath"] == ".status.plan.id"
@@ -289,6 +290,10 @@ def test_infradeployment_printer_columns() -> None:
         assert columns[name]["type"] == "integer"
         assert columns[name]["priority"] == 1
     assert columns["Drifted"] == {"name": "Drifted", "type": "boolean", "jsonPath": ".status.drift.detected"}
+    assert columns["Suspended"] == {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend"}
+    assert columns["Next-Window"]["jsonPath"] == ".status.window.nextOpen"
+    assert columns["Lock"] == {"name": "Lock", "type": "string", "jsonPath": ".status.lock.holderState",
+                               "priority": 1}
     assert columns["Age"]["type"] == "date"
 
 
@@ -336,8 +341,8 @@ def test_defaults_and_enums_survive() -> None:
     assert "default" not in props["varsFrom"], "empty list defaults are left out"
     status = _schema(crdgen.render_crd(kind_by_name("idep")))["properties"]["status"]
     assert status["properties"]["phase"]["enum"] == [
-        "Pending", "Planning", "Testing", "AwaitingApproval", "Applying", "Verifying",
-        "Ready", "Failed", "Stalled", "Destroying",
+        "Pending", "WaitingForDependencies", "Planning", "Testing", "AwaitingApproval", "WaitingForWindow",
+        "Suspended", "Applying", "Verifying", "Ready", "Failed", "Stalled", "Destroying", "DeletionBlocked",
     ]  # fmt: skip
 
 

@@ -71,6 +71,39 @@ TERRAFORM_STALE_PLANS = Counter(
     "devops_operator_terraform_stale_plans_total",
     "Saved plans found stale at apply time (the state moved) and re-planned for a new approval.",
 )
+# InfraDeployment day 2: the inputs of alerts (drift, stale locks, blocked deletions, applies held by a window).
+INFRA_DRIFTED_RESOURCES = Gauge(
+    "devops_operator_infradeployment_drifted_resources",
+    "Resources the last drift check found changed outside Terraform (0: no drift).",
+    ["namespace", "name"],
+)
+INFRA_LAST_APPLY = Gauge(
+    "devops_operator_infradeployment_last_apply_timestamp_seconds",
+    "When the last successful apply finished (Unix time); alert on time() - this.",
+    ["namespace", "name"],
+)
+TERRAFORM_STALE_LOCKS = Gauge(
+    "devops_operator_terraform_stale_locks",
+    "1 while a deployment's state lock is held by a pod that no longer exists.",
+    ["namespace", "name"],
+)
+TERRAFORM_LOCK_RELEASES = Counter(
+    "devops_operator_terraform_lock_releases_total",
+    "State locks released by the operator, by how (auto: environment policy; annotation: asked for).",
+    ["how"],
+)
+INFRA_DELETION_BLOCKED = Gauge(
+    "devops_operator_infradeployment_deletion_blocked",
+    "1 while a deletion cannot complete (the destroy fails, the project is gone, ...); see status.deletion.",
+    ["namespace", "name"],
+)
+INFRA_WAITING_FOR_WINDOW = Gauge(
+    "devops_operator_infradeployment_waiting_for_window",
+    "1 while an approved plan (or a plan) waits for the environment's change window to open.",
+    ["namespace", "name"],
+)
+INFRA_DAY2_GAUGES = (INFRA_DRIFTED_RESOURCES, INFRA_LAST_APPLY, TERRAFORM_STALE_LOCKS, INFRA_DELETION_BLOCKED,
+                     INFRA_WAITING_FOR_WINDOW)
 # Investigation and Remediation.
 INVESTIGATIONS_TOTAL = Counter(
     "devops_operator_investigations_total",
@@ -138,6 +171,10 @@ def forget_resource(kind: str, namespace: str, name: str) -> None:
     if kind == "Remediation":
         with contextlib.suppress(KeyError):
             REMEDIATION_AWAITING_APPROVAL.remove(namespace, name)
+    if kind == "InfraDeployment":
+        for gauge in INFRA_DAY2_GAUGES:
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
 
 
 # --- HealthCheck ----------------------------------------------------------------------------------------

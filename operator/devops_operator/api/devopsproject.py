@@ -222,6 +222,14 @@ class EnvironmentPolicy(Model):
             "window waits, and status says when the next window opens."
         ),
     )
+    auto_release_stale_locks: bool = Field(
+        default=False,
+        description=(
+            "Release a Terraform state lock whose holder pod no longer exists without asking (recorded in the "
+            "deployment's status.lockReleases and an Event); otherwise such a lock is reported as stale and "
+            "released only with the devops.fractary.io/release-lock annotation. Never while the pod exists."
+        ),
+    )
 
 
 class AwsSettings(Model):

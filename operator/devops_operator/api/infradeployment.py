@@ -3,8 +3,10 @@
 The lifecycle (DESIGN §3): the source is fetched inside a runner Job, planned, summarised, tested
 (pre-deployment gate), approved (automatically where the environment allows it, otherwise by writing
 the plan id into `spec.approval.planId`), applied exactly as planned, verified, registered, and its
-outputs published. Drift detection re-plans on an interval; `destroyOnDelete` destroys through a
-finalizer.
+outputs published. Day 2: drift detection runs detect-only plans on an interval; `dependsOn` waits for
+other deployments; the environment's change windows hold applies; `suspend` starts no Job; annotations
+ask for a re-plan, a drift check, a lock release or abandoning a deletion now; `destroyOnDelete`
+destroys through a finalizer from the inputs snapshotted at apply time.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ MAX_INLINE_FILES = 50
 MAX_INLINE_BYTES = 64 * 1024
 # Plan ids as the operator writes them into status.plan.id (lower-case, short).
 PLAN_ID_PATTERN = r"^[a-z0-9][-a-z0-9]{0,62}$"
+
+# On-demand operations, the Kubernetes way (as Flux's `reconcile.fluxcd.io/requestedAt`): any new value
+# of the annotation asks once; status.handled records the value acted on. A subdomain of their own: kopf
+# ignores changes to annotations under its persistence prefix (devops.fractary.io/), so these would not
+# reach the handlers there.
+REPLAN_ANNOTATION = "deploy.devops.fractary.io/replan-requested-at"
+DRIFT_CHECK_ANNOTATION = "deploy.devops.fractary.io/drift-check-requested-at"
+# The value is the id of the lock to release (status.lock.id): it names exactly what is released.
+RELEASE_LOCK_ANNOTATION = "deploy.devops.fractary.io/release-lock"
+# "true" while the object is being deleted: release the finalizer without destroying, recorded in the
+# registry and an Event.
+ABANDON_ANNOTATION = "deploy.devops.fractary.io/abandon"
+# Who asked for a release or an abandon (admission checks it is the requesting user; see config/admission).
+REQUESTED_BY_ANNOTATION = "deploy.devops.fractary.io/requested-by"
+DESTROY_FINALIZER = "devops.fractary.io/destroy-on-delete"
 
 
 def _check_relative_path(value: str, what: str) -> str:
@@ -469,7 +486,10 @@ class DriftDetection(Model):
     )
     auto_correct: bool = Field(
         default=False,
-        description="Re-apply to correct drift; only where auto-approval is allowed (never production).",
+        description=(
+            "Correct drift with a new plan through the same gate and approval as any plan: applied automatically "
+            "only where the environment and spec.approval allow auto-approval, never in production."
+        ),
     )
 
 
@@ -599,14 +619,16 @@ class InfraDeploymentSpec(Model):
         default_factory=list, description="InfraDeployments that must be Ready before this one plans."
     )
     suspend: bool = Field(
-        default=False, description="Stop reconciling (no plan, apply or drift check) until unset."
+        default=False,
+        description="Start no Job (plan, apply, drift check, destroy) until unset; a running Job finishes.",
     )
     destroy_on_delete: bool = Field(
         default=False,
         description=(
-            "Destroy the managed infrastructure when this object is deleted (through a finalizer). To "
-            "abandon a deletion that cannot complete, set this to false: the finalizer is then released "
-            "without destroying anything."
+            "Destroy the managed infrastructure when this object is deleted (through a finalizer), from the "
+            "inputs snapshotted at the last apply; production needs the destroy plan approved like any plan. "
+            "A deletion that cannot complete is abandoned with the annotation "
+            "deploy.devops.fractary.io/abandon=true (recorded in the registry), or by setting this to false."
         ),
     )
     outputs: OutputsSettings = Field(
@@ -645,15 +667,19 @@ class InfraDeploymentSpec(Model):
 
 class InfraDeploymentPhase(StrEnum):
     PENDING = "Pending"
+    WAITING_FOR_DEPENDENCIES = "WaitingForDependencies"
     PLANNING = "Planning"
     TESTING = "Testing"
     AWAITING_APPROVAL = "AwaitingApproval"
+    WAITING_FOR_WINDOW = "WaitingForWindow"
+    SUSPENDED = "Suspended"
     APPLYING = "Applying"
     VERIFYING = "Verifying"
     READY = "Ready"
     FAILED = "Failed"
     STALLED = "Stalled"
     DESTROYING = "Destroying"
+    DELETION_BLOCKED = "DeletionBlocked"
 
 
 class PlanAction(StrEnum):
@@ -745,7 +771,7 @@ class FailedJob(Model):
     step: JobStep = Field(description="plan, apply, destroy or drift.")
     reason: str = Field(
         description=(
-            "Why it failed: Error, OOMKilled, ImagePullBackOff, DeadlineExceeded, Evicted or Interrupted."
+            "Why it failed: Error, OOMKilled, ImagePullBackOff, DeadlineExceeded, Evicted, Killed or Interrupted."
         )
     )
     exit_code: int | None = Field(default=None, description="Exit code of the runner container, when known.")
@@ -834,21 +860,40 @@ class VerificationSummary(Model):
     completed_at: str | None = Field(default=None, description="When verification finished (RFC 3339).")
 
 
+class DriftedResource(Model):
+    """One resource whose real state differs from what was applied."""
+
+    address: str = Field(description="Resource address, e.g. aws_sqs_queue.jobs.")
+    action: PlanAction = Field(description="What a plan would do to correct it (create: it was deleted).")
+    attributes: list[str] = Field(
+        max_length=20, default_factory=list,
+        description="Top-level attributes that differ (names only, never values).",
+    )
+    attributes_truncated: bool = Field(default=False, description="More attributes differ than listed.")
+
+
 class DriftStatus(Model):
-    """Result of the last drift check."""
+    """Result of the last drift check (a detect-only plan against the last applied inputs)."""
 
     detected: bool = Field(
         default=False, description="The real infrastructure differs from the applied state."
     )
     count: int = Field(default=0, ge=0, description="Number of drifted resources.")
-    addresses: list[str] = Field(
+    resources: list[DriftedResource] = Field(
         max_length=50,
-        default_factory=list, description="Drifted resource addresses (bounded; count has the total)."
+        default_factory=list, description="Drifted resources (bounded; count has the total)."
     )
-    addresses_truncated: bool = Field(
-        default=False, description="More resources drifted than addresses holds (count has the total)."
+    resources_truncated: bool = Field(
+        default=False, description="More resources drifted than resources holds (count has the total)."
     )
+    checks: int = Field(default=0, ge=0, description="Drift checks run since the last apply.")
+    job: str | None = Field(default=None, description="The drift check Job running or last run.")
+    checked_plan_id: str | None = Field(default=None, description="The applied plan the check compared with.")
     last_checked: str | None = Field(default=None, description="When drift was last checked (RFC 3339).")
+    next_check: str | None = Field(default=None, description="When the next check is due (RFC 3339).")
+    correction: str | None = Field(
+        default=None, description="What was done about the drift: a correcting plan, or why none was made."
+    )
     corrected_at: str | None = Field(default=None, description="When drift was last corrected (RFC 3339).")
 
 
@@ -877,10 +922,90 @@ class LockStatus(Model):
     holder_job: str | None = Field(default=None, description="Runner Job holding the lock.")
     holder_pod: str | None = Field(default=None, description="Pod holding the lock.")
     since: str | None = Field(default=None, description="When the lock was taken (RFC 3339).")
+    holder_state: str | None = Field(
+        default=None, description="Running, Exited (its pod remains) or Gone (no pod: the lock is stale)."
+    )
     stale: bool = Field(
         default=False,
-        description="The holder no longer exists; the lock may be released (the operator does).",
+        description=(
+            "The holder pod no longer exists; released automatically where the environment's "
+            "autoReleaseStaleLocks allows it, otherwise with the deploy.devops.fractary.io/release-lock annotation."
+        ),
     )
+    stale_since: str | None = Field(default=None, description="When the lock was first found stale (RFC 3339).")
+    release_refused: str | None = Field(
+        default=None, description="Why the last release request was refused (e.g. its holder pod exists)."
+    )
+
+
+class LockRelease(Model):
+    """An audited release of a state lock."""
+
+    id: str = Field(description="The released lock's id.")
+    holder_job: str | None = Field(default=None, description="Job that held it.")
+    holder_pod: str | None = Field(default=None, description="Pod that held it (gone when released).")
+    operation: str | None = Field(default=None, description="What held it, e.g. OperationTypeApply.")
+    how: str = Field(description="auto (environment policy) or annotation.")
+    requested_by: str | None = Field(default=None, description="Who asked (the requested-by annotation).")
+    released_at: str = Field(description="When it was released (RFC 3339).")
+
+
+class WindowStatus(Model):
+    """The environment's change windows as they apply to this deployment's next step."""
+
+    open: bool = Field(description="The step may run now.")
+    operation: str = Field(description="apply or plan.")
+    reason: str = Field(description="Which window decides, e.g. 'deny window 0 (0 9 * * 1-5 UTC) is open until ...'.")
+    next_open: str | None = Field(default=None, description="When closed: when the next window opens (RFC 3339).")
+    closes_at: str | None = Field(default=None, description="When open by an allow window: when it closes.")
+
+
+class DependenciesStatus(Model):
+    """spec.dependsOn as last checked."""
+
+    ready: bool = Field(description="Every dependency is Ready.")
+    waiting: list[str] = Field(
+        max_length=20, default_factory=list, description="Dependencies not Ready, each with why."
+    )
+    outputs_digest: str | None = Field(
+        default=None, description="Digest of the dependencies' applied plans and outputs; a change re-plans."
+    )
+
+
+class DeletionStatus(Model):
+    """A deletion in progress (destroyOnDelete): what it waits for, or why it cannot complete."""
+
+    state: str = Field(description="Destroying, AwaitingApproval, WaitingForJob, Retrying, Blocked or Done.")
+    reason: str = Field(description="Machine-readable reason, e.g. DestroyFailed, ProjectNotFound.")
+    message: str = Field(description="What it waits for or what blocks it, and the escape hatch.")
+    plan_id: str | None = Field(default=None, description="The destroy plan.")
+    attempts: int = Field(default=0, ge=0, description="Destroy attempts that failed.")
+    next_attempt_at: str | None = Field(default=None, description="When the next attempt starts (RFC 3339).")
+    since: str | None = Field(default=None, description="When the deletion was asked for (RFC 3339).")
+
+
+class HandledRequests(Model):
+    """The annotation values already acted on (each new value asks once)."""
+
+    replan: str | None = Field(
+        default=None, description="Last handled deploy.devops.fractary.io/replan-requested-at."
+    )
+    drift_check: str | None = Field(
+        default=None, description="Last handled deploy.devops.fractary.io/drift-check-requested-at."
+    )
+    release_lock: str | None = Field(
+        default=None, description="Last handled deploy.devops.fractary.io/release-lock."
+    )
+
+
+class RetryStatus(Model):
+    """A step that failed for a transient reason and is retried (spec.retry)."""
+
+    step: JobStep = Field(description="The step retried.")
+    attempt: int = Field(ge=1, description="The retry about to run (1 first).")
+    request: str | None = Field(default=None, description="The plan request retried (a new spec retries nothing).")
+    next_attempt_at: str = Field(description="When it starts (RFC 3339).")
+    category: str | None = Field(default=None, description="Category of the failure (throttling, network, ...).")
 
 
 class RegistryConflict(Model):
@@ -929,6 +1054,15 @@ class InfraDeploymentStatus(StatusBase):
     drift: DriftStatus | None = Field(default=None, description="Last drift check.")
     outputs: OutputsStatus | None = Field(default=None, description="Published outputs (names only).")
     lock: LockStatus | None = Field(default=None, description="The state lock, while held.")
+    lock_releases: list[LockRelease] = Field(
+        max_length=10, default_factory=list, description="Audited lock releases, newest last."
+    )
+    window: WindowStatus | None = Field(default=None, description="Change windows for the next step.")
+    dependencies: DependenciesStatus | None = Field(default=None, description="spec.dependsOn as last checked.")
+    deletion: DeletionStatus | None = Field(default=None, description="A deletion in progress.")
+    handled: HandledRequests | None = Field(default=None, description="On-demand requests already acted on.")
+    retry: RetryStatus | None = Field(default=None, description="A transient failure being retried.")
+    suspended: bool = Field(default=False, description="spec.suspend is in effect: no Job starts.")
     registry: RegistryStatus | None = Field(default=None, description="Resource registry entries.")
     resource_count: int | None = Field(default=None, ge=0, description="Resources in the Terraform state.")
     replans: int = Field(
@@ -959,5 +1093,8 @@ KIND = KindInfo(
         PrinterColumn(name="Change", json_path=".status.plan.change", type="integer", priority=1),
         PrinterColumn(name="Destroy", json_path=".status.plan.destroy", type="integer", priority=1),
         PrinterColumn(name="Drifted", json_path=".status.drift.detected", type="boolean"),
+        PrinterColumn(name="Suspended", json_path=".spec.suspend", type="boolean"),
+        PrinterColumn(name="Next-Window", json_path=".status.window.nextOpen"),
+        PrinterColumn(name="Lock", json_path=".status.lock.holderState", priority=1),
     ),
 )

@@ -116,6 +116,9 @@ def _reconcile(name: str, namespace: str, body: kopf.Body, patch: kopf.Patch, me
         rechecks: ProjectRechecks | None = memo.get("project_rechecks")
         if rechecks is not None:
             rechecks.record(project_key(namespace, name), body.metadata.get("generation"), outcome)
+        deployments = memo.get("deployments")
+        if deployments is not None:  # its environments (change windows, policies) may have changed
+            deployments.project_changed(namespace, name)
         if outcome.state == "reconciling":
             config = runtime.config
             delay = retry_delay(retry, base=config.retry_base_seconds, cap=config.retry_cap_seconds)

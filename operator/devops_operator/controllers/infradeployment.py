@@ -12,6 +12,13 @@ the Job watch and the background recheck never interleave their writes.
 Waiting is quiet: a plan waiting for approval is an expected wait (no error, no retry loop); Jobs are
 watched (their events reconcile the owner); a background task only re-looks at deployments that wait for
 something outside them (a project becoming Ready, a ConfigMap created later) and expires approvals.
+
+Day 2 (after the first apply): drift checks on `spec.driftDetection.interval` (a detect-only plan Job);
+`dependsOn` (waits, refuses cycles, re-plans on a dependency's new outputs); the environment's change
+windows (an approved plan waits, with the next opening in status); `suspend` (no Job starts); annotations
+for a re-plan, a drift check and a lock release now; stale locks (the Lease's holder pod is gone);
+`destroyOnDelete` through a finalizer, with the abandon annotation as the escape hatch. One Job at a time:
+they share the state lock, so a spec change during an apply or a drift check waits for it to finish.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -34,16 +41,27 @@ from devops_operator import approvals, metrics
 from devops_operator.api.common import API_GROUP, API_VERSION, ApprovalState, ApprovalStatus, bounded
 from devops_operator.api.devopsproject import KIND as PROJECT_KIND
 from devops_operator.api.infradeployment import (
+    ABANDON_ANNOTATION,
+    DESTROY_FINALIZER,
+    DRIFT_CHECK_ANNOTATION,
     KIND,
+    RELEASE_LOCK_ANNOTATION,
+    REPLAN_ANNOTATION,
+    REQUESTED_BY_ANNOTATION,
     ApprovalMode,
+    DependenciesStatus,
     InfraDeploymentSpec,
+    LockRelease,
     OutputsStatus,
     PlanStatus,
     RegistryStatus,
+    WindowStatus,
 )
 from devops_operator.controllers.status import Outcome, apply_outcome
-from devops_operator.deploy import checks, registry
+from devops_operator.deploy import checks, dependencies, drift, locks, registry, windows
 from devops_operator.deploy.inputs import InputError, ResolvedInputs, resolve
+from devops_operator.deploy.revisions import RevisionCache
+from devops_operator.digests import short_digest
 from devops_operator.durations import parse_duration
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.kube.conditions import rfc3339
@@ -51,6 +69,7 @@ from devops_operator.kube.events import post_event
 from devops_operator.kube.redaction import redact
 from devops_operator.kube.store import ConfigMapDocument, StoreError
 from devops_operator.projectrefs import ProjectAccess, ProjectRefError, resolve_project
+from devops_operator.runner.sources import git_target, remote_revision
 from devops_operator.runtime import Runtime
 from devops_operator.terraform import backends
 from devops_operator.terraform.jobs import DEPLOYMENT_LABEL, JobObservation, build_job, job_name, observe
@@ -64,7 +83,32 @@ JOB_PHASES = frozenset({"Planning", "Applying"})
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 # Ready-condition reasons of deployments that wait for something outside them: the recheck looks again.
 WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "SourceArtifactMissing", "VariablesNotFound",
-                             "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady", "PolicyDenied"})
+                             "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady", "PolicyDenied",
+                             "WaitingForDependencies"})
+DRIFTED = "Drifted"
+# Failure categories of a plan worth retrying as is (spec.retry): the same inputs may well work next time.
+TRANSIENT_CATEGORIES = frozenset({"throttling", "network"})
+
+
+def annotate_command(namespace: str, name: str, annotation: str, value: str) -> str:
+    return f"kubectl -n {namespace} annotate infradeployment {name} {annotation}={value} --overwrite"
+
+
+def _annotation(obj: Mapping[str, Any], name: str) -> str | None:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(name)
+    return str(value) if value else None
+
+
+def _window_wire(state: windows.WindowState, operation: str) -> dict[str, Any]:
+    return WindowStatus(open=state.open, operation=operation, reason=state.reason,
+                        next_open=rfc3339(state.next_open) if state.next_open else None,
+                        closes_at=rfc3339(state.closes_at) if state.closes_at else None).to_wire()
+
+
+def _combine(first: Outcome, then: Outcome) -> Outcome:
+    """Two steps in one reconciliation (an apply recorded, then the next plan started): the later one decides."""
+    return Outcome(then.state, then.reason, f"{first.message}; then {then.message}", then.phase,
+                   {**first.fields, **then.fields}, (*first.domain_conditions, *then.domain_conditions))
 
 
 def key_of(namespace: str, name: str) -> str:
@@ -87,6 +131,11 @@ def _failed(reason: str, message: str, fields: Mapping[str, Any] | None = None,
     return Outcome("stalled", reason, message, "Failed", fields or {}, conditions)
 
 
+def _job_running(status: Mapping[str, Any], step: str) -> bool:
+    jobs = status.get("jobs") or {}
+    return bool(jobs.get("current")) and jobs.get("step") == step
+
+
 class DeploymentController:
     """Reconciles InfraDeployments; one instance per operator, shared by handlers and the recheck task."""
 
@@ -101,6 +150,12 @@ class DeploymentController:
         # Deployments with a running Job: looked at every tick for the lock's holder (status.lock) only;
         # the Job's own changes arrive as events.
         self.jobs_running: dict[str, float] = {}
+        # Wall-clock moments to look again: the next drift check, a window opening, a retry, a woken dependent.
+        self.scheduled: dict[str, datetime] = {}
+        self.dependents: dict[str, set[str]] = {}  # dependency key -> deployments whose dependsOn names it
+        self.by_project: dict[str, set[str]] = {}  # project key -> its deployments (woken when it changes)
+        self.deleting_seen: dict[str, str] = {}  # key -> what a deleting object looked like when last handled
+        self.revisions = RevisionCache()
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_lock:
@@ -112,6 +167,10 @@ class DeploymentController:
         self.jobs_running.pop(key, None)
         self.pending_approvals.pop(key, None)
         self.expiries.pop(key, None)
+        self.scheduled.pop(key, None)
+        self.deleting_seen.pop(key, None)
+        for keys in (*self.dependents.values(), *self.by_project.values()):
+            keys.discard(key)
         metrics.forget_resource(KIND.kind, namespace, name)
         for action in ("add", "change", "destroy", "replace"):
             try:
@@ -174,12 +233,24 @@ class DeploymentController:
                 self.forget(namespace, name)
                 return
             try:
+                obj = self._sync_finalizer(obj)
                 outcome = self.evaluate(obj)
                 outcome = self._replan_now(obj, outcome)
             except ApiException as exc:
                 outcome = Outcome.reconciling("ReconcileError", f"the Kubernetes API answered {exc.status} "
                                               f"{exc.reason}; retrying", "Pending")
-            apply_outcome(self.api, KIND, obj, outcome)
+            if outcome.reason == "Released":  # the finalizer is gone, and so is the object: no status to write
+                self.forget(namespace, name)
+                return
+            try:
+                apply_outcome(self.api, KIND, obj, outcome)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                self.forget(namespace, name)
+                return
+            self._record_gauges(obj, outcome)
+            self._wake_dependents(key, obj, outcome)
             result["value"] = (metrics.Outcome.STALLED if outcome.state == "stalled" else
                                metrics.Outcome.SUCCESS if outcome.state == "ready" else metrics.Outcome.RETRY)
             if outcome.phase in JOB_PHASES:
@@ -197,15 +268,46 @@ class DeploymentController:
             self._update_pending_gauge()
 
     def _replan_now(self, obj: dict[str, Any], outcome: Outcome) -> Outcome:
-        """A stale or expired plan: start the new plan in the same reconciliation (no event would come)."""
+        """A stale or expired plan, or drift to correct: start the new plan in the same reconciliation."""
         replans = outcome.fields.get("replans")
         if replans is None or replans == (obj.get("status") or {}).get("replans"):
             return outcome
-        status = {**(obj.get("status") or {}), "replans": replans, "approval": None}
+        if ((outcome.fields.get("jobs") or {}).get("step")) == "plan":  # the new plan is already started
+            return outcome
+        status = {**(obj.get("status") or {}), **outcome.fields, "replans": replans, "approval": None}
         follow = self.evaluate({**obj, "status": status})
         return Outcome(follow.state, outcome.reason, f"{outcome.message}; {follow.message}", follow.phase,
                        {**outcome.fields, **follow.fields},
                        (*outcome.domain_conditions, *follow.domain_conditions))
+
+    def _record_gauges(self, obj: dict[str, Any], outcome: Outcome) -> None:
+        """Alerts' inputs, from the status just written (gauges always match what status says)."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        status = {**(obj.get("status") or {}), **outcome.fields}
+        metrics.INFRA_DRIFTED_RESOURCES.labels(namespace, name).set(
+            int((status.get("drift") or {}).get("count") or 0) if (status.get("drift") or {}).get("detected") else 0)
+        if status.get("lastAppliedAt"):
+            metrics.INFRA_LAST_APPLY.labels(namespace, name).set(_parse_time(status["lastAppliedAt"]).timestamp())
+        metrics.TERRAFORM_STALE_LOCKS.labels(namespace, name).set(1 if (status.get("lock") or {}).get("stale") else 0)
+        metrics.INFRA_DELETION_BLOCKED.labels(namespace, name).set(1 if outcome.phase == "DeletionBlocked" else 0)
+        metrics.INFRA_WAITING_FOR_WINDOW.labels(namespace, name).set(1 if outcome.reason == "WaitingForWindow" else 0)
+
+    def _wake_dependents(self, key: str, obj: dict[str, Any], outcome: Outcome) -> None:
+        """A deployment that became Ready, or applied anew, wakes those whose dependsOn names it."""
+        before = obj.get("status") or {}
+        was_ready = before.get("phase") == "Ready"
+        applied = outcome.fields.get("lastAppliedPlanId")
+        if (outcome.state == "ready") != was_ready or (applied and applied != before.get("lastAppliedPlanId")):
+            now = datetime.now(UTC)
+            for dependent in list(self.dependents.get(key, ())):
+                self.scheduled[dependent] = now
+
+    def project_changed(self, namespace: str, name: str) -> None:
+        """A DevOpsProject was reconciled (its change windows, its environments may have changed): its
+        deployments look again, a moment later, once the project's status is written."""
+        soon = datetime.now(UTC) + timedelta(seconds=1)
+        for key in list(self.by_project.get(key_of(namespace, name), ())):
+            self.scheduled[key] = min(self.scheduled.get(key, soon), soon)
 
     def _update_pending_gauge(self) -> None:
         now = datetime.now(UTC)
@@ -222,40 +324,152 @@ class DeploymentController:
             spec = InfraDeploymentSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
             problems = "; ".join(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            if metadata.get("deletionTimestamp"):
+                return self._deletion(obj, None, status, problems)
             return Outcome.stalled("InvalidSpec", problems)
+        if metadata.get("deletionTimestamp"):
+            return self._deletion(obj, spec, status)
         try:
             access = resolve_project(self.runtime, namespace, spec.project_ref, spec.environment)
         except ProjectRefError as exc:
             if exc.waiting:
                 return Outcome.reconciling("WaitingForProject", str(exc), "Pending")
             return Outcome.stalled(exc.reason, str(exc))
+        self.by_project.setdefault(access.key, set()).add(key_of(namespace, name))
+        found = self._dependencies(obj, spec)
+        if isinstance(found, Outcome):
+            return found
+        depends, dependency_digests, depends_condition = found
         replans = int(status.get("replans") or 0)
+        handled = dict(status.get("handled") or {})
+        requested_replan = _annotation(obj, REPLAN_ANNOTATION)
+        if requested_replan and requested_replan != handled.get("replan") and not _job_running(status, "apply"):
+            replans += 1  # a new request key: a new plan, whatever else changed
+            handled["replan"] = requested_replan
+            post_event(self.api, obj, "Normal", "ReplanRequested", f"{REPLAN_ANNOTATION}={requested_replan}: "
+                       "making a new plan")
+        revision, source_condition = self._git_revision(obj, spec, status)
         try:
-            inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec, access, replans)
+            inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec, access, replans,
+                             dependency_digests, revision)
         except InputError as exc:
             return Outcome.stalled(exc.reason, str(exc))
+        # `handled` is shared: the drift and lock steps record the requests they act on in it.
+        outcome = self._steps(obj, spec, access, inputs, {**status, "replans": replans, "handled": handled})
+        fields: dict[str, Any] = {**outcome.fields, "suspended": spec.suspend, "dependencies": depends}
+        if replans != int(status.get("replans") or 0):
+            fields.setdefault("replans", replans)
+        conds: tuple[tuple[str, str, str, str], ...] = (depends_condition,) if depends_condition else ()
+        if source_condition is not None:
+            conds += (source_condition,)
+        jobs = fields["jobs"] if "jobs" in fields else (status.get("jobs") or {})
+        if not (jobs or {}).get("current"):  # no Job of ours runs: a lock held now is someone else's, or stale
+            lock_fields, lock_conds = self._lock_check(obj, access, inputs, {**status, **fields, "handled": handled})
+            fields.update(lock_fields)
+            conds += lock_conds
+        fields["handled"] = handled
+        return Outcome(outcome.state, outcome.reason, outcome.message, outcome.phase, fields,
+                       (*conds, *outcome.domain_conditions))
+
+    def _git_revision(self, obj: dict[str, Any], spec: InfraDeploymentSpec, status: dict[str, Any]) -> tuple[
+            str | None, tuple[str, str, str, str] | None]:
+        """The commit a git source's branch or tag names now, looked up once per spec.interval (re-scheduled)."""
+        git = spec.source.git
+        if git is None or git.ref.commit:
+            return None, None
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        wire = spec.source.to_wire()["git"]
+        interval = parse_duration(spec.interval)
+        key = (namespace, git.url, git_target(wire), git.credentials_secret_ref.name if git.credentials_secret_ref
+               else "")
+        found = self.revisions.revision(key, interval.total_seconds(),
+                                        lambda: remote_revision(self.api, namespace, wire),
+                                        last_known=(status.get("plan") or {}).get("sourceRevision"))
+        self.scheduled[key_of(namespace, name)] = min(self.scheduled.get(key_of(namespace, name), datetime.max.replace(
+            tzinfo=UTC)), datetime.now(UTC) + interval)
+        target = git_target(wire)
+        if found.error is not None:
+            logger.warning("InfraDeployment %s/%s: git ls-remote of %s failed: %s", namespace, name, git.url,
+                           redact(found.error))
+            return found.revision, ("SourceChecked", "False", "LookupFailed",
+                                    f"{target} of {git.url} could not be looked up ({redact(found.error)[:300]}); "
+                                    f"the last known commit {found.revision or '(none)'} stands, again in "
+                                    f"{spec.interval}")
+        return found.revision, ("SourceChecked", "True", "Resolved", f"{target} of {git.url} is at "
+                                f"{found.revision} (looked up every {spec.interval})")
+
+    def _steps(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
+               inputs: ResolvedInputs, status: dict[str, Any]) -> Outcome:
+        """The next step for the current inputs; a Job already running finishes first (they share the lock)."""
         plan = status.get("plan") or {}
-        if plan.get("request") != inputs.request_key:
-            return self._plan_step(obj, spec, access, inputs, status)
-        return self._gate(obj, spec, access, inputs, status, PlanStatus.model_validate(plan))
+        jobs = status.get("jobs") or {}
+        if plan.get("request") == inputs.request_key:
+            return self._gate(obj, spec, access, inputs, status, PlanStatus.model_validate(plan))
+        in_flight = (self._job(obj["metadata"]["namespace"], jobs["current"])
+                     if jobs.get("current") and jobs.get("step") == "apply" and plan else None)
+        if in_flight is not None and (observe(in_flight).active or (
+                observe(in_flight).succeeded and status.get("lastAppliedPlanId") != plan.get("id"))):
+            # An apply in flight is finished and recorded, whatever changed since; the new inputs plan after.
+            applying = self._apply_step(obj, spec, access, inputs, status, PlanStatus.model_validate(plan), {}, ())
+            if applying.phase == "Applying":
+                return Outcome(applying.state, applying.reason, f"{applying.message}; the changed spec is planned "
+                               "once it finishes", applying.phase, applying.fields, applying.domain_conditions)
+            return _combine(applying, self._plan_step(obj, spec, access, inputs, {**status, **applying.fields}))
+        if jobs.get("current") and jobs.get("step") == "drift":
+            running = self._job(obj["metadata"]["namespace"], jobs["current"])
+            if running is not None and observe(running).active:
+                return Outcome.reconciling("WaitingForJob", f"the spec changed while drift check Job {jobs['current']} "
+                                           "runs: the new plan starts once it finishes (they share the state lock)",
+                                           "Planning")
+            status = {**status, "jobs": {**jobs, "current": None, "step": None, "startedAt": None}}
+        return self._plan_step(obj, spec, access, inputs, status)
 
     def _plan_step(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
                    inputs: ResolvedInputs, status: dict[str, Any]) -> Outcome:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        job = job_name(name, "plan", inputs.request_key)
+        key = key_of(namespace, name)
+        retry = status.get("retry") or {}
+        attempt = int(retry.get("attempt") or 0) if (retry.get("step") == "plan"
+                                                     and retry.get("request") == inputs.request_key) else 0
+        run_key = inputs.request_key if attempt == 0 else short_digest({"request": inputs.request_key,
+                                                                        "attempt": attempt})
+        job = job_name(name, "plan", run_key)
         found = self._job(namespace, job)
         if found is None:
+            now = datetime.now(UTC)
+            if attempt and _parse_time(retry.get("nextAttemptAt")) > now:
+                self.scheduled[key] = _parse_time(retry.get("nextAttemptAt"))
+                return Outcome.reconciling("Retrying", f"plan retry {attempt} of {spec.retry.max_attempts} starts at "
+                                           f"{retry.get('nextAttemptAt')} (the last one failed: "
+                                           f"{(status.get('lastError') or {}).get('message', 'a transient error')})",
+                                           "Planning")
+            held = self._held(obj, spec, access, "plan", f"plan for the new inputs ({inputs.request_key})")
+            if held is not None:
+                return held
             self._create_job(job, inputs, "plan", obj)
             return Outcome.reconciling("Planning", f"planning in Job {job}", "Planning",
                                        {"jobs": {"current": job, "step": "plan", "startedAt": rfc3339()},
-                                        "approval": None},
+                                        "approval": None, "window": None},
                                        ((PLANNED, "False", "Planning", f"Job {job} is planning"),))
         seen = observe(found)
         if seen.active:
             return self._active(obj, seen, "plan", inputs, "Planning")
         result = self._result(namespace, job) or {}
         if seen.failed or not result.get("ok"):
-            return self._job_failed(obj, seen, "plan", result)
+            failed = self._job_failed(obj, seen, "plan", result)
+            transient = (result.get("category") in TRANSIENT_CATEGORIES
+                         or "state lock" in str(result.get("error") or "").lower())
+            if transient and attempt < spec.retry.max_attempts:
+                delay = parse_duration(spec.retry.backoff) * (2 ** attempt)
+                at = datetime.now(UTC) + delay
+                self.scheduled[key] = at
+                return Outcome.reconciling(
+                    "Retrying", f"{failed.message}; a transient failure ({result.get('category') or 'lock'}): retry "
+                    f"{attempt + 1} of {spec.retry.max_attempts} at {rfc3339(at)}", "Planning",
+                    {**failed.fields, "retry": {"step": "plan", "attempt": attempt + 1, "request": inputs.request_key,
+                                                "nextAttemptAt": rfc3339(at), "category": result.get("category")}},
+                    failed.domain_conditions)
+            return failed
         metrics.TERRAFORM_PLAN_DURATION.labels(result.get("engine") or "unknown").observe(
             float(result.get("durationSeconds") or 0))
         changes = [Change(c["address"], c.get("type", ""), c["address"].rsplit(".", 1)[-1], c["action"])
@@ -285,7 +499,8 @@ class DeploymentController:
               status: dict[str, Any], plan: PlanStatus, fresh: bool = False) -> Outcome:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         fields: dict[str, Any] = {"plan": plan.to_wire(), "engine": plan.engine, "sourceRevision": plan.source_revision,
-                                  "jobs": {"current": None, "step": None, "startedAt": None}} if fresh else {}
+                                  "jobs": {"current": None, "step": None, "startedAt": None},
+                                  "retry": None} if fresh else {}
         planned = (PLANNED, "True", "Planned", f"plan {plan.id} ({plan.engine}): {plan.add} to add, {plan.change} to "
                    f"change, {plan.destroy} to destroy, {plan.replace} to replace")
         gate = checks.run_checks(_summary_view(plan), spec.tests.pre)
@@ -298,11 +513,13 @@ class DeploymentController:
         if not gate.gate_passed:
             return Outcome.stalled("GateFailed", f"plan {plan.id}: {gate.message}", fields, (planned, tested))
         if status.get("lastAppliedPlanId") == plan.id:
-            return Outcome.ready("Applied", f"plan {plan.id} is applied ({status.get('resourceCount', 0)} resources)",
-                                 fields, (planned, tested))
+            return self._drift(obj, spec, access, inputs, {**status, **fields}, Outcome.ready(
+                "Applied", f"plan {plan.id} is applied ({status.get('resourceCount', 0)} resources)", fields,
+                (planned, tested)))
         if plan.add + plan.change + plan.destroy + plan.replace == 0:
-            return Outcome.ready("UpToDate", f"plan {plan.id}: no changes, the infrastructure matches the module",
-                                 fields, (planned, tested, (APPLIED, "True", "NoChanges", "nothing to apply")))
+            return self._drift(obj, spec, access, inputs, {**status, **fields}, Outcome.ready(
+                "UpToDate", f"plan {plan.id}: no changes, the infrastructure matches the module", fields,
+                (planned, tested, (APPLIED, "True", "NoChanges", "nothing to apply"))))
         decision, request = self._decide(obj, spec, access, plan, status)
         previous = ApprovalStatus.model_validate(status["approval"]) if status.get("approval") else None
         fields["approval"] = decision.status(request, datetime.now(UTC), previous).to_wire()
@@ -318,7 +535,35 @@ class DeploymentController:
                 self.expiries[key_of(namespace, name)] = decision.expires_at
             return Outcome.reconciling("AwaitingApproval", decision.message, "AwaitingApproval", fields,
                                        (planned, tested, approved))
-        return self._apply_step(obj, spec, inputs, status, plan, fields, (planned, tested, approved))
+        if self._job(namespace, job_name(name, "apply", plan.id)) is None:
+            held = self._held(obj, spec, access, "apply", f"plan {plan.id} is approved")
+            if held is not None:
+                return Outcome(held.state, held.reason, held.message, held.phase, {**fields, **held.fields},
+                               (planned, tested, approved, *held.domain_conditions))
+            fields["window"] = None
+        window_open = ((("ChangeWindow", "True", "Open", "the change window is open"),)
+                       if access.environment.change_windows else ())
+        return self._apply_step(obj, spec, access, inputs, status, plan, fields,
+                                (planned, tested, approved, *window_open))
+
+    def _held(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess, operation: str,
+              what: str) -> Outcome | None:
+        """Why a Job may not start now (suspend, a closed change window), or None; a window is woken for."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        if spec.suspend:
+            return Outcome.reconciling("Suspended", f"{what}; spec.suspend is true, so no {operation} Job starts: "
+                                       "unset it to continue", "Suspended", {"window": None})
+        state = windows.evaluate(access.environment.change_windows, operation, datetime.now(UTC))
+        if state.open:
+            return None
+        when = rfc3339(state.next_open) if state.next_open else "not within a year (check the windows)"
+        if state.next_open is not None:
+            self.scheduled[key_of(namespace, name)] = state.next_open
+        message = (f"{what}; {operation} waits for environment {access.environment.name}'s change window: "
+                   f"{state.reason}; the next window opens {when}")
+        return Outcome.reconciling("WaitingForWindow", message, "WaitingForWindow",
+                                   {"window": _window_wire(state, operation)},
+                                   (("ChangeWindow", "False", "Closed", message),))
 
     def _decide(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess, plan: PlanStatus,
                 status: dict[str, Any]) -> tuple[approvals.ApprovalDecision, approvals.ApprovalRequest]:
@@ -335,8 +580,8 @@ class DeploymentController:
         given = approvals.GivenApproval(digest=spec.approval.plan_id, approved_by=spec.approval.approved_by)
         return approvals.decide(request, given, datetime.now(UTC)), request
 
-    def _apply_step(self, obj: dict[str, Any], spec: InfraDeploymentSpec, inputs: ResolvedInputs,
-                    status: dict[str, Any], plan: PlanStatus, fields: dict[str, Any],
+    def _apply_step(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
+                    inputs: ResolvedInputs, status: dict[str, Any], plan: PlanStatus, fields: dict[str, Any],
                     conds: tuple[tuple[str, str, str, str], ...]) -> Outcome:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         job = job_name(name, "apply", plan.id)
@@ -356,6 +601,7 @@ class DeploymentController:
             metrics.TERRAFORM_STALE_PLANS.inc()
             fields["replans"] = int(status.get("replans") or 0) + 1
             fields["approval"] = None
+            fields["jobs"] = {"current": None, "step": None, "startedAt": None}
             message = (f"plan {plan.id} is stale ({result.get('error')}): it is made again and needs a new approval; "
                        "nothing was applied")
             post_event(self.api, obj, "Warning", "StalePlan", message)
@@ -364,9 +610,10 @@ class DeploymentController:
             failed = self._job_failed(obj, seen, "apply", result)
             return Outcome(failed.state, failed.reason, failed.message, failed.phase, {**fields, **failed.fields},
                            (*conds, *failed.domain_conditions))
-        return self._verify_and_register(obj, spec, inputs, status, plan, result, fields, conds)
+        return self._verify_and_register(obj, spec, access, inputs, status, plan, result, fields, conds)
 
-    def _verify_and_register(self, obj: dict[str, Any], spec: InfraDeploymentSpec, inputs: ResolvedInputs,
+    def _verify_and_register(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
+                             inputs: ResolvedInputs,
                              status: dict[str, Any], plan: PlanStatus, result: dict[str, Any],
                              fields: dict[str, Any], conds: tuple[tuple[str, str, str, str], ...]) -> Outcome:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -409,7 +656,18 @@ class DeploymentController:
                            fields, (*conds, applied))
         message = (f"plan {plan.id} applied and verified: {verification.describe()}; resources in ConfigMap "
                    f"{registry_status['configMapName']} (DEPLOYED.md)")
-        return Outcome.ready("Applied", message, fields, (*conds, applied))
+        # A new apply restarts drift detection: its clock, its count, and what it found before.
+        # Every key written: status is merge-patched, so a key left out would keep what the last check found.
+        fresh_drift = {**status, **fields, "drift": {
+            "detected": False, "count": 0, "resources": [], "resourcesTruncated": False, "checks": 0, "job": None,
+            "checkedPlanId": None, "lastChecked": None, "correction": None,
+            "correctedAt": (status.get("drift") or {}).get("correctedAt")}}
+        if (status.get("drift") or {}).get("detected"):
+            resolved = f"plan {plan.id} was applied: the infrastructure matches the module again"
+            conds = (*conds, (DRIFTED, "False", "Applied", resolved))
+            post_event(self.api, obj, "Normal", "DriftResolved", resolved)
+        return self._drift(obj, spec, access, inputs, fresh_drift, Outcome.ready("Applied", message, fields,
+                                                                                 (*conds, applied)))
 
     def _register(self, obj: dict[str, Any], project: tuple[str, str], environment: str,
                   resources: list[StateResource], changes: list[Change], plan: PlanStatus) -> dict[str, Any]:
@@ -459,6 +717,485 @@ class DeploymentController:
             post_event(self.api, {"apiVersion": KIND.api_version, "kind": KIND.kind,
                                   "metadata": {"namespace": namespace, "name": name}}, "Warning", "RegistryConflict",
                        "another deployment claims resources this one manages: see status.registry.conflicts")
+
+    # -- day 2: drift ---------------------------------------------------------------------------------
+
+    def _drift(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess, inputs: ResolvedInputs,
+               status: dict[str, Any], ready: Outcome) -> Outcome:
+        """Once Ready: record a finished drift check, start a due (or requested) one, or schedule the next."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        key = key_of(namespace, name)
+        settings = spec.drift_detection
+        state = dict(status.get("drift") or {})
+        jobs = status.get("jobs") or {}
+        handled = status["handled"] if isinstance(status.get("handled"), dict) else {}
+        fields: dict[str, Any] = {}
+        conds: list[tuple[str, str, str, str]] = []
+        message = ready.message
+        follow: Outcome | None = None
+        if jobs.get("current") and jobs.get("step") == "drift":
+            found = self._job(namespace, jobs["current"])
+            seen = observe(found) if found is not None else None
+            if seen is not None and seen.active:
+                return Outcome(ready.state, ready.reason, f"{message}; drift check running in Job {seen.name}",
+                               ready.phase, {**ready.fields, "drift": state}, ready.domain_conditions)
+            fields["jobs"] = {**jobs, "current": None, "step": None, "startedAt": None}
+            result = (self._result(namespace, jobs["current"]) or {}) if seen is not None else {}
+            state["lastChecked"] = rfc3339()
+            if seen is None or seen.failed or not result.get("ok"):
+                error = redact(str(result.get("error") or (seen.message if seen else None)
+                                   or "the drift check Job is gone without a result"))[:2000]
+                conds.append((DRIFTED, "Unknown", "DriftCheckFailed", f"the drift check failed: {error}"))
+                post_event(self.api, obj, "Warning", "DriftCheckFailed", f"drift check Job {jobs['current']}: {error}")
+                fields["lastError"] = {"category": result.get("category") or "unknown", "message": error,
+                                       "step": "drift", "at": rfc3339()}
+            else:
+                follow = self._drift_found(obj, spec, access, status, state, result, conds)
+        requested = _annotation(obj, DRIFT_CHECK_ANNOTATION)
+        requested = requested if requested and requested != handled.get("driftCheck") else None
+        interval = parse_duration(settings.interval)
+        last = _parse_time(state["lastChecked"]) if state.get("lastChecked") else None
+        applied = _parse_time(status["lastAppliedAt"]) if status.get("lastAppliedAt") else None
+        due_at = drift.next_check(last, applied, interval) or datetime.now(UTC)
+        running = bool((fields.get("jobs") or jobs).get("current"))
+        if follow is None and not running and (requested or (settings.enabled and due_at <= datetime.now(UTC))):
+            held = self._held(obj, spec, access, "plan", "a drift check is due")
+            if held is not None:
+                message = f"{message}; {held.message}"
+            else:
+                checks = int(state.get("checks") or 0) + 1
+                job = job_name(name, "drift", short_digest({"request": inputs.request_key, "check": checks,
+                                                            "plan": status.get("lastAppliedPlanId")}))
+                if self._job(namespace, job) is None:
+                    self._create_job(job, inputs, "drift", obj)
+                state.update(checks=checks, job=job, checkedPlanId=status.get("lastAppliedPlanId"))
+                fields["jobs"] = {"current": job, "step": "drift", "startedAt": rfc3339()}
+                message = f"{message}; drift check running in Job {job}"
+                if requested:
+                    handled["driftCheck"] = requested
+                    post_event(self.api, obj, "Normal", "DriftCheckRequested",
+                               f"{DRIFT_CHECK_ANNOTATION}={requested}: checking for drift now (Job {job})")
+        elif requested and not running:
+            handled["driftCheck"] = requested  # asked while a correction is under way: that plan checks anyway
+        if settings.enabled and state.get("lastChecked"):
+            upcoming = drift.next_check(_parse_time(state["lastChecked"]), applied, interval)
+            if upcoming is not None:
+                state["nextCheck"] = rfc3339(upcoming)
+                if not (fields.get("jobs") or jobs).get("current"):
+                    self.scheduled[key] = min(self.scheduled.get(key, upcoming), upcoming)
+        elif settings.enabled:
+            state["nextCheck"] = rfc3339(due_at)
+            self.scheduled[key] = min(self.scheduled.get(key, due_at), due_at)
+        fields["drift"] = state
+        if follow is not None:
+            return Outcome(follow.state, follow.reason, follow.message, follow.phase,
+                           {**ready.fields, **fields, **follow.fields}, (*ready.domain_conditions, *conds))
+        if state.get("detected"):
+            message = f"{message}; drift: {state.get('count')} resource(s) changed outside Terraform (status.drift)"
+        return Outcome(ready.state, ready.reason, message, ready.phase, {**ready.fields, **fields},
+                       (*ready.domain_conditions, *conds))
+
+    def _drift_found(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
+                     status: dict[str, Any], state: dict[str, Any], result: dict[str, Any],
+                     conds: list[tuple[str, str, str, str]]) -> Outcome | None:
+        """Record what a finished drift check found; a correcting plan where allowed (returned to start it)."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        finding = drift.drift_from_result(result.get("changes") or [], result.get("changesTotal"))
+        was = bool(state.get("detected"))
+        state.update(detected=finding.detected, count=finding.count, resources=finding.resources,
+                     resourcesTruncated=finding.truncated)
+        if not finding.detected:
+            state["correction"] = None
+            conds.append((DRIFTED, "False", "NoDrift", finding.describe()))
+            if was:
+                post_event(self.api, obj, "Normal", "DriftResolved", finding.describe())
+            return None
+        if not was:
+            post_event(self.api, obj, "Warning", "DriftDetected", finding.describe())
+        replan_hint = annotate_command(namespace, name, REPLAN_ANNOTATION, "$(date +%s)")
+        auto = (spec.drift_detection.auto_correct and not access.production and access.environment.auto_approve
+                and spec.approval.mode != ApprovalMode.MANUAL)
+        if spec.drift_detection.auto_correct and not auto:
+            why = ("production never corrects drift without an approval" if access.production else
+                   "autoCorrect needs an environment with autoApprove and spec.approval.mode auto or non-destructive")
+            state["correction"] = f"not corrected automatically: {why}; to correct it, `{replan_hint}` and approve"
+        elif not auto:
+            state["correction"] = f"to correct it: `{replan_hint}`, review the plan and approve it"
+        conds.append((DRIFTED, "True", "DriftDetected", f"{finding.describe()}; {state['correction'] or ''}".rstrip(
+            "; ")))
+        if not auto:
+            return None
+        # The correction is a plan like any other: the same gate, the same approval rules (auto here).
+        state["correction"] = "a correcting plan was made (same gate and approval as any plan)"
+        state["correctedAt"] = rfc3339()
+        conds[-1] = (DRIFTED, "True", "Correcting", f"{finding.describe()}; {state['correction']}")
+        post_event(self.api, obj, "Normal", "DriftCorrection", f"{finding.describe()}: planning a correction")
+        replans = int(status.get("replans") or 0) + 1
+        return Outcome.reconciling("DriftCorrection", f"{finding.describe()}; re-planning to correct it", "Planning",
+                                   {"replans": replans, "approval": None})
+
+    # -- day 2: dependencies --------------------------------------------------------------------------
+
+    def _dependencies(self, obj: dict[str, Any], spec: InfraDeploymentSpec) -> (
+            Outcome | tuple[dict[str, Any] | None, dict[str, str], tuple[str, str, str, str] | None]):
+        """spec.dependsOn: a cycle stalls; a dependency not Ready waits; the Ready ones' digests re-plan on change."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        me = key_of(namespace, name)
+        if not spec.depends_on:
+            return None, {}, None
+        seen: dict[str, dict[str, Any] | None] = {me: obj}
+
+        def fetch(dep: str) -> dict[str, Any] | None:
+            if dep not in seen:
+                ns, _, dep_name = dep.partition("/")
+                seen[dep] = self._get_deployment(ns, dep_name)
+            return seen[dep]
+
+        def depends_on(dep: str) -> list[str]:
+            found = fetch(dep)
+            refs = ((found or {}).get("spec") or {}).get("dependsOn") or []
+            dep_ns = dep.partition("/")[0]
+            return [key_of(r.get("namespace") or dep_ns, r.get("name", "")) for r in refs if isinstance(r, dict)]
+
+        cycle = dependencies.find_cycle(me, depends_on)
+        if cycle:
+            message = (f"spec.dependsOn: a dependency cycle {' -> '.join(cycle)}: nothing in it can ever be Ready "
+                       "first; remove one of these dependsOn entries")
+            return Outcome.stalled("DependencyCycle", message, {"dependencies": {"ready": False, "waiting": []}},
+                                   (("DependenciesReady", "False", "DependencyCycle", message),))
+        keys = [key_of(ref.namespace or namespace, ref.name) for ref in spec.depends_on]
+        ready: dict[str, bool | None] = {}
+        for dep in keys:
+            self.dependents.setdefault(dep, set()).add(me)
+            found = fetch(dep)
+            ready[dep] = None if found is None else any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (found.get("status") or {}).get("conditions") or [])
+        waiting = dependencies.not_ready(keys, ready)
+        if waiting:
+            fields_named = [f"spec.dependsOn[{i}]" for i, dep in enumerate(keys) if not ready.get(dep)]
+            missing = any(ready.get(dep) is None for dep in keys)
+            message = f"{', '.join(fields_named)}: waiting for {', '.join(waiting)}"
+            listed, _ = bounded(DependenciesStatus, "waiting", waiting)
+            return Outcome.reconciling("WaitingForDependencies", message, "WaitingForDependencies",
+                                       {"dependencies": {"ready": False, "waiting": listed}},
+                                       (("DependenciesReady", "False", "NotFound" if missing else "NotReady",
+                                         message),))
+        digests = {dep: self._dependency_digest(seen[dep] or {}) for dep in keys}
+        wire = {"ready": True, "waiting": [], "outputsDigest": short_digest(digests)}
+        return wire, digests, ("DependenciesReady", "True", "Ready", f"{len(keys)} dependency(ies) Ready")
+
+    def _dependency_digest(self, dep: dict[str, Any]) -> str:
+        """What a dependency's dependents plan against: its applied plan and its published outputs."""
+        status = dep.get("status") or {}
+        outputs_map = (status.get("outputs") or {}).get("configMapName")
+        data: dict[str, Any] = {}
+        if outputs_map:
+            found = self._get(f"/api/v1/namespaces/{dep['metadata']['namespace']}/configmaps/{outputs_map}")
+            data = dict((found or {}).get("data") or {})
+        return short_digest({"plan": status.get("lastAppliedPlanId"), "outputs": data})
+
+    # -- day 2: locks ---------------------------------------------------------------------------------
+
+    def _lock_check(self, obj: dict[str, Any], access: ProjectAccess, inputs: ResolvedInputs,
+                    status: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, str, str, str], ...]]:
+        """With no Job of ours running: is the state lock held, by whom, is it stale, may it be released?"""
+        config = inputs.base.backend_override.get("terraform", {}).get("backend", {}).get("kubernetes")
+        if not config:
+            return {}, ()
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        path = (f"/apis/coordination.k8s.io/v1/namespaces/{config['namespace']}/leases/"
+                f"{backends.lock_lease_name(config['secret_suffix'])}")
+        lease = self._get(path)
+        held = backends.lock_from_lease(lease)
+        handled = status["handled"] if isinstance(status.get("handled"), dict) else {}
+        requested = _annotation(obj, RELEASE_LOCK_ANNOTATION)
+        requested = requested if requested and requested != handled.get("releaseLock") else None
+        if held is None or lease is None:
+            if requested:
+                handled["releaseLock"] = requested
+            return {"lock": None}, ()
+        pod = locks.holder_pod(held.who)
+        pod_obj = self._get(f"/api/v1/namespaces/{namespace}/pods/{pod}") if pod else None
+        state = locks.holder_state(pod_obj)
+        previous = status.get("lock") or {}
+        same = previous.get("id") == held.id
+        job = ((pod_obj or {}).get("metadata", {}).get("labels") or {}).get("job-name") or (
+            previous.get("holderJob") if same else None)
+        decision = locks.decide_release(lock_id=held.id, state=state, pod=pod,
+                                        auto_release=access.environment.auto_release_stale_locks,
+                                        requested=requested)
+        # A request for a lock whose pod still exists stays pending (released once the pod is gone); one naming
+        # another lock is refused for good.
+        if requested and (decision.release or (decision.refused and requested != held.id)):
+            handled["releaseLock"] = requested
+        by = _annotation(obj, REQUESTED_BY_ANNOTATION) if decision.how == "annotation" else None
+        if decision.release:
+            try:
+                call_json(self.api, "PUT", path, body=backends.released_lease(lease), timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                if exc.status != 409:  # taken or released meanwhile: look again next time
+                    raise
+            else:
+                record = LockRelease(id=held.id, holder_job=job, holder_pod=pod, operation=held.operation,
+                                     how=str(decision.how), requested_by=by, released_at=rfc3339()).to_wire()
+                releases = [*(status.get("lockReleases") or []), record][-10:]
+                asked = ("environment policy autoReleaseStaleLocks" if decision.how == "auto" else
+                         f"asked with {RELEASE_LOCK_ANNOTATION}" + (f" by {by}" if by else ""))
+                text = (f"released state lock {held.id} ({held.operation}) held by pod {pod} of Job {job}, which no "
+                        f"longer exists ({asked})")
+                metrics.TERRAFORM_LOCK_RELEASES.labels(str(decision.how)).inc()
+                logger.warning("InfraDeployment %s/%s: %s", namespace, name, text)
+                post_event(self.api, obj, "Warning", "LockReleased", text)
+                return {"lock": None, "lockReleases": releases}, (("StaleLock", "False", "Released", text),)
+        if decision.refused and decision.refused != (previous.get("releaseRefused") if same else None):
+            post_event(self.api, obj, "Warning", "LockReleaseRefused", decision.refused)
+        stale = state == locks.HolderState.GONE
+        lock = {"id": held.id, "operation": held.operation, "who": held.who, "holderJob": job, "holderPod": pod,
+                "since": held.created, "holderState": str(state), "stale": stale,
+                "staleSince": (previous.get("staleSince") if same and previous.get("staleSince") else rfc3339())
+                if stale else None,
+                "releaseRefused": decision.refused or (previous.get("releaseRefused") if same else None)}
+        how = (annotate_command(namespace, name, RELEASE_LOCK_ANNOTATION, held.id))
+        if stale:
+            text = (f"state lock {held.id} ({held.operation}) is held by pod {pod} of Job {job}, which no longer "
+                    f"exists: release it with `{how}` (or let the environment's autoReleaseStaleLocks do it)")
+            return {"lock": lock}, (("StaleLock", "True", "HolderGone", text),)
+        text = (f"state lock {held.id} ({held.operation}) is held by pod {pod} ({state}), which exists: it is not "
+                "stale and is never released while its pod exists")
+        return {"lock": lock}, (("StaleLock", "False", "HolderExists", text),)
+
+    # -- day 2: destroy on delete ---------------------------------------------------------------------
+
+    def _sync_finalizer(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The destroy finalizer is on exactly the deployments with destroyOnDelete (and not being deleted)."""
+        metadata = obj["metadata"]
+        if metadata.get("deletionTimestamp"):
+            return obj
+        wanted = bool((obj.get("spec") or {}).get("destroyOnDelete"))
+        finalizers = list(metadata.get("finalizers") or [])
+        if wanted == (DESTROY_FINALIZER in finalizers):
+            return obj
+        updated = [*finalizers, DESTROY_FINALIZER] if wanted else [f for f in finalizers if f != DESTROY_FINALIZER]
+        return self._patch_finalizers(obj, updated) or obj
+
+    def _patch_finalizers(self, obj: dict[str, Any], finalizers: list[str]) -> dict[str, Any] | None:
+        metadata = obj["metadata"]
+        try:
+            patched = CustomObjectsApi(self.api).patch_namespaced_custom_object(
+                API_GROUP, API_VERSION, metadata["namespace"], KIND.plural, metadata["name"],
+                {"metadata": {"finalizers": finalizers, "resourceVersion": metadata.get("resourceVersion")}},
+                _request_timeout=REQUEST_TIMEOUT)
+            return patched if isinstance(patched, dict) else None
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _release(self, obj: dict[str, Any], event: tuple[str, str, str]) -> Outcome:
+        """Remove the destroy finalizer: the API server then removes the object (and GC its children)."""
+        post_event(self.api, obj, *event)  # type: ignore[arg-type]
+        finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != DESTROY_FINALIZER]
+        self._patch_finalizers(obj, finalizers)
+        return Outcome.ready("Released", event[2], {}, ())
+
+    def _deletion(self, obj: dict[str, Any], spec: InfraDeploymentSpec | None, status: dict[str, Any],
+                  invalid: str | None = None) -> Outcome:
+        """A deletion with the destroy finalizer: destroy (approved like any plan), or abandon, never hang silently."""
+        metadata = obj["metadata"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        me = key_of(namespace, name)
+        if DESTROY_FINALIZER not in (metadata.get("finalizers") or []):
+            return Outcome.reconciling("Deleting", "being deleted (no destroy finalizer: nothing to do)", "Destroying")
+        deletion = dict(status.get("deletion") or {})
+        deletion.setdefault("since", rfc3339())
+        abandon_hint = annotate_command(namespace, name, ABANDON_ANNOTATION, "true")
+        by = _annotation(obj, REQUESTED_BY_ANNOTATION)
+        handled = dict(status.get("handled") or {})
+        retry_asked = _annotation(obj, REPLAN_ANNOTATION)
+        if retry_asked and retry_asked != handled.get("replan"):  # "try the destroy again now"
+            handled["replan"] = retry_asked
+            deletion["nextAttemptAt"] = None  # merge-patched: None removes it
+            deletion["attempts"] = 0
+        if _annotation(obj, ABANDON_ANNOTATION) == "true" or (spec is not None and not spec.destroy_on_delete):
+            how = ABANDON_ANNOTATION if _annotation(obj, ABANDON_ANNOTATION) == "true" else "destroyOnDelete: false"
+            recorded = self._record_abandon(obj, spec, by, f"deleted with {how}")
+            text = (f"abandoned: deleted without destroying ({how}{f', by {by}' if by else ''}); the resources still "
+                    f"exist in AWS{' and are listed under Abandoned in ' + recorded if recorded else ''}")
+            return self._release(obj, ("Warning", "Abandoned", text))
+
+        def blocked(reason: str, message: str, **extra: Any) -> Outcome:
+            deletion.update(state="Blocked", reason=reason, message=f"{message}; to delete without destroying: "
+                            f"`{abandon_hint}`", **extra)
+            return Outcome("stalled", reason, deletion["message"], "DeletionBlocked",
+                           {"deletion": deletion, "handled": handled}, (("Deleting", "False", reason,
+                                                                         deletion["message"]),))
+
+        def waiting(state: str, reason: str, message: str, phase: str = "Destroying", **extra: Any) -> Outcome:
+            deletion.update(state=state, reason=reason, message=message, **extra)
+            return Outcome.reconciling(reason, message, phase, {"deletion": deletion, "handled": handled},
+                                       (("Deleting", "True", reason, message),))
+
+        if invalid is not None:
+            return blocked("InvalidSpec", f"the spec is invalid ({invalid}): fix it so the destroy can be planned")
+        assert spec is not None
+        jobs = status.get("jobs") or {}
+        if jobs.get("current") and jobs.get("step") in ("plan", "apply", "drift"):
+            running = self._job(namespace, jobs["current"])
+            if running is not None and observe(running).active:
+                return waiting("WaitingForJob", "WaitingForJob", f"Job {jobs['current']} ({jobs['step']}) finishes "
+                               "before the destroy is planned (they share the state lock)")
+        # The runner writes the snapshot before it applies: no snapshot and no recorded apply, nothing to destroy.
+        snapshot = status.get("inputsSnapshotSecret") or f"{name}-inputs"[:253]
+        if not status.get("lastAppliedPlanId") and self._get(
+                f"/api/v1/namespaces/{namespace}/secrets/{snapshot}") is None:
+            return self._release(obj, ("Normal", "Deleted", "nothing was applied, so nothing is destroyed"))
+        if spec.suspend:
+            return blocked("Suspended", "spec.suspend is true: the destroy Job does not start; unset it")
+        try:
+            access = resolve_project(self.runtime, namespace, spec.project_ref, spec.environment)
+        except ProjectRefError as exc:
+            return blocked(exc.reason, f"the destroy cannot run: {exc}")
+        try:
+            inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(
+                update={"vars_from": []}), access, 0)
+        except InputError as exc:
+            if exc.reason != "SourceNotFound":
+                return blocked(exc.reason, f"the destroy cannot run: {exc}")
+            inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(update={
+                "vars_from": [], "source": spec.source.model_copy(update={"config_map_ref": None,
+                                                                          "inline": {"snapshot.tf": ""}})}),
+                access, 0)
+        attempts = int(deletion.get("attempts") or 0)
+        if deletion.get("nextAttemptAt") and _parse_time(deletion["nextAttemptAt"]) > datetime.now(UTC):
+            self.scheduled[me] = _parse_time(deletion["nextAttemptAt"])
+            return waiting("Retrying", "DestroyRetrying", f"destroy attempt {attempts + 1} starts at "
+                           f"{deletion['nextAttemptAt']} (the last failed: {deletion.get('lastError', '')})")
+        if attempts > spec.retry.max_attempts and deletion.get("state") == "Blocked":
+            return blocked(str(deletion.get("reason") or "DestroyFailed"),
+                           str(deletion.get("message") or "the destroy failed").split("; to delete without")[0])
+        basis = {"applied": status.get("lastAppliedPlanId"), "attempt": attempts, "retry": handled.get("replan")}
+        destroy_key = short_digest(basis)
+        inputs.base.from_snapshot = True
+        inputs.base.inputs_snapshot_secret = snapshot
+        inputs.base.inputs_digest = f"destroy:{short_digest({'snapshot': snapshot, **basis})}"
+        plan_job = job_name(name, "destroy", destroy_key)
+        busy, result = self._destroy_job(obj, plan_job, "destroy", inputs, None, "planning the destroy",
+                                         blocked, waiting)
+        if busy is not None:
+            return busy
+        if not result.get("ok"):
+            return self._destroy_failed(obj, spec, deletion, attempts, "destroy plan", plan_job, result, blocked,
+                                        waiting)
+        destroy_plan = str(result["planId"])
+        deletion["planId"] = destroy_plan
+        if int(result.get("destroy") or 0) + int(result.get("replace") or 0) == 0:
+            return self._finish_destroy(obj, spec, f"destroy plan {destroy_plan} destroys nothing (the resources "
+                                        "are already gone)")
+        request = approvals.ApprovalRequest(
+            subject="destroy plan", digest=destroy_plan, requested_at=_parse_time(deletion["since"]),
+            production=access.production,
+            auto_allowed=access.environment.auto_approve and spec.approval.mode == ApprovalMode.AUTO,
+            expires_after=None, how_to_approve=approve_command(namespace, name, destroy_plan))
+        decision = approvals.decide(request, approvals.GivenApproval(digest=spec.approval.plan_id,
+                                                                     approved_by=spec.approval.approved_by),
+                                    datetime.now(UTC))
+        if not decision.approved:
+            return waiting("AwaitingApproval", "AwaitingApproval", f"destroy plan {destroy_plan} destroys "
+                           f"{result.get('destroy', 0)} resource(s): {decision.message}", phase="AwaitingApproval")
+        apply_job = job_name(name, "apply", destroy_plan)
+        if self._job(namespace, apply_job) is None:
+            held = self._held(obj, spec, access, "apply", f"destroy plan {destroy_plan} is approved")
+            if held is not None:
+                return waiting("WaitingForWindow", held.reason, held.message, phase=held.phase)
+        plan = PlanStatus(id=destroy_plan, digest=str(result.get("planDigest")), request=destroy_key,
+                          artifact_secret=result.get("artifactSecret"), artifact_sha256=result.get("artifactSha256"),
+                          source_revision=result.get("sourceRevision"))
+        busy, result = self._destroy_job(obj, apply_job, "apply", inputs, plan,
+                                         f"destroying with plan {destroy_plan}", blocked, waiting)
+        if busy is not None:
+            return busy
+        if not result.get("ok"):
+            return self._destroy_failed(obj, spec, deletion, attempts, "destroy", apply_job, result, blocked, waiting)
+        return self._finish_destroy(obj, spec, f"destroyed with plan {destroy_plan}: "
+                                    f"{result.get('resourceCount', 0)} resource(s) left in the state")
+
+    def _destroy_job(self, obj: dict[str, Any], job: str, step: str, inputs: ResolvedInputs, plan: PlanStatus | None,
+                     what: str, blocked: Any, waiting: Any) -> tuple[Outcome | None, dict[str, Any]]:
+        """Start or look at one Job of a destroy: (the outcome while it runs, or None and its result when done)."""
+        namespace = obj["metadata"]["namespace"]
+        found = self._job(namespace, job)
+        if found is None:
+            try:
+                self._create_job(job, inputs, step, obj, plan)
+            except ApiException as exc:
+                if exc.status == 403:  # e.g. the namespace is terminating: no new Job can be created there
+                    return blocked("JobRefused", f"the destroy Job cannot be created ({exc.status} {exc.reason}: "
+                                   f"{redact(str(exc.body or ''))[:300]})"), {}
+                raise
+        # The Ready condition's transition posts the Event: PlanningDestroy, then Destroying.
+        reason = "PlanningDestroy" if step == "destroy" else "Destroying"
+        message = (f"{what} in Job {job}, from the inputs snapshotted at apply time (Secret "
+                   f"{inputs.base.inputs_snapshot_secret})")
+        if found is None or observe(found).active:
+            return waiting("Destroying", reason, message), {}
+        seen = observe(found)
+        result = self._result(namespace, job) or {}
+        return None, ({**result, "ok": False} if seen.failed else result)
+
+    def _destroy_failed(self, obj: dict[str, Any], spec: InfraDeploymentSpec, deletion: dict[str, Any],
+                        attempts: int, what: str, job: str, result: dict[str, Any], blocked: Any,
+                        waiting: Any) -> Outcome:
+        error = redact(str(result.get("error") or "the runner Job failed without a result"))[:1500]
+        attempts += 1
+        deletion.update(attempts=attempts, lastError=error)
+        category = result.get("category") or "unknown"
+        fields_error = {"category": category, "message": error, "step": "destroy", "at": rfc3339()}
+        post_event(self.api, obj, "Warning", "DestroyFailed", f"{what} Job {job} failed ({category}): {error}")
+        if attempts <= spec.retry.max_attempts:
+            at = datetime.now(UTC) + parse_duration(spec.retry.backoff) * (2 ** (attempts - 1))
+            self.scheduled[key_of(obj["metadata"]["namespace"], obj["metadata"]["name"])] = at
+            outcome: Outcome = waiting("Retrying", "DestroyRetrying", f"{what} failed ({category}): {error}; attempt "
+                                       f"{attempts + 1} at {rfc3339(at)}", nextAttemptAt=rfc3339(at))
+        else:
+            deletion["nextAttemptAt"] = None  # merge-patched: None removes it
+            again = annotate_command(obj["metadata"]["namespace"], obj["metadata"]["name"], REPLAN_ANNOTATION,
+                                     "$(date +%s)")
+            outcome = blocked("DestroyFailed", f"{what} failed {attempts} time(s) ({category}): {error}; fix the cause "
+                              f"and try again with `{again}`")
+        return Outcome(outcome.state, outcome.reason, outcome.message, outcome.phase,
+                       {**outcome.fields, "lastError": fields_error}, outcome.domain_conditions)
+
+    def _finish_destroy(self, obj: dict[str, Any], spec: InfraDeploymentSpec, message: str) -> Outcome:
+        self._forget_in_registry(obj, spec)
+        return self._release(obj, ("Normal", "Destroyed", message))
+
+    def _registry_document(self, obj: dict[str, Any], spec: InfraDeploymentSpec | None) -> ConfigMapDocument | None:
+        if spec is None:
+            return None
+        project_namespace = spec.project_ref.namespace or obj["metadata"]["namespace"]
+        cm_name = registry.registry_name(spec.project_ref.name, spec.environment)
+        if self._get(f"/api/v1/namespaces/{project_namespace}/configmaps/{cm_name}") is None:
+            return None
+        title = f"{spec.project_ref.name} / {spec.environment}"
+        return ConfigMapDocument(self.api, project_namespace, cm_name, registry.REGISTRY_KEY,
+                                 render=lambda doc: {registry.DEPLOYED_KEY: registry.render_deployed_md(doc,
+                                                                                                      title=title)})
+
+    def _forget_in_registry(self, obj: dict[str, Any], spec: InfraDeploymentSpec) -> None:
+        document = self._registry_document(obj, spec)
+        me = key_of(obj["metadata"]["namespace"], obj["metadata"]["name"])
+        if document is not None:
+            document.update(lambda doc: registry.forget_deployment(doc, me))
+
+    def _record_abandon(self, obj: dict[str, Any], spec: InfraDeploymentSpec | None, by: str | None,
+                        reason: str) -> str | None:
+        document = self._registry_document(obj, spec)
+        if document is None:
+            return None
+        me = key_of(obj["metadata"]["namespace"], obj["metadata"]["name"])
+        document.update(lambda doc: registry.record_abandon(doc, deployment=me, at=rfc3339(), by=by, reason=reason))
+        return f"ConfigMap {document.name}"
 
     # -- Jobs ---------------------------------------------------------------------------------------
 
@@ -512,8 +1249,10 @@ class DeploymentController:
         reason, exit_code, _pod = override or self._pod_state(namespace, seen.name)
         if seen.reason == "DeadlineExceeded":
             kind = "DeadlineExceeded"
-        elif reason == "OOMKilled" or exit_code == 137:
+        elif reason == "OOMKilled":
             kind = "OOMKilled"
+        elif exit_code == 137:  # SIGKILL without an OOM report: the node lost it, or someone killed it
+            kind = "Killed"
         elif reason in IMAGE_PULL_REASONS:
             kind = "ImagePullBackOff"
         elif reason == "Evicted":
@@ -528,6 +1267,8 @@ class DeploymentController:
             "ImagePullBackOff": "the runner image cannot be pulled: fix spec.runner.image or the project's "
                                 "terraform.runnerImage, or the registry credentials",
             "DeadlineExceeded": "the runner Job exceeded its deadline: raise spec.runner.activeDeadlineSeconds",
+            "Killed": "the runner was killed (SIGKILL, exit 137) before it could report: a lock it held stays held "
+                      "until released (see status.lock)",
         }.get(kind, f"the runner Job failed ({seen.message or kind}) without reporting a result")
         if not self._seen_failure(obj, seen.name):
             metrics.TERRAFORM_JOB_FAILURES.labels(step, kind).inc()
@@ -591,6 +1332,11 @@ class DeploymentController:
         keys += [k for k, at in list(self.jobs_running.items()) if now - at >= self.tick and k not in keys]
         wall = datetime.now(UTC)
         keys += [k for k, expires in list(self.expiries.items()) if expires <= wall and k not in keys]
+        for key, at in list(self.scheduled.items()):
+            if at <= wall:
+                self.scheduled.pop(key, None)
+                if key not in keys:
+                    keys.append(key)
         return keys
 
     async def run(self) -> None:
@@ -646,3 +1392,34 @@ def runner_job_changed(body: kopf.Body, namespace: str | None, type: str | None,
 def forget_deployment(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     _controller(memo).forget(namespace or "", name)
 
+
+def _deleting(type: str | None, body: kopf.Body, **_: Any) -> bool:
+    return type != "DELETED" and bool(body.metadata.get("deletionTimestamp"))
+
+
+@kopf.on.event(API_GROUP, API_VERSION, KIND.plural, when=_deleting)
+def deployment_deleting(body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """kopf's change handlers do not run once deletion starts: the destroy finalizer's work is driven from here.
+
+    Only a change that matters (the deletion itself, the spec, the annotations) reconciles: the status this
+    writes comes back as an event too, and must not loop.
+    """
+    assert namespace is not None
+    controller = _controller(memo)
+    seen = short_digest({"generation": body.metadata.get("generation"),
+                         "annotations": dict(body.metadata.get("annotations") or {}),
+                         "finalizers": list(body.metadata.get("finalizers") or [])})
+    key = key_of(namespace, name)
+    if controller.deleting_seen.get(key) == seen:
+        return
+    controller.deleting_seen[key] = seen
+    controller.reconcile(namespace, name)
+
+
+@kopf.on.event("", "v1", "pods", labels={DEPLOYMENT_LABEL: kopf.PRESENT},
+               when=lambda type, **_: type == "DELETED")
+def runner_pod_gone(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A runner pod gone: a lock it held is now stale (its holder no longer exists)."""
+    deployment = (body.metadata.get("labels") or {}).get(DEPLOYMENT_LABEL)
+    if deployment and namespace:
+        _controller(memo).reconcile(namespace, deployment)

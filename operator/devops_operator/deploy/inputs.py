@@ -151,12 +151,19 @@ def _credentials_env(access: ProjectAccess, namespace: str) -> list[dict[str, An
 
 
 def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, owner: Mapping[str, Any],
-            spec: InfraDeploymentSpec, access: ProjectAccess, replans: int) -> ResolvedInputs:
-    """Check everything the spec names and build the digest, the request key and the runner request."""
+            spec: InfraDeploymentSpec, access: ProjectAccess, replans: int,
+            dependencies: Mapping[str, str] | None = None, git_revision: str | None = None) -> ResolvedInputs:
+    """Check everything the spec names and build the digest, the request key and the runner request.
+
+    `git_revision` is the commit the git source's branch names now (deploy/revisions.py): part of the
+    request, so a new commit plans again.
+    """
     project = access.spec
     terraform = project.terraform
     region = access.environment.region or project.aws.region
     source = _source(api, namespace, spec)
+    if git_revision and "git" in source:
+        source["revision"] = git_revision
     vars_from = _vars_from(api, namespace, spec)
     backend = resolve_backend(spec.backend or terraform.backend, deployment=name, deployment_namespace=namespace,
                               project_namespace=access.namespace, region=region)
@@ -178,6 +185,7 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
         vars_from=vars_from, var_files=spec.var_files, backend=backend.describe(), engine=engine,
         engine_version=spec.terraform_version or terraform.version,
         environment_variables={e["name"]: e.get("value", e.get("valueFrom")) for e in runner_env},
+        dependencies=dependencies,
     )
     request_key = short_digest({"source": source, "inputs": digest, "replans": replans}, 16)
     resources = spec.runner.resources

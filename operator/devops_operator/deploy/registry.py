@@ -114,6 +114,20 @@ def forget_deployment(document: Any, deployment: str) -> dict[str, Any]:
     return doc
 
 
+def record_abandon(document: Any, *, deployment: str, at: str, by: str | None, reason: str) -> dict[str, Any]:
+    """The document after `deployment` was deleted without destroying: its resources still exist in AWS.
+
+    They leave the managed resources (nothing manages them now) and are kept under `abandoned`, with when,
+    who and why, so DEPLOYED.md still lists what is left to clean up by hand.
+    """
+    doc = _normalised(document)
+    left = [{k: entry.get(k) for k in ("address", "type", "id", "arn", "region")} | {"key": key}
+            for key, entry in sorted(doc["resources"].items()) if entry.get("deployment") == deployment]
+    doc = forget_deployment(doc, deployment)
+    doc.setdefault("abandoned", {})[deployment] = {"at": at, "by": by, "reason": reason, "resources": left}
+    return doc
+
+
 def conflicts_of(document: Any, deployment: str) -> list[Conflict]:
     """Resources `deployment` shares with another deployment, from either side."""
     found: list[Conflict] = []
@@ -158,6 +172,16 @@ def render_deployed_md(document: Any, *, title: str) -> str:
             others = ", ".join(c["deployment"] for c in entry["claimedBy"])
             lines.append(f"- `{_escape(key)}` is managed by {entry.get('deployment')} and also claimed by {others}: "
                          "remove it from all but one deployment's module (or `terraform state rm` it there)")
+    abandoned = doc.get("abandoned") or {}
+    if abandoned:
+        lines += ["", "## Abandoned", "",
+                  "Deleted without destroying (devops.fractary.io/abandon): these still exist in AWS and nothing "
+                  "manages them; remove them by hand or import them into another deployment.", ""]
+        for name, record in sorted(abandoned.items()):
+            who = f" by {record.get('by')}" if record.get("by") else ""
+            lines.append(f"- {name}, at {record.get('at')}{who} ({_escape(record.get('reason'))}):")
+            for entry in record.get("resources") or []:
+                lines.append(f"  - `{_escape(entry.get('address'))}` {_escape(entry.get('arn') or entry.get('id'))}")
     lines += ["", "## Rollback", ""]
     for name, record in sorted(doc["deployments"].items()):
         last = record.get("lastApply") or {}

@@ -6,7 +6,9 @@ It fetches the source, writes the backend override and the variables, runs the e
 or where neither is installed and the node allows it, the project's stand-in test double), and writes its
 result into a ConfigMap owned by the InfraDeployment: plan summary, resources, output names, a redacted
 log excerpt and the error text. Plan files go into Secrets (artifacts.py), outputs into their ConfigMap and
-Secret, the inputs into a snapshot Secret for a later destroy.
+Secret, the inputs (variables and the fetched source) into a snapshot Secret at apply time: `destroy` makes a
+destroy plan from that snapshot, which a later `apply` applies like any approved plan, so destroying still
+works once the variables' ConfigMaps or Secrets, or the source ConfigMap, are gone.
 
 SIGTERM (the Job deleted, its deadline, a node drain) is forwarded to the engine exactly once: Terraform
 then finishes the resource in flight, saves its state and releases the lock, and a second signal would
@@ -15,12 +17,15 @@ risk losing state. An errored.tfstate left behind (the state could not be saved)
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -64,6 +69,9 @@ from devops_operator.terraform.versions import satisfies
 
 STEPS = ("plan", "apply", "destroy", "drift")
 PLAN_FILE = "plan.tfplan"
+SNAPSHOT_SOURCE_KEY = "source.tar.gz.b64"
+# The snapshot Secret holds the variables too and must stay well under 1 MiB: larger sources are fetched again.
+MAX_SNAPSHOT_SOURCE = 512 * 1024
 # Set by a node with no usable engine (the sandbox's kubelet double, where no terraform or tofu with its AWS
 # provider is installed): the runner uses the project's stand-in test double instead.
 ALLOW_STANDIN_ENV = "DEVOPS_RUNNER_ALLOW_STANDIN"
@@ -246,6 +254,8 @@ class Runner:
         self.log.line(f"runner: {self.request.step} of {self.request.namespace}/{self.request.deployment} with "
                       f"{self.engine.describe()}")
         (self.workdir / "home").mkdir(parents=True, exist_ok=True)
+        if self.request.from_snapshot:
+            return self.prepare_from_snapshot()
         revision = fetch(self.api, self.request.namespace, self.request.source, self.workdir / "source",
                          self.workdir / "home")
         self.result["sourceRevision"] = revision
@@ -257,6 +267,35 @@ class Runner:
                              "changed since the plan, so the plan is re-made", category="state", stale=True)
         (self.module_dir / BACKEND_OVERRIDE_FILE).write_text(json.dumps(self.request.backend_override, indent=2))
         self.var_file_args = self.write_variables()
+        return revision
+
+    def prepare_from_snapshot(self) -> str:
+        """Source and variables as they were applied (the snapshot Secret), not as they are now."""
+        name = self.request.inputs_snapshot_secret
+        snapshot = read_secret(self.api, self.request.namespace, name) if name else None
+        if not snapshot or "variables.tfvars.json" not in snapshot:
+            raise StepFailed(f"the inputs snapshot Secret {name} is missing: nothing records what was applied, so "
+                             "the destroy cannot be planned; abandon the resources (annotation "
+                             "devops.fractary.io/abandon=true) and remove them by hand", category="state")
+        source = self.workdir / "source"
+        if snapshot.get(SNAPSHOT_SOURCE_KEY):
+            with tarfile.open(fileobj=io.BytesIO(base64.b64decode(snapshot[SNAPSHOT_SOURCE_KEY])), mode="r:gz") as tar:
+                tar.extractall(source, filter="data")
+            revision = snapshot.get("sourceRevision") or "snapshot"
+        else:  # a source too large to snapshot: fetched again, at the revision that was applied
+            revision = fetch(self.api, self.request.namespace, self.request.source, source, self.workdir / "home")
+        self.result["sourceRevision"] = revision
+        if not self.module_dir.is_dir():
+            raise StepFailed(f"the module directory {self.request.module_path!r} is not in the snapshot",
+                             category="state")
+        (self.module_dir / BACKEND_OVERRIDE_FILE).write_text(json.dumps(self.request.backend_override, indent=2))
+        target = self.workdir / "vars" / "zz-devops-snapshot.tfvars.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(snapshot["variables.tfvars.json"])
+        target.chmod(0o600)
+        self.var_file_args = [f"-var-file={target}"]
+        self.snapshot_values = json.loads(snapshot["variables.tfvars.json"])
+        self.log.line(f"runner: inputs from snapshot Secret {name} (source revision {revision})")
         return revision
 
     def write_variables(self) -> list[str]:
@@ -358,7 +397,8 @@ class Runner:
         self.result.update({
             "planId": identifier, "planDigest": summary.digest, "add": summary.add, "change": summary.change,
             "destroy": summary.destroy, "replace": summary.replace, "changesPresent": code == 2,
-            "changes": [{"address": c.address, "action": c.action, "type": c.type}
+            "changes": [{"address": c.address, "action": c.action, "type": c.type,
+                         **({"attributes": list(c.attributes)} if c.attributes else {})}
                         for c in summary.changes[:MAX_RESULT_CHANGES]],
             "changesTotal": len(summary.changes), "outputChanges": list(summary.output_changes),
             "terraformVersion": summary.terraform_version,
@@ -386,15 +426,14 @@ class Runner:
             raise StepFailed(f"the saved plan is {identifier}, not the approved {request.plan_id}: refusing to "
                              "apply it", category="state", stale=True)
         self.result["planId"] = identifier
-        self.write_snapshot()
+        if not request.from_snapshot:  # applying a destroy plan keeps the snapshot it was made from
+            self.write_snapshot()
         self.run_engine(["apply", "-input=false", "-no-color", "-auto-approve", PLAN_FILE])
         self.collect_state()
 
     def destroy(self) -> None:
-        self.prepare()
-        self.init()
-        self.run_engine(["destroy", "-input=false", "-no-color", "-auto-approve", *self.var_file_args])
-        self.collect_state()
+        """A destroy plan from the snapshot, kept for approval like any plan; `apply` applies it."""
+        self.plan(destroy=True)
 
     def collect_state(self) -> None:
         _, shown = self.run_engine(["show", "-json", "-no-color"], capture=True)
@@ -429,11 +468,18 @@ class Runner:
         """The inputs as applied, for a destroy after the variables' ConfigMaps or Secrets are gone."""
         if not self.request.inputs_snapshot_secret:
             return
+        data = {"variables.tfvars.json": json.dumps(self.snapshot_values),
+                "sourceRevision": str(self.result.get("sourceRevision"))}
+        packed = _pack_source(self.workdir / "source")
+        if packed is not None:
+            data[SNAPSHOT_SOURCE_KEY] = packed
+        else:
+            self.log.line(f"runner: the source is larger than {MAX_SNAPSHOT_SOURCE} bytes compressed: the snapshot "
+                          "keeps the variables only, and a destroy fetches the source again")
         self.put("secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                             "metadata": {"name": self.request.inputs_snapshot_secret},
-                             "stringData": {"variables.tfvars.json": json.dumps(self.snapshot_values),
-                                            "sourceRevision": str(self.result.get("sourceRevision"))}})
+                             "metadata": {"name": self.request.inputs_snapshot_secret}, "stringData": data})
         self.result["inputsSnapshotSecret"] = self.request.inputs_snapshot_secret
+        self.result["sourceSnapshotted"] = packed is not None
 
     def put(self, plural: str, body: dict[str, Any]) -> None:
         """Create or replace an object owned by the deployment."""
@@ -492,6 +538,25 @@ class Runner:
         text = redact(message)
         self.result.update({"error": text, "category": category, "field": field, "stale": stale})
         self.log.line(f"runner: {self.request.step} failed: {text}")
+
+
+def _pack_source(root: Path) -> str | None:
+    """The fetched source as base64 tar.gz (without .terraform and plan files), or None when too large."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(root.rglob("*")):
+            relative = path.relative_to(root)
+            if (".terraform" in relative.parts or ".git" in relative.parts or path.name in (PLAN_FILE,
+                                                                                               BACKEND_OVERRIDE_FILE)
+                    or path.name.startswith("terraform.tfstate")):
+                continue
+            if path.is_file() and not path.is_symlink():
+                tar.add(path, arcname=str(relative), recursive=False)
+            if buffer.tell() > MAX_SNAPSHOT_SOURCE:
+                return None
+    if buffer.tell() > MAX_SNAPSHOT_SOURCE:
+        return None
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _first_error(text: str) -> str:

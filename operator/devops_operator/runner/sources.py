@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import tarfile
+import tempfile
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,7 +74,8 @@ def _git(args: list[str], cwd: Path, env: Mapping[str, str]) -> str:
     return done.stdout.strip()
 
 
-def fetch_git(api: ApiClient, namespace: str, git: Mapping[str, Any], root: Path, home: Path) -> str:
+def git_environment(api: ApiClient, namespace: str, git: Mapping[str, Any], home: Path) -> dict[str, str]:
+    """The environment git runs with: no prompt, a private HOME, the credentials Secret as files there."""
     url = str(git["url"])
     env = {"GIT_TERMINAL_PROMPT": "0", "HOME": str(home)}
     credentials = git.get("credentialsSecretRef")
@@ -98,15 +100,44 @@ def fetch_git(api: ApiClient, namespace: str, git: Mapping[str, Any], root: Path
             raise SourceError("spec.source.git.credentialsSecretRef",
                               f"Secret {namespace}/{credentials['name']} has neither username and password nor "
                               "identity: add those keys")
+    return env
+
+
+def git_target(git: Mapping[str, Any]) -> str:
     ref = git.get("ref") or {}
+    return str(ref.get("commit") or (f"refs/tags/{ref['tag']}" if ref.get("tag") else
+                                      f"refs/heads/{ref['branch']}" if ref.get("branch") else "HEAD"))
+
+
+def fetch_git(api: ApiClient, namespace: str, git: Mapping[str, Any], root: Path, home: Path) -> str:
+    url = str(git["url"])
+    env = git_environment(api, namespace, git, home)
     root.mkdir(parents=True, exist_ok=True)
     _git(["init", "-q"], root, env)
     _git(["remote", "add", "origin", url], root, env)
-    target = ref.get("commit") or (f"refs/tags/{ref['tag']}" if ref.get("tag") else
-                                   f"refs/heads/{ref['branch']}" if ref.get("branch") else "HEAD")
-    _git(["fetch", "-q", "--depth", "1", "origin", target], root, env)
+    _git(["fetch", "-q", "--depth", "1", "origin", git_target(git)], root, env)
     _git(["checkout", "-q", "FETCH_HEAD"], root, env)
     return _git(["rev-parse", "HEAD"], root, env)
+
+
+def remote_revision(api: ApiClient, namespace: str, git: Mapping[str, Any]) -> str:
+    """The commit a branch, tag or HEAD names now (`git ls-remote`), without fetching anything."""
+    ref = git.get("ref") or {}
+    if ref.get("commit"):
+        return str(ref["commit"])
+    target = git_target(git)
+    with tempfile.TemporaryDirectory(prefix="git-ls-remote-") as home:
+        env = git_environment(api, namespace, git, Path(home))
+        listing = _git(["ls-remote", str(git["url"]), target, f"{target}^{{}}"], Path(home), env)
+    found = {}
+    for line in listing.splitlines():
+        sha, _, name = line.partition("\t")
+        found[name] = sha
+    # An annotated tag: the commit it points to, not the tag object.
+    revision = found.get(f"{target}^{{}}") or found.get(target)
+    if not revision:
+        raise SourceError("spec.source.git.ref", f"{target} does not exist in {git['url']}")
+    return revision
 
 
 def fetch_artifact(artifact: Mapping[str, Any], root: Path) -> str:

@@ -136,6 +136,16 @@ class KubeletDouble:
         container.process.send_signal(signum)
         return True
 
+    def kill_job(self, namespace: str, job: str) -> bool:
+        """SIGKILL every process of a running container (a node lost, a kernel OOM kill): nothing can clean up,
+        so a Terraform lock it held stays held. True if one was running."""
+        with self.lock:
+            container = self._running.get((namespace, job))
+        if container is None or container.process is None or container.process.poll() is not None:
+            return False
+        os.killpg(container.process.pid, signal.SIGKILL)
+        return True
+
     def running(self, namespace: str, job: str) -> bool:
         with self.lock:
             container = self._running.get((namespace, job))
@@ -210,7 +220,9 @@ class KubeletDouble:
         workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.log_dir.resolve()))
         env["DEVOPS_RUNNER_WORKDIR"] = str(workdir)
         with log_path.open("wb") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+            # A session of its own, as a container's processes are: kill_job ends all of them at once.
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                                       start_new_session=True)
         deadline = spec.get("activeDeadlineSeconds")
         with self.lock:
             oom = any(name.startswith(p) for p in self.oom_jobs)

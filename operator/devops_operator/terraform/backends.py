@@ -106,3 +106,11 @@ def lock_from_lease(lease: Mapping[str, Any] | None) -> LockInfo | None:
     except ValueError:
         info = {}
     return LockInfo(id=str(holder), operation=info.get("Operation"), who=info.get("Who"), created=info.get("Created"))
+
+
+def released_lease(lease: Mapping[str, Any]) -> dict[str, Any]:
+    """The Lease with its lock released (as `terraform force-unlock` leaves it), to PUT at its resourceVersion."""
+    metadata = dict(lease["metadata"])
+    metadata["annotations"] = {k: v for k, v in (metadata.get("annotations") or {}).items()
+                               if k != LOCK_INFO_ANNOTATION}
+    return {**lease, "metadata": metadata, "spec": {**(lease.get("spec") or {}), "holderIdentity": None}}

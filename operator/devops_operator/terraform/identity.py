@@ -25,14 +25,18 @@ def inputs_digest(
     engine: str = "terraform",
     engine_version: str | None = None,
     environment_variables: Mapping[str, Any] | None = None,
+    dependencies: Mapping[str, str] | None = None,
 ) -> str:
     """sha256 of everything besides the source that goes into a plan.
 
     `vars_from` entries name their object and its resourceVersion (`{"kind": "Secret", "name": ...,
     "resourceVersion": ...}`), never the values: a rotated Secret changes the digest without its content
-    ever being hashed into something that leaves the operator.
+    ever being hashed into something that leaves the operator. `dependencies` maps each spec.dependsOn
+    deployment to the digest of its applied plan and outputs, so a dependency's new outputs re-plan.
     """
+    extra = {"dependencies": dict(dependencies)} if dependencies else {}  # absent: digests of old plans hold
     return digest({
+        **extra,
         "variables": dict(variables),
         "varsFrom": [dict(item) for item in vars_from],
         "varFiles": list(var_files),

@@ -44,6 +44,25 @@ class Change:
     name: str
     action: str
     module: str | None = None
+    # Top-level attributes an update changes (names only): what drifted, for a plan of the applied inputs.
+    attributes: tuple[str, ...] = ()
+
+
+def changed_attributes(change: Mapping[str, Any]) -> tuple[str, ...]:
+    """Top-level attribute names whose value differs between before and after, or is unknown after (pure)."""
+    before, after = change.get("before"), change.get("after")
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return ()
+    raw_unknown = change.get("after_unknown")
+    unknown: Mapping[str, Any] = raw_unknown if isinstance(raw_unknown, Mapping) else {}
+    names = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    names |= {k for k, v in unknown.items() if v and before.get(k) is not None}
+    # tags_all is the provider's view of tags (default tags merged in): a change there is a tag change, and
+    # naming both says nothing more.
+    if "tags_all" in names:
+        names.discard("tags_all")
+        names.add("tags")
+    return tuple(sorted(names))
 
 
 @dataclass(frozen=True)
@@ -119,7 +138,8 @@ def summarize_plan(plan: Any) -> PlanSummary:
         })
         if action != "no-op":
             changes.append(Change(address, str(item.get("type")), str(item.get("name")), action,
-                                  item.get("module_address")))
+                                  item.get("module_address"),
+                                  changed_attributes(change) if action in ("update", "replace") else ()))
     outputs = []
     for name, change in sorted((document.get("output_changes") or {}).items()):
         actions = tuple((change or {}).get("actions") or ["no-op"])

@@ -24,7 +24,7 @@ MAX_LOG_CHARS = 32_000
 
 @dataclass
 class RunRequest:
-    step: str  # plan | apply | destroy | drift
+    step: str  # plan | apply | destroy (a destroy plan, applied by a later apply) | drift (plan, not kept)
     deployment: str
     namespace: str
     owner: dict[str, Any]  # apiVersion, kind, name, uid of the InfraDeployment (for ownerReferences)
@@ -49,6 +49,9 @@ class RunRequest:
     output_names: list[str] = field(default_factory=list)
     inputs_snapshot_secret: str | None = None
     region: str | None = None
+    # destroy (and the apply of a destroy plan): variables and source come from the snapshot Secret written
+    # at the last apply, so a destroy works after the variables' ConfigMaps or Secrets are gone.
+    from_snapshot: bool = False
 
     def to_env(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))

@@ -23,6 +23,7 @@ from devops_operator.terraform.backends import (
     STATE_KEY,
     lock_from_lease,
     lock_lease_name,
+    released_lease,
     state_labels,
     state_secret_name,
 )
@@ -170,8 +171,4 @@ class KubernetesState:
         held = lock_from_lease(lease)
         if lease is None or held is None or held.id != lock_id:
             return
-        metadata = dict(lease["metadata"])
-        annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != LOCK_INFO_ANNOTATION}
-        metadata["annotations"] = annotations
-        self._call("PUT", self._lease_path(self.lease),
-                   {**lease, "metadata": metadata, "spec": {**(lease.get("spec") or {}), "holderIdentity": None}})
+        self._call("PUT", self._lease_path(self.lease), released_lease(lease))

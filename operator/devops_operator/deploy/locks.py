@@ -1,0 +1,65 @@
+"""Terraform state locks: who holds one, whether it is stale, and whether it may be released (pure).
+
+The Kubernetes backend's Lease is the lock of record: its holderIdentity is the lock id and its lock-info
+annotation says who took it (`runner@<pod>`: a pod's hostname is its name). A lock is stale when its
+holder pod no longer exists; it is never released while that pod exists, whatever asks for it, because
+a pod that still exists may still be writing state (an Exited pod is reported, and released once gone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class HolderState(StrEnum):
+    RUNNING = "Running"
+    EXITED = "Exited"  # its containers terminated; the pod object remains
+    GONE = "Gone"  # no pod: nothing can release the lock but us
+
+
+def holder_pod(who: str | None) -> str | None:
+    """The pod named in Terraform's lock info `Who` (user@host)."""
+    if not who or "@" not in who:
+        return None
+    return who.rsplit("@", 1)[1] or None
+
+
+def holder_state(pod: Mapping[str, Any] | None) -> HolderState:
+    if pod is None:
+        return HolderState.GONE
+    phase = (pod.get("status") or {}).get("phase")
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    if phase in ("Succeeded", "Failed") or (statuses and all("terminated" in (s.get("state") or {})
+                                                              for s in statuses)):
+        return HolderState.EXITED
+    return HolderState.RUNNING
+
+
+@dataclass(frozen=True)
+class ReleaseDecision:
+    release: bool
+    how: str | None  # "auto" or "annotation"
+    refused: str | None  # why a request was refused (status.lock.releaseRefused, an Event)
+
+
+def decide_release(*, lock_id: str, state: HolderState, pod: str | None, auto_release: bool,
+                   requested: str | None) -> ReleaseDecision:
+    """Release only a lock whose holder pod is gone: by policy, or on a request naming exactly this lock."""
+    if requested is not None and requested != lock_id:
+        return ReleaseDecision(False, None, f"the release-lock annotation names lock {requested!r}, but the lock "
+                               f"held is {lock_id!r}: nothing was released; set it to the id in status.lock.id")
+    if state != HolderState.GONE:
+        if requested is not None:
+            return ReleaseDecision(False, None, f"lock {lock_id} is held by pod {pod}, which exists ({state}): it is "
+                                   "never released while its holder pod exists; the request stays pending and the "
+                                   "lock is released once the pod is gone (delete it once you know it is not "
+                                   "writing state)")
+        return ReleaseDecision(False, None, None)
+    if requested is not None:
+        return ReleaseDecision(True, "annotation", None)
+    if auto_release:
+        return ReleaseDecision(True, "auto", None)
+    return ReleaseDecision(False, None, None)
