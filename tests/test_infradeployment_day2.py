@@ -239,6 +239,20 @@ def test_suspend_starts_no_job_and_shows_it(
     patch_spec(kube_api, namespace, "paused", {"suspend": False})
     ready = wait_phase(kube_api, namespace, "paused", "Ready")
     assert ready["status"]["suspended"] is False
+    # Suspended while a plan Job runs: that Job finishes and its plan is recorded; the apply does not start.
+    kubelet.hold_jobs.add("paused-plan-")
+    try:
+        patch_spec(kube_api, namespace, "paused", {"variables": {"name": f"{namespace}-paused-2"}})
+        wait_phase(kube_api, namespace, "paused", "Planning")
+        patch_spec(kube_api, namespace, "paused", {"suspend": True})
+    finally:
+        kubelet.release("paused-plan-")
+    held = wait_until(lambda: (o := get(kube_api, namespace, "paused"))["status"].get("phase") == "Suspended"
+                      and o["status"]["plan"]["request"] != ready["status"]["plan"]["request"] and o, timeout=120,
+                      what="the running plan recorded, the apply held")
+    assert held["status"]["approval"]["state"] == "AutoApproved"
+    assert [j for j in jobs(kube_api, namespace) if "-apply-" in j] == [
+        f"paused-apply-{ready['status']['plan']['id'][:12]}"]  # only the first apply
 
 
 def test_destroy_on_delete_works_after_the_variables_configmap_is_gone(
@@ -416,3 +430,40 @@ def test_a_new_commit_on_the_branch_is_found_every_interval_and_planned(
     assert applied["status"]["plan"]["sourceRevision"] == second
     url = queue_url(aws_url, f"{namespace}-fromgit-jobs")
     assert sqs(aws_url).list_queue_tags(QueueUrl=url)["Tags"]["team"] == "orders"
+
+
+def test_a_ready_deployment_costs_an_exact_number_of_requests_and_a_drift_check_a_few_more(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, kube_url: str, namespace: str,
+    operator_config: object,
+) -> None:
+    """Counted on a controller of its own: looking again at a Ready deployment, and starting a drift check."""
+    from devops_operator.controllers import devopsproject
+    from devops_operator.controllers.infradeployment import DeploymentController
+    from devops_operator.kube.client import new_api_client
+    from devops_operator.runtime import Runtime
+
+    from support import get_custom
+
+    project(kube_api, namespace)
+    deployment(kube_api, namespace, "steady", approval={"mode": "auto"})
+    wait_phase(kube_api, namespace, "steady", "Ready")
+    client = new_api_client(kube_url)
+    runtime = Runtime.build(operator_config, client)  # type: ignore[arg-type]
+    devopsproject.evaluate("shop", namespace, get_custom(kube_api, "devopsprojects", namespace, "shop")["spec"],
+                           runtime)
+    controller = DeploymentController(runtime)
+    before = dict(client.request_counts())
+    controller.reconcile(namespace, "steady")  # read it, read the lock's Lease, write status
+    assert _delta(client.request_counts(), before) == {"get": 2, "patch": 1}
+    kubelet.hold_jobs.add("steady-drift-")
+    try:
+        annotate(kube_api, namespace, "steady", {"deploy.devops.fractary.io/drift-check-requested-at": "1"})
+        before = dict(client.request_counts())
+        controller.reconcile(namespace, "steady")  # + look for the drift Job, create it, post the Event
+        assert _delta(client.request_counts(), before) == {"get": 2, "create": 2, "patch": 1}
+    finally:
+        kubelet.release("steady-drift-")
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {verb: count - before.get(verb, 0) for verb, count in after.items() if count - before.get(verb, 0)}
