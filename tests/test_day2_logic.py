@@ -108,3 +108,61 @@ def test_a_dependency_digest_changes_the_inputs_digest_and_none_keeps_old_digest
     assert inputs_digest(variables={"a": 1}, dependencies={}) == base
     one = inputs_digest(variables={"a": 1}, dependencies={"ns/db": "d1"})
     assert one != base and one != inputs_digest(variables={"a": 1}, dependencies={"ns/db": "d2"})
+
+
+def test_a_branch_head_is_looked_up_once_per_interval_and_a_failing_remote_keeps_the_last_commit() -> None:
+    from devops_operator.deploy.revisions import RevisionCache
+
+    now = [0.0]
+    answers = ["c1"]
+    calls: list[float] = []
+
+    def lookup() -> str:
+        calls.append(now[0])
+        if answers[0] == "down":
+            raise RuntimeError("git ls-remote failed: could not resolve host")
+        return answers[0]
+
+    cache = RevisionCache(clock=lambda: now[0])
+    key = ("ns", "https://git.example/infra.git", "refs/heads/main", "")
+    assert cache.revision(key, 60, lookup).revision == "c1"
+    now[0] = 30
+    answers[0] = "c2"
+    assert cache.revision(key, 60, lookup).revision == "c1" and calls == [0.0]  # not asked again yet
+    now[0] = 61
+    assert cache.revision(key, 60, lookup).revision == "c2"
+    answers[0] = "down"
+    now[0] = 130
+    failed = cache.revision(key, 60, lookup)
+    assert failed.revision == "c2" and "could not resolve host" in str(failed.error)  # the last commit stands
+    now[0] = 150
+    assert cache.revision(key, 60, lookup).error and calls == [0.0, 61, 130]  # a failing remote waits too
+    assert RevisionCache(clock=lambda: 0).revision(key, 60, lookup, last_known="c0").revision == "c0"
+
+
+def test_only_this_deployments_runner_pods_hold_a_lock_the_operator_may_call_stale() -> None:
+    assert locks.is_runner_pod("web-apply-0123456789ab-x7k2q", "web")
+    assert locks.is_runner_pod("web-drift-0123456789ab-abcde", "web")
+    assert not locks.is_runner_pod("webshop-apply-0123456789ab-x7k2q", "web")
+    assert not locks.is_runner_pod("laptop", "web") and not locks.is_runner_pod(None, "web")
+    assert locks.holder_state(None, ours=False) == locks.HolderState.FOREIGN
+    foreign = locks.decide_release(lock_id="L1", state=locks.HolderState.FOREIGN, pod="laptop", auto_release=True,
+                                   requested="L1")
+    assert not foreign.release and "force-unlock" in str(foreign.refused)
+    assert not locks.decide_release(lock_id="L1", state=locks.HolderState.FOREIGN, pod=None, auto_release=True,
+                                    requested=None).release
+
+
+def test_deployments_of_one_name_in_two_namespaces_never_share_a_state_or_a_lock() -> None:
+    from devops_operator.api.devopsproject import TerraformBackend
+    from devops_operator.terraform.backends import resolve_backend
+
+    shared = TerraformBackend.model_validate({"type": "kubernetes", "kubernetes": {"namespace": "tfstate"}})
+    a = resolve_backend(shared, deployment="web", deployment_namespace="team-a", project_namespace="p",
+                        region="us-east-1")
+    b = resolve_backend(shared, deployment="web", deployment_namespace="team-b", project_namespace="p",
+                        region="us-east-1")
+    assert a.namespace == b.namespace == "tfstate" and a.secret_suffix != b.secret_suffix
+    own = resolve_backend(TerraformBackend.model_validate({"type": "kubernetes"}), deployment="web",
+                          deployment_namespace="team-a", project_namespace="p", region="us-east-1")
+    assert own.namespace == "team-a" and own.secret_suffix.endswith("web")  # unchanged where it was unique

@@ -140,8 +140,11 @@ def test_production_drift_is_reported_never_corrected_automatically(
     approve(kube_api, namespace, "pdrift", waiting["status"]["plan"]["id"])
     wait_phase(kube_api, namespace, "pdrift", "Ready")
     sqs(aws_url).delete_queue(QueueUrl=queue_url(aws_url, f"{namespace}-pdrift-jobs"))
-    annotate(kube_api, namespace, "pdrift", {"deploy.devops.fractary.io/drift-check-requested-at": "now"})
-    drifted = drift_checked(kube_api, namespace, "pdrift", 1)
+    # No annotation: the interval (shortened here) makes the check.
+    patch_spec(kube_api, namespace, "pdrift", {"driftDetection": {"interval": "2s", "autoCorrect": True}})
+    drifted = wait_until(lambda: (o := get(kube_api, namespace, "pdrift"))["status"].get("drift", {}).get(
+        "detected") and o, timeout=120, what="the scheduled drift check")
+    patch_spec(kube_api, namespace, "pdrift", {"driftDetection": {"interval": "24h", "autoCorrect": True}})
     assert drifted["status"]["drift"]["detected"]
     assert "production never corrects drift" in drifted["status"]["drift"]["correction"]
     assert drifted["status"]["phase"] == "Ready" and drifted["status"].get("replans", 0) == 0
@@ -293,8 +296,12 @@ def test_production_destroy_waits_for_its_own_approval(
     destroy_plan = pending["status"]["deletion"]["planId"]
     assert destroy_plan != waiting["status"]["plan"]["id"] and "production" in pending["status"]["message"]
     assert queue_url(aws_url, f"{namespace}-pdel-jobs") is not None  # nothing destroyed without the approval
-    approve(kube_api, namespace, "pdel", waiting["status"]["plan"]["id"])  # the old plan's id approves nothing
-    assert get(kube_api, namespace, "pdel")["status"]["deletion"]["state"] == "AwaitingApproval"
+    patch_spec(kube_api, namespace, "pdel", {"approval": {"planId": waiting["status"]["plan"]["id"],
+                                                          "approvedBy": "bob"}})  # the applied plan's id
+    void = wait_until(lambda: "approves nothing" in (o := get(kube_api, namespace, "pdel"))["status"]["deletion"][
+        "message"] and o, timeout=60, what="the old plan id judged")
+    assert void["status"]["deletion"]["state"] == "AwaitingApproval"
+    assert queue_url(aws_url, f"{namespace}-pdel-jobs") is not None
     approve(kube_api, namespace, "pdel", destroy_plan)
     wait_until(lambda: gone(kube_api, namespace, "pdel"), timeout=180, what="the deployment gone")
     assert queue_url(aws_url, f"{namespace}-pdel-jobs") is None

@@ -102,7 +102,9 @@ class KubernetesBackend(Model):
     secret_suffix_prefix: str = Field(
         default="tfstate", description="Prefix of the state Secret's suffix (the deployment name is appended)."
     )
-    namespace: str | None = Field(default=None, description="Namespace of state Secrets; defaults to the project's.")
+    namespace: str | None = Field(
+        default=None, description="Namespace of state Secrets and lock Leases; defaults to the deployment's."
+    )
 
 
 class TerraformBackend(Model):

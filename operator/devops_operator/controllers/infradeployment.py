@@ -84,7 +84,7 @@ IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImag
 # Ready-condition reasons of deployments that wait for something outside them: the recheck looks again.
 WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "SourceArtifactMissing", "VariablesNotFound",
                              "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady", "PolicyDenied",
-                             "WaitingForDependencies"})
+                             "WaitingForDependencies", "ReconcileError"})
 DRIFTED = "Drifted"
 # Failure categories of a plan worth retrying as is (spec.retry): the same inputs may well work next time.
 TRANSIENT_CATEGORIES = frozenset({"throttling", "network"})
@@ -129,6 +129,10 @@ def _parse_time(text: str | None) -> datetime:
 def _failed(reason: str, message: str, fields: Mapping[str, Any] | None = None,
             conditions: tuple[tuple[str, str, str, str], ...] = ()) -> Outcome:
     return Outcome("stalled", reason, message, "Failed", fields or {}, conditions)
+
+
+def _has_condition(obj: Mapping[str, Any], ctype: str) -> bool:
+    return any(c.get("type") == ctype for c in (obj.get("status") or {}).get("conditions") or [])
 
 
 def _job_running(status: Mapping[str, Any], step: str) -> bool:
@@ -239,6 +243,8 @@ class DeploymentController:
             except ApiException as exc:
                 outcome = Outcome.reconciling("ReconcileError", f"the Kubernetes API answered {exc.status} "
                                               f"{exc.reason}; retrying", "Pending")
+            except (StoreError, InputError) as exc:  # e.g. the registry could not be written: nothing half-done
+                outcome = Outcome.reconciling("ReconcileError", f"{exc}; retrying", "Pending")
             if outcome.reason == "Released":  # the finalizer is gone, and so is the object: no status to write
                 self.forget(namespace, name)
                 return
@@ -421,7 +427,10 @@ class DeploymentController:
                 return Outcome.reconciling("WaitingForJob", f"the spec changed while drift check Job {jobs['current']} "
                                            "runs: the new plan starts once it finishes (they share the state lock)",
                                            "Planning")
-            status = {**status, "jobs": {**jobs, "current": None, "step": None, "startedAt": None}}
+            cleared = {"current": None, "step": None, "startedAt": None}
+            planned = self._plan_step(obj, spec, access, inputs, {**status, "jobs": {**jobs, **cleared}})
+            return Outcome(planned.state, planned.reason, planned.message, planned.phase,
+                           {"jobs": cleared, **planned.fields}, planned.domain_conditions)
         return self._plan_step(obj, spec, access, inputs, status)
 
     def _plan_step(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
@@ -542,7 +551,9 @@ class DeploymentController:
                                (planned, tested, approved, *held.domain_conditions))
             fields["window"] = None
         window_open = ((("ChangeWindow", "True", "Open", "the change window is open"),)
-                       if access.environment.change_windows else ())
+                       if access.environment.change_windows else
+                       (("ChangeWindow", "True", "NoWindows", "the environment has no change windows"),)
+                       if _has_condition(obj, "ChangeWindow") else ())
         return self._apply_step(obj, spec, access, inputs, status, plan, fields,
                                 (planned, tested, approved, *window_open))
 
@@ -556,11 +567,12 @@ class DeploymentController:
         state = windows.evaluate(access.environment.change_windows, operation, datetime.now(UTC))
         if state.open:
             return None
-        when = rfc3339(state.next_open) if state.next_open else "not within a year (check the windows)"
+        when = (f"opens {rfc3339(state.next_open)}" if state.next_open else
+                "does not open within a year (check the windows)")
         if state.next_open is not None:
             self.scheduled[key_of(namespace, name)] = state.next_open
         message = (f"{what}; {operation} waits for environment {access.environment.name}'s change window: "
-                   f"{state.reason}; the next window opens {when}")
+                   f"{state.reason}; the next window {when}")
         return Outcome.reconciling("WaitingForWindow", message, "WaitingForWindow",
                                    {"window": _window_wire(state, operation)},
                                    (("ChangeWindow", "False", "Closed", message),))
@@ -760,7 +772,7 @@ class DeploymentController:
         running = bool((fields.get("jobs") or jobs).get("current"))
         if follow is None and not running and (requested or (settings.enabled and due_at <= datetime.now(UTC))):
             held = self._held(obj, spec, access, "plan", "a drift check is due")
-            if held is not None:
+            if held is not None:  # _held scheduled the window's opening; an unsuspend is a spec change
                 message = f"{message}; {held.message}"
             else:
                 checks = int(state.get("checks") or 0) + 1
@@ -777,15 +789,14 @@ class DeploymentController:
                                f"{DRIFT_CHECK_ANNOTATION}={requested}: checking for drift now (Job {job})")
         elif requested and not running:
             handled["driftCheck"] = requested  # asked while a correction is under way: that plan checks anyway
-        if settings.enabled and state.get("lastChecked"):
-            upcoming = drift.next_check(_parse_time(state["lastChecked"]), applied, interval)
-            if upcoming is not None:
-                state["nextCheck"] = rfc3339(upcoming)
-                if not (fields.get("jobs") or jobs).get("current"):
-                    self.scheduled[key] = min(self.scheduled.get(key, upcoming), upcoming)
-        elif settings.enabled:
-            state["nextCheck"] = rfc3339(due_at)
-            self.scheduled[key] = min(self.scheduled.get(key, due_at), due_at)
+        # The next check, in status and as a wake-up; never a moment already past (that would wake every tick
+        # while a check is held by suspend or a window).
+        upcoming = drift.next_check(_parse_time(state["lastChecked"]), applied, interval) if state.get(
+            "lastChecked") else due_at
+        state["nextCheck"] = rfc3339(upcoming) if settings.enabled and upcoming is not None else None
+        if (settings.enabled and upcoming is not None and upcoming > datetime.now(UTC)
+                and not (fields.get("jobs") or jobs).get("current")):
+            self.scheduled[key] = min(self.scheduled.get(key, upcoming), upcoming)
         fields["drift"] = state
         if follow is not None:
             return Outcome(follow.state, follow.reason, follow.message, follow.phase,
@@ -842,7 +853,8 @@ class DeploymentController:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         me = key_of(namespace, name)
         if not spec.depends_on:
-            return None, {}, None
+            return None, {}, (("DependenciesReady", "True", "NoDependencies", "spec.dependsOn is empty")
+                              if _has_condition(obj, "DependenciesReady") else None)
         seen: dict[str, dict[str, Any] | None] = {me: obj}
 
         def fetch(dep: str) -> dict[str, Any] | None:
@@ -861,7 +873,8 @@ class DeploymentController:
         if cycle:
             message = (f"spec.dependsOn: a dependency cycle {' -> '.join(cycle)}: nothing in it can ever be Ready "
                        "first; remove one of these dependsOn entries")
-            return Outcome.stalled("DependencyCycle", message, {"dependencies": {"ready": False, "waiting": []}},
+            return Outcome.stalled("DependencyCycle", message, {"dependencies": {"ready": False, "waiting": [],
+                                                                                 "outputsDigest": None}},
                                    (("DependenciesReady", "False", "DependencyCycle", message),))
         keys = [key_of(ref.namespace or namespace, ref.name) for ref in spec.depends_on]
         ready: dict[str, bool | None] = {}
@@ -878,7 +891,7 @@ class DeploymentController:
             message = f"{', '.join(fields_named)}: waiting for {', '.join(waiting)}"
             listed, _ = bounded(DependenciesStatus, "waiting", waiting)
             return Outcome.reconciling("WaitingForDependencies", message, "WaitingForDependencies",
-                                       {"dependencies": {"ready": False, "waiting": listed}},
+                                       {"dependencies": {"ready": False, "waiting": listed, "outputsDigest": None}},
                                        (("DependenciesReady", "False", "NotFound" if missing else "NotReady",
                                          message),))
         digests = {dep: self._dependency_digest(seen[dep] or {}) for dep in keys}
@@ -897,37 +910,63 @@ class DeploymentController:
 
     # -- day 2: locks ---------------------------------------------------------------------------------
 
+    def _lease_path(self, inputs: ResolvedInputs) -> str | None:
+        config = inputs.base.backend_override.get("terraform", {}).get("backend", {}).get("kubernetes")
+        if not config:
+            return None  # the S3 backend's DynamoDB lock is not inspected (docs/operations.md, "Locks")
+        return (f"/apis/coordination.k8s.io/v1/namespaces/{config['namespace']}/leases/"
+                f"{backends.lock_lease_name(config['secret_suffix'])}")
+
+    def _describe_lock(self, obj: dict[str, Any], held: backends.LockInfo, previous: Mapping[str, Any],
+                       running: tuple[str, str | None] | None = None) -> tuple[dict[str, Any], locks.HolderState]:
+        """status.lock for a held lock, every key written (status is merge-patched); `running` is our Job and pod."""
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        pod = locks.holder_pod(held.who)
+        ours = locks.is_runner_pod(pod, name)
+        job: str | None
+        if running is not None and pod is not None and pod == running[1]:
+            state, job = locks.HolderState.RUNNING, running[0]
+        else:
+            pod_obj = self._get(f"/api/v1/namespaces/{namespace}/pods/{pod}") if ours else None
+            state = locks.holder_state(pod_obj, ours=ours)
+            job = (((pod_obj or {}).get("metadata") or {}).get("labels") or {}).get("job-name")
+            if job is None and ours and pod:
+                job = pod.rsplit("-", 1)[0]  # a runner pod is `<job>-<5 characters>`
+        same = previous.get("id") == held.id
+        stale = state == locks.HolderState.GONE
+        return {"id": held.id, "operation": held.operation, "who": held.who, "holderJob": job, "holderPod": pod,
+                "since": held.created, "holderState": str(state), "stale": stale,
+                "staleSince": ((previous.get("staleSince") if same else None) or rfc3339()) if stale else None,
+                "releaseRefused": previous.get("releaseRefused") if same else None}, state
+
     def _lock_check(self, obj: dict[str, Any], access: ProjectAccess, inputs: ResolvedInputs,
                     status: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, str, str, str], ...]]:
         """With no Job of ours running: is the state lock held, by whom, is it stale, may it be released?"""
-        config = inputs.base.backend_override.get("terraform", {}).get("backend", {}).get("kubernetes")
-        if not config:
+        path = self._lease_path(inputs)
+        if path is None:
             return {}, ()
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-        path = (f"/apis/coordination.k8s.io/v1/namespaces/{config['namespace']}/leases/"
-                f"{backends.lock_lease_name(config['secret_suffix'])}")
         lease = self._get(path)
         held = backends.lock_from_lease(lease)
         handled = status["handled"] if isinstance(status.get("handled"), dict) else {}
         requested = _annotation(obj, RELEASE_LOCK_ANNOTATION)
         requested = requested if requested and requested != handled.get("releaseLock") else None
+        free = (("StaleLock", "False", "NotHeld", "the state lock is free"),) if _has_condition(
+            obj, "StaleLock") else ()
         if held is None or lease is None:
             if requested:
                 handled["releaseLock"] = requested
-            return {"lock": None}, ()
-        pod = locks.holder_pod(held.who)
-        pod_obj = self._get(f"/api/v1/namespaces/{namespace}/pods/{pod}") if pod else None
-        state = locks.holder_state(pod_obj)
+            return {"lock": None}, free
         previous = status.get("lock") or {}
-        same = previous.get("id") == held.id
-        job = ((pod_obj or {}).get("metadata", {}).get("labels") or {}).get("job-name") or (
-            previous.get("holderJob") if same else None)
+        lock, state = self._describe_lock(obj, held, previous)
+        pod, job = lock["holderPod"], lock["holderJob"]
         decision = locks.decide_release(lock_id=held.id, state=state, pod=pod,
                                         auto_release=access.environment.auto_release_stale_locks,
                                         requested=requested)
         # A request for a lock whose pod still exists stays pending (released once the pod is gone); one naming
-        # another lock is refused for good.
-        if requested and (decision.release or (decision.refused and requested != held.id)):
+        # another lock, or a lock held outside our runners, is refused for good.
+        if requested and (decision.release or (decision.refused and (
+                requested != held.id or state == locks.HolderState.FOREIGN))):
             handled["releaseLock"] = requested
         by = _annotation(obj, REQUESTED_BY_ANNOTATION) if decision.how == "annotation" else None
         if decision.release:
@@ -948,19 +987,19 @@ class DeploymentController:
                 logger.warning("InfraDeployment %s/%s: %s", namespace, name, text)
                 post_event(self.api, obj, "Warning", "LockReleased", text)
                 return {"lock": None, "lockReleases": releases}, (("StaleLock", "False", "Released", text),)
-        if decision.refused and decision.refused != (previous.get("releaseRefused") if same else None):
+        if decision.refused and decision.refused != lock["releaseRefused"]:
             post_event(self.api, obj, "Warning", "LockReleaseRefused", decision.refused)
-        stale = state == locks.HolderState.GONE
-        lock = {"id": held.id, "operation": held.operation, "who": held.who, "holderJob": job, "holderPod": pod,
-                "since": held.created, "holderState": str(state), "stale": stale,
-                "staleSince": (previous.get("staleSince") if same and previous.get("staleSince") else rfc3339())
-                if stale else None,
-                "releaseRefused": decision.refused or (previous.get("releaseRefused") if same else None)}
-        how = (annotate_command(namespace, name, RELEASE_LOCK_ANNOTATION, held.id))
-        if stale:
+        if decision.refused:
+            lock["releaseRefused"] = decision.refused
+        if state == locks.HolderState.GONE:
+            how = annotate_command(namespace, name, RELEASE_LOCK_ANNOTATION, held.id)
             text = (f"state lock {held.id} ({held.operation}) is held by pod {pod} of Job {job}, which no longer "
                     f"exists: release it with `{how}` (or let the environment's autoReleaseStaleLocks do it)")
             return {"lock": lock}, (("StaleLock", "True", "HolderGone", text),)
+        if state == locks.HolderState.FOREIGN:
+            text = (f"state lock {held.id} ({held.operation}) is held by {held.who}, not by a runner of this "
+                    "deployment: plans wait for it; if it is dead, `terraform force-unlock` it")
+            return {"lock": lock}, (("StaleLock", "Unknown", "HeldElsewhere", text),)
         text = (f"state lock {held.id} ({held.operation}) is held by pod {pod} ({state}), which exists: it is not "
                 "stale and is never released while its pod exists")
         return {"lock": lock}, (("StaleLock", "False", "HolderExists", text),)
@@ -1024,17 +1063,21 @@ class DeploymentController:
                     f"exist in AWS{' and are listed under Abandoned in ' + recorded if recorded else ''}")
             return self._release(obj, ("Warning", "Abandoned", text))
 
+        lock_fields: dict[str, Any] = {}  # the state lock, once the destroy's inputs are known
+        lock_conds: list[tuple[str, str, str, str]] = []
+
         def blocked(reason: str, message: str, **extra: Any) -> Outcome:
             deletion.update(state="Blocked", reason=reason, message=f"{message}; to delete without destroying: "
                             f"`{abandon_hint}`", **extra)
             return Outcome("stalled", reason, deletion["message"], "DeletionBlocked",
-                           {"deletion": deletion, "handled": handled}, (("Deleting", "False", reason,
-                                                                         deletion["message"]),))
+                           {"deletion": deletion, "handled": handled, **lock_fields},
+                           (("Deleting", "False", reason, deletion["message"]), *lock_conds))
 
         def waiting(state: str, reason: str, message: str, phase: str = "Destroying", **extra: Any) -> Outcome:
             deletion.update(state=state, reason=reason, message=message, **extra)
-            return Outcome.reconciling(reason, message, phase, {"deletion": deletion, "handled": handled},
-                                       (("Deleting", "True", reason, message),))
+            return Outcome.reconciling(reason, message, phase, {"deletion": deletion, "handled": handled,
+                                                                **lock_fields},
+                                       (("Deleting", "True", reason, message), *lock_conds))
 
         if invalid is not None:
             return blocked("InvalidSpec", f"the spec is invalid ({invalid}): fix it so the destroy can be planned")
@@ -1060,20 +1103,28 @@ class DeploymentController:
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(
                 update={"vars_from": []}), access, 0)
         except InputError as exc:
-            if exc.reason != "SourceNotFound":
+            if exc.reason not in ("SourceNotFound", "SourceArtifactMissing", "GitCredentialsNotFound"):
                 return blocked(exc.reason, f"the destroy cannot run: {exc}")
+            # The source is gone with its namespace: the snapshot Secret holds the source as applied (a source
+            # too large to snapshot cannot be fetched, and the runner says so).
+            snapshot_only = spec.source.model_copy(update={"config_map_ref": None, "source_ref": None, "git": None,
+                                                           "inline": {"snapshot.tf": ""}})
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(update={
-                "vars_from": [], "source": spec.source.model_copy(update={"config_map_ref": None,
-                                                                          "inline": {"snapshot.tf": ""}})}),
-                access, 0)
+                "vars_from": [], "source": snapshot_only}), access, 0)
+        if not (jobs.get("current") and jobs.get("step") in ("destroy", "apply")):
+            # A stale lock fails the destroy: it is reported, and released as for any plan, here too.
+            found_fields, found_conds = self._lock_check(obj, access, inputs, {**status, "handled": handled})
+            lock_fields.update(found_fields)
+            lock_conds.extend(found_conds)
         attempts = int(deletion.get("attempts") or 0)
         if deletion.get("nextAttemptAt") and _parse_time(deletion["nextAttemptAt"]) > datetime.now(UTC):
             self.scheduled[me] = _parse_time(deletion["nextAttemptAt"])
             return waiting("Retrying", "DestroyRetrying", f"destroy attempt {attempts + 1} starts at "
                            f"{deletion['nextAttemptAt']} (the last failed: {deletion.get('lastError', '')})")
-        if attempts > spec.retry.max_attempts and deletion.get("state") == "Blocked":
-            return blocked(str(deletion.get("reason") or "DestroyFailed"),
-                           str(deletion.get("message") or "the destroy failed").split("; to delete without")[0])
+        if attempts > spec.retry.max_attempts:  # retries used up: stays blocked until asked again (replan)
+            again = annotate_command(namespace, name, REPLAN_ANNOTATION, "$(date +%s)")
+            return blocked("DestroyFailed", f"the destroy failed {attempts} time(s): {deletion.get('lastError', '')}; "
+                           f"fix the cause and try again with `{again}`")
         basis = {"applied": status.get("lastAppliedPlanId"), "attempt": attempts, "retry": handled.get("replan")}
         destroy_key = short_digest(basis)
         inputs.base.from_snapshot = True
@@ -1223,25 +1274,22 @@ class DeploymentController:
         if reason in IMAGE_PULL_REASONS:
             return self._job_failed(obj, seen, step, {}, override=("ImagePullBackOff", exit_code, pod))
         fields: dict[str, Any] = {"jobs": {"current": seen.name, "step": step, "startedAt": seen.start_time}}
-        lock = self._lock_status(inputs, seen.name, pod)
+        lock = self._lock_status(obj, inputs, seen.name, pod)
         if lock is not None:
             fields["lock"] = lock
         what = "planning" if step == "plan" else "applying"
         return Outcome.reconciling(phase, f"{what} in Job {seen.name}" + (f" (pod {pod})" if pod else ""), phase,
                                    fields)
 
-    def _lock_status(self, inputs: ResolvedInputs, job: str, pod: str | None) -> dict[str, Any] | None:
-        config = (inputs.base.backend_override.get("terraform", {}).get("backend", {}).get("kubernetes"))
-        if not config:
-            return None
-        lease = self._get(f"/apis/coordination.k8s.io/v1/namespaces/{config['namespace']}/leases/"
-                          f"{backends.lock_lease_name(config['secret_suffix'])}")
-        held = backends.lock_from_lease(lease)
+    def _lock_status(self, obj: dict[str, Any], inputs: ResolvedInputs, job: str,
+                     pod: str | None) -> dict[str, Any] | None:
+        """status.lock while our Job runs: its own lock, or one it waits for (e.g. left by a killed runner)."""
+        path = self._lease_path(inputs)
+        held = backends.lock_from_lease(self._get(path)) if path else None
         if held is None:
             return None
-        holder_pod = held.who.split("@", 1)[-1] if held.who and "@" in held.who else pod
-        return {"id": held.id, "operation": held.operation, "who": held.who, "holderJob": job,
-                "holderPod": holder_pod, "since": held.created, "stale": False}
+        lock, _ = self._describe_lock(obj, held, (obj.get("status") or {}).get("lock") or {}, running=(job, pod))
+        return lock
 
     def _job_failed(self, obj: dict[str, Any], seen: JobObservation, step: str, result: dict[str, Any],
                     override: tuple[str, int | None, str | None] | None = None) -> Outcome:

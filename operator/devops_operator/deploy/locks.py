@@ -8,16 +8,36 @@ a pod that still exists may still be writing state (an Exited pod is reported, a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from devops_operator.terraform.jobs import job_name
+
+STEPS = ("plan", "apply", "destroy", "drift")
 
 
 class HolderState(StrEnum):
     RUNNING = "Running"
     EXITED = "Exited"  # its containers terminated; the pod object remains
     GONE = "Gone"  # no pod: nothing can release the lock but us
+    # Not one of this deployment's runner pods (a person's `terraform apply`, another tool): never stale,
+    # never released here; `terraform force-unlock` is for whoever knows it is dead.
+    FOREIGN = "Foreign"
+
+
+def is_runner_pod(pod: str | None, deployment: str) -> bool:
+    """Whether `pod` is named as a pod of one of `deployment`'s runner Jobs (`<job>-<5 characters>`)."""
+    if not pod:
+        return False
+    for step in STEPS:
+        prefix = job_name(deployment, step, "0" * 12)[:-12]
+        rest = pod[len(prefix):] if pod.startswith(prefix) else ""
+        if re.fullmatch(r"[0-9a-f]{12}-[0-9a-z]{5}", rest):
+            return True
+    return False
 
 
 def holder_pod(who: str | None) -> str | None:
@@ -27,7 +47,10 @@ def holder_pod(who: str | None) -> str | None:
     return who.rsplit("@", 1)[1] or None
 
 
-def holder_state(pod: Mapping[str, Any] | None) -> HolderState:
+def holder_state(pod: Mapping[str, Any] | None, *, ours: bool = True) -> HolderState:
+    """What holds the lock: `ours` when its `Who` names one of the deployment's runner pods."""
+    if not ours:
+        return HolderState.FOREIGN
     if pod is None:
         return HolderState.GONE
     phase = (pod.get("status") or {}).get("phase")
@@ -51,6 +74,12 @@ def decide_release(*, lock_id: str, state: HolderState, pod: str | None, auto_re
     if requested is not None and requested != lock_id:
         return ReleaseDecision(False, None, f"the release-lock annotation names lock {requested!r}, but the lock "
                                f"held is {lock_id!r}: nothing was released; set it to the id in status.lock.id")
+    if state == HolderState.FOREIGN:
+        if requested is not None:
+            return ReleaseDecision(False, None, f"lock {lock_id} is held by {pod or 'someone'} outside this "
+                                   "deployment's runner Jobs: the operator cannot tell whether it is alive, so it "
+                                   "never releases it; if you know it is dead, `terraform force-unlock` it")
+        return ReleaseDecision(False, None, None)
     if state != HolderState.GONE:
         if requested is not None:
             return ReleaseDecision(False, None, f"lock {lock_id} is held by pod {pod}, which exists ({state}): it is "

@@ -26,23 +26,31 @@ class RevisionCache:
         self.clock = clock
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._failed: dict[tuple[str, ...], tuple[str, float]] = {}
 
     def revision(self, key: tuple[str, ...], ttl: float, lookup: Callable[[], str],
                  last_known: str | None = None) -> Lookup:
         now = self.clock()
         with self._lock:
             cached = self._seen.get(key)
+            failed = self._failed.get(key)
+        known = cached[0] if cached is not None else last_known
+        if failed is not None and now - failed[1] < ttl:  # a failing remote is asked once per interval too
+            return Lookup(known, failed[0], False)
         if cached is not None and now - cached[1] < ttl:
             return Lookup(cached[0], None, False)
         try:
             revision = lookup()
         except Exception as exc:  # the remote is down, the credentials were rotated: keep what was known
-            known = cached[0] if cached is not None else last_known
+            with self._lock:
+                self._failed[key] = (str(exc), now)
             return Lookup(known, str(exc), True)
         with self._lock:
             self._seen[key] = (revision, now)
+            self._failed.pop(key, None)
         return Lookup(revision, None, True)
 
     def forget(self, key: tuple[str, ...]) -> None:
         with self._lock:
             self._seen.pop(key, None)
+            self._failed.pop(key, None)

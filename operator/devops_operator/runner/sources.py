@@ -26,6 +26,7 @@ from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.kube.secrets import read_secret
 
 GIT_TIMEOUT = 300
+LS_REMOTE_TIMEOUT = 30
 DOWNLOAD_TIMEOUT = 120
 
 
@@ -63,12 +64,12 @@ def fetch_config_map(api: ApiClient, namespace: str, name: str, root: Path) -> s
     return f"configmap@{short_digest(data, 16)}"
 
 
-def _git(args: list[str], cwd: Path, env: Mapping[str, str]) -> str:
+def _git(args: list[str], cwd: Path, env: Mapping[str, str], timeout: float = GIT_TIMEOUT) -> str:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
-                              timeout=GIT_TIMEOUT, check=False)
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise SourceError("spec.source.git.url", f"git {args[0]} took longer than {GIT_TIMEOUT}s") from None
+        raise SourceError("spec.source.git.url", f"git {args[0]} took longer than {timeout:.0f}s") from None
     if done.returncode != 0:
         raise SourceError("spec.source.git", f"git {args[0]} failed: {done.stderr.strip().splitlines()[-1:]}")
     return done.stdout.strip()
@@ -128,7 +129,9 @@ def remote_revision(api: ApiClient, namespace: str, git: Mapping[str, Any]) -> s
     target = git_target(git)
     with tempfile.TemporaryDirectory(prefix="git-ls-remote-") as home:
         env = git_environment(api, namespace, git, Path(home))
-        listing = _git(["ls-remote", str(git["url"]), target, f"{target}^{{}}"], Path(home), env)
+        # The operator asks this in a reconciliation: a remote that hangs must not hold it for long.
+        listing = _git(["ls-remote", str(git["url"]), target, f"{target}^{{}}"], Path(home), env,
+                       timeout=LS_REMOTE_TIMEOUT)
     found = {}
     for line in listing.splitlines():
         sha, _, name = line.partition("\t")

@@ -78,7 +78,11 @@ def resolve_backend(backend: TerraformBackend, *, deployment: str, deployment_na
                                "/terraform.tfstate", region=s3.region or region, dynamodb_table=s3.dynamodb_table,
                                encrypt=s3.encrypt)
     kube = backend.kubernetes
-    suffix = f"{kube.secret_suffix_prefix}-{deployment}" if kube.secret_suffix_prefix else deployment
+    # In the deployment's own namespace the name alone is unique; in a shared state namespace two
+    # deployments of one name (from two namespaces) would share a state and a lock without the namespace.
+    name = deployment if not kube.namespace or kube.namespace == deployment_namespace else (
+        f"{deployment_namespace}-{deployment}")
+    suffix = f"{kube.secret_suffix_prefix}-{name}" if kube.secret_suffix_prefix else name
     return BackendSettings(type="kubernetes", namespace=kube.namespace or deployment_namespace,
                            secret_suffix=suffix[:200])
 
