@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS   ?=
 PYTEST_ARGS ?=
+# make test runs the tests on (at most) two workers, a whole file to a worker, slow files first
+# (tests/conftest.py says why); PYTEST_ARGS="-n 0" runs them serially.
+PYTEST_XDIST ?= -n auto --maxprocesses 2 --dist loadfile --no-loadscope-reorder
 
 TOOLS  := .tools/bin
 .PHONY: install tools demo test unit lint crds crds-check bench image clean
@@ -32,7 +35,7 @@ demo: $(STAMP)
 
 ## make test: CRD drift check, lint, type check, unit and integration tests.
 test: $(STAMP) tools crds-check lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)

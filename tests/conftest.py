@@ -30,11 +30,27 @@ from support import TEST_POLICY, delete_namespaced_objects
 _namespace_counter = itertools.count(1)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Anything that needs a server is an integration test (`make unit` skips them).
     for item in items:
         if {"kube_server", "aws_url", "operator"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker (`make test`)
+        _slow_files_first(items)
+
+
+def _slow_files_first(items: list[pytest.Item]) -> None:
+    """The order `make test`'s workers are handed the files in (-n 2 --dist loadfile --no-loadscope-reorder).
+
+    Each worker has session servers of its own (API server, moto, operator, kubelet double: free ports,
+    per-worker temp dirs), so a file may run on either; a whole file runs on one worker, in file order, as
+    without xdist, so module fixtures (a sandbox process its last test stops, a seeded estate) are made once.
+    Files holding a `slow` test go first: they mostly wait (on whole CloudWatch minutes, on runner Jobs,
+    on a sandbox process), so they overlap the quick files instead of being the tail of the run. The sort
+    is stable, and every worker sorts the same collection the same way (xdist checks they agree).
+    """
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 def pytest_configure(config: pytest.Config) -> None:

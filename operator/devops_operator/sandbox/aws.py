@@ -62,7 +62,9 @@ def emulated_aws(port: int | None = None) -> Iterator[str]:
     """Run a moto server; yields its URL. Dummy credentials are put in the environment."""
     for key, value in SANDBOX_CREDENTIALS.items():
         os.environ.setdefault(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or free_port(), verbose=False)
+    # Port 0: the server binds a free port itself (a port picked beforehand could be taken by then, by a
+    # parallel test worker say, and moto's start() would then wait forever).
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or 0, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()
     try:

@@ -32,10 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
-from devops_operator.kube.client import call_json, new_api_client
+from devops_operator.kube.client import call_json
 
 PASSED_THROUGH = ("PATH", "LANG", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                   "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
@@ -52,6 +52,14 @@ def usable_engine() -> str | None:
         if shutil.which(engine) and has_provider:
             return engine
     return None
+
+
+def _node_client(kube_url: str) -> ApiClient:
+    """The double's own client: a plain one, not the operator's counting client. It plays the node, so
+    its polling (ten lists a second) is not the operator's, and is not counted in the operator's request
+    metric (devops_operator_kube_requests_total) of the process it shares with the operator. Every call
+    goes through call_json, which bounds it with the same timeouts."""
+    return ApiClient(Configuration(host=kube_url.rstrip("/")))
 
 
 def _now() -> str:
@@ -99,7 +107,7 @@ class KubeletDouble:
     started_jobs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.api = self.api or new_api_client(self.kube_url)
+        self.api = self.api or _node_client(self.kube_url)
         self.allow_standin = self.use_standin if self.use_standin is not None else usable_engine() is None
 
     # -- lifecycle ----------------------------------------------------------------------------------

@@ -35,6 +35,31 @@ def view_has(view: kmock.View, request: kmock.Request) -> bool:
             return request in view
 
 
+def spent(view: kmock.View) -> bool:
+    """Whether a reaction's view can match no request from now on: its chain holds a slice (such as
+    `["patch /x"][1:2]`, "the second patch only") whose source already has more requests than the
+    slice's end, and positions only grow. kmock keeps asking such a reaction (and re-filters the whole
+    request log to answer) for every request the server ever gets; a spent one is better disabled.
+
+    Only the chain every request must pass through is followed (not an OR group's branches nor an
+    exclusion's excluded views), and only a plain forward slice with an end is judged.
+    """
+    while True:
+        match view:
+            case kmock.Slicer():
+                step, start, stop = view.s.step or 1, view.s.start or 0, view.s.stop
+                forward = step > 0 and start >= 0 and stop is not None and stop >= 0
+                if forward and sum(1 for _ in view._source) > stop:  # the source holds this request already
+                    return True
+                view = view._source
+            case kmock.Stream() | kmock.Reaction():
+                return False
+            case kmock.Chained():  # Filter, Exclusion (its source), Priority
+                view = view._source
+            case _:
+                return False
+
+
 def serving_order(reactions: list[kmock.Reaction]) -> list[kmock.Reaction]:
     """Highest priority first; mixed-depth priorities compared as if padded with zeros (kmock's rule)."""
     depth = max((len(r.priorities) for r in reactions), default=0)

@@ -44,7 +44,7 @@ from devops_operator.sandbox.apiserver import (
 )
 from devops_operator.sandbox.apiserver.catalog import ResourceCatalog, ServedResource
 from devops_operator.sandbox.apiserver.lifecycle import ObjectLifecycle, Target
-from devops_operator.sandbox.apiserver.matching import serving_order, view_has
+from devops_operator.sandbox.apiserver.matching import serving_order, spent, view_has
 from devops_operator.sandbox.apiserver.patching import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -267,7 +267,12 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         """The reactions that match this request, lazily, in kmock's serving order (user reactions
         first, our fallbacks last), each decided for this one request in constant time."""
         for reaction in self._serving_order():
-            if not reaction._disabled.is_set() and view_has(reaction._source, request):
+            if reaction._disabled.is_set():
+                continue
+            if spent(reaction._source):  # a test's one-off refusal, say: never asked again, as if depleted
+                reaction._disabled.set()
+                continue
+            if view_has(reaction._source, request):
                 yield reaction
 
     def _serving_order(self) -> list[kmock.Reaction]:
