@@ -75,6 +75,12 @@ def events(api: ApiClient, namespace: str, reason: str) -> list[str]:
     return [str(e.message) for e in CoreV1Api(api).list_namespaced_event(namespace).items if e.reason == reason]
 
 
+def gauge_becomes(gauge: Any, namespace: str, name: str, value: float) -> None:
+    """The gauge of one deployment reaches `value` (recorded before the status that describes it)."""
+    wait_until(lambda: gauge.labels(namespace, name)._value.get() == value, timeout=15,
+               what=f"{gauge._name}{{{namespace}/{name}}} == {value}")
+
+
 def drift_checked(api: ApiClient, namespace: str, name: str, checks: int) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         obj = get(api, namespace, name)
@@ -107,7 +113,7 @@ def test_drift_behind_the_operators_back_is_detected_named_and_corrected_only_wh
     assert "someone-else" not in str(status)
     assert condition(drifted, "Ready")["status"] == "True"  # the last apply stands; drift is its own condition
     assert events(kube_api, namespace, "DriftDetected")
-    assert metrics.INFRA_DRIFTED_RESOURCES.labels(namespace, "drifty")._value.get() == 1
+    gauge_becomes(metrics.INFRA_DRIFTED_RESOURCES, namespace, "drifty", 1)
     assert sqs(aws_url).list_queue_tags(QueueUrl=url)["Tags"]["team"] == "someone-else"  # not corrected: not asked
     # autoCorrect in a test environment that auto-approves: a correcting plan through the same gate, applied.
     patch_spec(kube_api, namespace, "drifty", {"driftDetection": {"interval": "24h", "autoCorrect": True}})
@@ -208,7 +214,7 @@ def test_an_approved_plan_waits_for_the_change_window_and_applies_when_it_opens(
     assert status["approval"]["state"] == "AutoApproved"
     assert status["window"]["open"] is False and status["window"]["nextOpen"] == opens.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert opens.strftime("%Y-%m-%dT%H:%M:%SZ") in condition(held, "ChangeWindow")["message"]
-    assert metrics.INFRA_WAITING_FOR_WINDOW.labels(namespace, "windowed")._value.get() == 1
+    gauge_becomes(metrics.INFRA_WAITING_FOR_WINDOW, namespace, "windowed", 1)
     assert not [j for j in jobs(kube_api, namespace) if "-apply-" in j]
     assert queue_url(aws_url, f"{namespace}-windowed-jobs") is None
     # kubectl get idep shows it (the printer columns the CRD declares).
@@ -228,7 +234,7 @@ def test_an_approved_plan_waits_for_the_change_window_and_applies_when_it_opens(
     assert ready["status"]["phase"] == "Ready", ready["status"]["message"]
     assert ready["status"].get("window") is None
     assert queue_url(aws_url, f"{namespace}-windowed-jobs") is not None
-    assert metrics.INFRA_WAITING_FOR_WINDOW.labels(namespace, "windowed")._value.get() == 0
+    gauge_becomes(metrics.INFRA_WAITING_FOR_WINDOW, namespace, "windowed", 0)
 
 
 def test_suspend_starts_no_job_and_shows_it(
@@ -325,7 +331,7 @@ def test_a_destroy_refused_by_aws_blocks_with_the_escape_hatch_and_abandoning_is
     assert status["deletion"]["reason"] == "DestroyFailed" and "BucketNotEmpty" in status["deletion"]["message"]
     assert "deploy.devops.fractary.io/abandon=true" in status["message"]
     assert status["lastError"]["step"] == "destroy"
-    assert metrics.INFRA_DELETION_BLOCKED.labels(namespace, "bucket")._value.get() == 1
+    gauge_becomes(metrics.INFRA_DELETION_BLOCKED, namespace, "bucket", 1)
     annotate(kube_api, namespace, "bucket", {"deploy.devops.fractary.io/abandon": "true",
                                              "deploy.devops.fractary.io/requested-by": "alice"})
     wait_until(lambda: gone(kube_api, namespace, "bucket"), timeout=120, what="the deployment gone")
@@ -376,7 +382,7 @@ def test_a_lock_left_by_a_killed_runner_is_released_only_once_its_pod_is_gone(
         lock["id"], "annotation", "alice", lock["holderPod"])
     assert not call_json(kube_api, "GET", lease_path)["spec"].get("holderIdentity")
     assert events(kube_api, namespace, "LockReleased")
-    assert metrics.TERRAFORM_STALE_LOCKS.labels(namespace, "locked")._value.get() == 0
+    gauge_becomes(metrics.TERRAFORM_STALE_LOCKS, namespace, "locked", 0)
 
 
 def test_a_stale_lock_is_reported_and_released_automatically_only_where_the_policy_allows(
@@ -389,7 +395,7 @@ def test_a_stale_lock_is_reported_and_released_automatically_only_where_the_poli
                        o["status"]["lock"].get("stale") and o, timeout=60, what="the lock reported stale")
     assert condition(stale, "StaleLock")["status"] == "True"
     assert "deploy.devops.fractary.io/release-lock=" in condition(stale, "StaleLock")["message"]
-    assert metrics.TERRAFORM_STALE_LOCKS.labels(namespace, "stale")._value.get() == 1
+    gauge_becomes(metrics.TERRAFORM_STALE_LOCKS, namespace, "stale", 1)
     # The environment's policy allows it: released without asking, recorded as such.
     project_obj = CustomObjectsApi(kube_api).get_namespaced_custom_object(API_GROUP, API_VERSION, namespace,
                                                                           "devopsprojects", "shop")

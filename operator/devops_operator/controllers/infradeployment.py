@@ -248,6 +248,8 @@ class DeploymentController:
             if outcome.reason == "Released":  # the finalizer is gone, and so is the object: no status to write
                 self.forget(namespace, name)
                 return
+            # Gauges before the status that describes them: whoever reads the status finds them current.
+            self._record_gauges(obj, outcome)
             try:
                 apply_outcome(self.api, KIND, obj, outcome)
             except ApiException as exc:
@@ -255,7 +257,6 @@ class DeploymentController:
                     raise
                 self.forget(namespace, name)
                 return
-            self._record_gauges(obj, outcome)
             self._wake_dependents(key, obj, outcome)
             result["value"] = (metrics.Outcome.STALLED if outcome.state == "stalled" else
                                metrics.Outcome.SUCCESS if outcome.state == "ready" else metrics.Outcome.RETRY)
