@@ -166,3 +166,18 @@ def test_deployments_of_one_name_in_two_namespaces_never_share_a_state_or_a_lock
     own = resolve_backend(TerraformBackend.model_validate({"type": "kubernetes"}), deployment="web",
                           deployment_namespace="team-a", project_namespace="p", region="us-east-1")
     assert own.namespace == "team-a" and own.secret_suffix.endswith("web")  # unchanged where it was unique
+
+
+def test_a_wake_up_asked_for_twice_keeps_the_earlier_moment() -> None:
+    from devops_operator.controllers.wakeups import Wakeups
+
+    now = [0.0]
+    wakeups = Wakeups(clock=lambda: now[0])
+    wakeups.schedule_earliest("InfraDeployment", "ns", "web", 10.0)  # the next drift check
+    wakeups.schedule_earliest("InfraDeployment", "ns", "web", 5.0)  # a window opening sooner
+    wakeups.schedule_earliest("InfraDeployment", "ns", "web", 20.0)  # a retry later: 5 stands
+    assert wakeups.scheduled("InfraDeployment", "ns", "web") == 5.0
+    now[0] = 4.9
+    assert wakeups.take_due() == []
+    now[0] = 5.0
+    assert wakeups.take_due() == [("InfraDeployment", "ns", "web")] and wakeups.take_due() == []

@@ -65,10 +65,10 @@ async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
     scheduler = healthcheck.HealthCheckScheduler(memo.runtime)
     memo.health_scheduler = scheduler
     memo.background_tasks.append(asyncio.create_task(scheduler.run(), name="healthcheck-scheduler"))
-    deployments = infradeployment.DeploymentController(memo.runtime)
+    wakeups = Wakeups()
+    deployments = infradeployment.DeploymentController(memo.runtime, wakeups)
     memo.deployments = deployments
     memo.background_tasks.append(asyncio.create_task(deployments.run(), name="infradeployment-rechecks"))
-    wakeups = Wakeups()
     wakeups.register(investigation.KIND.kind, lambda ns, name: investigation.recheck(memo.runtime, wakeups, ns, name))
     wakeups.register(remediation.KIND.kind, lambda ns, name: remediation.step(memo.runtime, wakeups, ns, name))
     memo.wakeups = wakeups

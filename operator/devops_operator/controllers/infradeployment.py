@@ -58,6 +58,7 @@ from devops_operator.api.infradeployment import (
     WindowStatus,
 )
 from devops_operator.controllers.status import Outcome, apply_outcome
+from devops_operator.controllers.wakeups import Wakeups
 from devops_operator.deploy import checks, dependencies, drift, locks, registry, windows
 from devops_operator.deploy.inputs import InputError, ResolvedInputs, resolve
 from devops_operator.deploy.revisions import RevisionCache
@@ -131,6 +132,9 @@ def _failed(reason: str, message: str, fields: Mapping[str, Any] | None = None,
     return Outcome("stalled", reason, message, "Failed", fields or {}, conditions)
 
 
+UNREAD: Any = object()  # "the Job was not looked up yet" (None means it does not exist)
+
+
 def _has_condition(obj: Mapping[str, Any], ctype: str) -> bool:
     return any(c.get("type") == ctype for c in (obj.get("status") or {}).get("conditions") or [])
 
@@ -143,19 +147,20 @@ def _job_running(status: Mapping[str, Any], step: str) -> bool:
 class DeploymentController:
     """Reconciles InfraDeployments; one instance per operator, shared by handlers and the recheck task."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, wakeups: Wakeups | None = None) -> None:
         self.runtime = runtime
         self.api = runtime.kube
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self.waiting: dict[str, float] = {}  # key -> monotonic time last looked at
         self.pending_approvals: dict[str, datetime] = {}  # key -> requested at
-        self.expiries: dict[str, datetime] = {}  # key -> when its pending approval expires
         # Deployments with a running Job: looked at every tick for the lock's holder (status.lock) only;
         # the Job's own changes arrive as events.
         self.jobs_running: dict[str, float] = {}
-        # Wall-clock moments to look again: the next drift check, a window opening, a retry, a woken dependent.
-        self.scheduled: dict[str, datetime] = {}
+        # Wall-clock moments to look again (an approval expiring, the next drift check, a window opening, a
+        # retry, a woken dependent): the operator's shared wake-ups, which call reconcile then.
+        self.wakeups = wakeups or Wakeups()
+        self.wakeups.register(KIND.kind, self.reconcile)
         self.dependents: dict[str, set[str]] = {}  # dependency key -> deployments whose dependsOn names it
         self.by_project: dict[str, set[str]] = {}  # project key -> its deployments (woken when it changes)
         self.deleting_seen: dict[str, str] = {}  # key -> what a deleting object looked like when last handled
@@ -170,8 +175,7 @@ class DeploymentController:
         self.waiting.pop(key, None)
         self.jobs_running.pop(key, None)
         self.pending_approvals.pop(key, None)
-        self.expiries.pop(key, None)
-        self.scheduled.pop(key, None)
+        self.wakeups.cancel(KIND.kind, namespace, name)
         self.deleting_seen.pop(key, None)
         for keys in (*self.dependents.values(), *self.by_project.values()):
             keys.discard(key)
@@ -271,7 +275,6 @@ class DeploymentController:
                 self.waiting.pop(key, None)
             if outcome.phase != "AwaitingApproval":
                 self.pending_approvals.pop(key, None)
-                self.expiries.pop(key, None)
             self._update_pending_gauge()
 
     def _replan_now(self, obj: dict[str, Any], outcome: Outcome) -> Outcome:
@@ -287,8 +290,12 @@ class DeploymentController:
                        {**outcome.fields, **follow.fields},
                        (*outcome.domain_conditions, *follow.domain_conditions))
 
+    def _wake_at(self, key: str, at: datetime) -> None:
+        namespace, _, name = key.partition("/")
+        self.wakeups.schedule_earliest(KIND.kind, namespace, name, at.timestamp())
+
     def _record_gauges(self, obj: dict[str, Any], outcome: Outcome) -> None:
-        """Alerts' inputs, from the status just written (gauges always match what status says)."""
+        """Alerts' inputs, from the status about to be written (gauges always match what status says)."""
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         status = {**(obj.get("status") or {}), **outcome.fields}
         metrics.INFRA_DRIFTED_RESOURCES.labels(namespace, name).set(
@@ -307,14 +314,14 @@ class DeploymentController:
         if (outcome.state == "ready") != was_ready or (applied and applied != before.get("lastAppliedPlanId")):
             now = datetime.now(UTC)
             for dependent in list(self.dependents.get(key, ())):
-                self.scheduled[dependent] = now
+                self._wake_at(dependent, now)
 
     def project_changed(self, namespace: str, name: str) -> None:
         """A DevOpsProject was reconciled (its change windows, its environments may have changed): its
         deployments look again, a moment later, once the project's status is written."""
         soon = datetime.now(UTC) + timedelta(seconds=1)
         for key in list(self.by_project.get(key_of(namespace, name), ())):
-            self.scheduled[key] = min(self.scheduled.get(key, soon), soon)
+            self._wake_at(key, soon)
 
     def _update_pending_gauge(self) -> None:
         now = datetime.now(UTC)
@@ -392,8 +399,7 @@ class DeploymentController:
         found = self.revisions.revision(key, interval.total_seconds(),
                                         lambda: remote_revision(self.api, namespace, wire),
                                         last_known=(status.get("plan") or {}).get("sourceRevision"))
-        self.scheduled[key_of(namespace, name)] = min(self.scheduled.get(key_of(namespace, name), datetime.max.replace(
-            tzinfo=UTC)), datetime.now(UTC) + interval)
+        self._wake_at(key_of(namespace, name), datetime.now(UTC) + interval)
         target = git_target(wire)
         if found.error is not None:
             logger.warning("InfraDeployment %s/%s: git ls-remote of %s failed: %s", namespace, name, git.url,
@@ -417,7 +423,8 @@ class DeploymentController:
         if in_flight is not None and (observe(in_flight).active or (
                 observe(in_flight).succeeded and status.get("lastAppliedPlanId") != plan.get("id"))):
             # An apply in flight is finished and recorded, whatever changed since; the new inputs plan after.
-            applying = self._apply_step(obj, spec, access, inputs, status, PlanStatus.model_validate(plan), {}, ())
+            applying = self._apply_step(obj, spec, access, inputs, status, PlanStatus.model_validate(plan), {}, (),
+                                        found=in_flight)
             if applying.phase == "Applying":
                 return Outcome(applying.state, applying.reason, f"{applying.message}; the changed spec is planned "
                                "once it finishes", applying.phase, applying.fields, applying.domain_conditions)
@@ -448,7 +455,7 @@ class DeploymentController:
         if found is None:
             now = datetime.now(UTC)
             if attempt and _parse_time(retry.get("nextAttemptAt")) > now:
-                self.scheduled[key] = _parse_time(retry.get("nextAttemptAt"))
+                self._wake_at(key, _parse_time(retry.get("nextAttemptAt")))
                 return Outcome.reconciling("Retrying", f"plan retry {attempt} of {spec.retry.max_attempts} starts at "
                                            f"{retry.get('nextAttemptAt')} (the last one failed: "
                                            f"{(status.get('lastError') or {}).get('message', 'a transient error')})",
@@ -472,7 +479,7 @@ class DeploymentController:
             if transient and attempt < spec.retry.max_attempts:
                 delay = parse_duration(spec.retry.backoff) * (2 ** attempt)
                 at = datetime.now(UTC) + delay
-                self.scheduled[key] = at
+                self._wake_at(key, at)
                 return Outcome.reconciling(
                     "Retrying", f"{failed.message}; a transient failure ({result.get('category') or 'lock'}): retry "
                     f"{attempt + 1} of {spec.retry.max_attempts} at {rfc3339(at)}", "Planning",
@@ -542,10 +549,11 @@ class DeploymentController:
         if not decision.approved:
             self.pending_approvals.setdefault(key_of(namespace, name), request.requested_at)
             if decision.expires_at is not None:
-                self.expiries[key_of(namespace, name)] = decision.expires_at
+                self._wake_at(key_of(namespace, name), decision.expires_at)
             return Outcome.reconciling("AwaitingApproval", decision.message, "AwaitingApproval", fields,
                                        (planned, tested, approved))
-        if self._job(namespace, job_name(name, "apply", plan.id)) is None:
+        apply_job = self._job(namespace, job_name(name, "apply", plan.id))
+        if apply_job is None:
             held = self._held(obj, spec, access, "apply", f"plan {plan.id} is approved")
             if held is not None:
                 return Outcome(held.state, held.reason, held.message, held.phase, {**fields, **held.fields},
@@ -556,7 +564,7 @@ class DeploymentController:
                        (("ChangeWindow", "True", "NoWindows", "the environment has no change windows"),)
                        if _has_condition(obj, "ChangeWindow") else ())
         return self._apply_step(obj, spec, access, inputs, status, plan, fields,
-                                (planned, tested, approved, *window_open))
+                                (planned, tested, approved, *window_open), found=apply_job)
 
     def _held(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess, operation: str,
               what: str) -> Outcome | None:
@@ -571,7 +579,7 @@ class DeploymentController:
         when = (f"opens {rfc3339(state.next_open)}" if state.next_open else
                 "does not open within a year (check the windows)")
         if state.next_open is not None:
-            self.scheduled[key_of(namespace, name)] = state.next_open
+            self._wake_at(key_of(namespace, name), state.next_open)
         message = (f"{what}; {operation} waits for environment {access.environment.name}'s change window: "
                    f"{state.reason}; the next window {when}")
         return Outcome.reconciling("WaitingForWindow", message, "WaitingForWindow",
@@ -595,10 +603,10 @@ class DeploymentController:
 
     def _apply_step(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
                     inputs: ResolvedInputs, status: dict[str, Any], plan: PlanStatus, fields: dict[str, Any],
-                    conds: tuple[tuple[str, str, str, str], ...]) -> Outcome:
+                    conds: tuple[tuple[str, str, str, str], ...], found: Any = UNREAD) -> Outcome:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         job = job_name(name, "apply", plan.id)
-        found = self._job(namespace, job)
+        found = self._job(namespace, job) if found is UNREAD else found
         if found is None:
             self._create_job(job, inputs, "apply", obj, plan)
             fields["jobs"] = {"current": job, "step": "apply", "startedAt": rfc3339()}
@@ -779,8 +787,7 @@ class DeploymentController:
                 checks = int(state.get("checks") or 0) + 1
                 job = job_name(name, "drift", short_digest({"request": inputs.request_key, "check": checks,
                                                             "plan": status.get("lastAppliedPlanId")}))
-                if self._job(namespace, job) is None:
-                    self._create_job(job, inputs, "drift", obj)
+                self._create_job(job, inputs, "drift", obj)  # already there (a restart): the same check, kept
                 state.update(checks=checks, job=job, checkedPlanId=status.get("lastAppliedPlanId"))
                 fields["jobs"] = {"current": job, "step": "drift", "startedAt": rfc3339()}
                 message = f"{message}; drift check running in Job {job}"
@@ -797,7 +804,7 @@ class DeploymentController:
         state["nextCheck"] = rfc3339(upcoming) if settings.enabled and upcoming is not None else None
         if (settings.enabled and upcoming is not None and upcoming > datetime.now(UTC)
                 and not (fields.get("jobs") or jobs).get("current")):
-            self.scheduled[key] = min(self.scheduled.get(key, upcoming), upcoming)
+            self._wake_at(key, upcoming)
         fields["drift"] = state
         if follow is not None:
             return Outcome(follow.state, follow.reason, follow.message, follow.phase,
@@ -1119,7 +1126,7 @@ class DeploymentController:
             lock_conds.extend(found_conds)
         attempts = int(deletion.get("attempts") or 0)
         if deletion.get("nextAttemptAt") and _parse_time(deletion["nextAttemptAt"]) > datetime.now(UTC):
-            self.scheduled[me] = _parse_time(deletion["nextAttemptAt"])
+            self._wake_at(me, _parse_time(deletion["nextAttemptAt"]))
             return waiting("Retrying", "DestroyRetrying", f"destroy attempt {attempts + 1} starts at "
                            f"{deletion['nextAttemptAt']} (the last failed: {deletion.get('lastError', '')})")
         if attempts > spec.retry.max_attempts:  # retries used up: stays blocked until asked again (replan)
@@ -1156,7 +1163,8 @@ class DeploymentController:
             return waiting("AwaitingApproval", "AwaitingApproval", f"destroy plan {destroy_plan} destroys "
                            f"{result.get('destroy', 0)} resource(s): {decision.message}", phase="AwaitingApproval")
         apply_job = job_name(name, "apply", destroy_plan)
-        if self._job(namespace, apply_job) is None:
+        existing = self._job(namespace, apply_job)
+        if existing is None:
             held = self._held(obj, spec, access, "apply", f"destroy plan {destroy_plan} is approved")
             if held is not None:
                 return waiting("WaitingForWindow", held.reason, held.message, phase=held.phase)
@@ -1164,7 +1172,7 @@ class DeploymentController:
                           artifact_secret=result.get("artifactSecret"), artifact_sha256=result.get("artifactSha256"),
                           source_revision=result.get("sourceRevision"))
         busy, result = self._destroy_job(obj, apply_job, "apply", inputs, plan,
-                                         f"destroying with plan {destroy_plan}", blocked, waiting)
+                                         f"destroying with plan {destroy_plan}", blocked, waiting, found=existing)
         if busy is not None:
             return busy
         if not result.get("ok"):
@@ -1173,10 +1181,11 @@ class DeploymentController:
                                     f"{result.get('resourceCount', 0)} resource(s) left in the state")
 
     def _destroy_job(self, obj: dict[str, Any], job: str, step: str, inputs: ResolvedInputs, plan: PlanStatus | None,
-                     what: str, blocked: Any, waiting: Any) -> tuple[Outcome | None, dict[str, Any]]:
+                     what: str, blocked: Any, waiting: Any, found: Any = UNREAD) -> tuple[Outcome | None,
+                                                                                       dict[str, Any]]:
         """Start or look at one Job of a destroy: (the outcome while it runs, or None and its result when done)."""
         namespace = obj["metadata"]["namespace"]
-        found = self._job(namespace, job)
+        found = self._job(namespace, job) if found is UNREAD else found
         if found is None:
             try:
                 self._create_job(job, inputs, step, obj, plan)
@@ -1206,7 +1215,7 @@ class DeploymentController:
         post_event(self.api, obj, "Warning", "DestroyFailed", f"{what} Job {job} failed ({category}): {error}")
         if attempts <= spec.retry.max_attempts:
             at = datetime.now(UTC) + parse_duration(spec.retry.backoff) * (2 ** (attempts - 1))
-            self.scheduled[key_of(obj["metadata"]["namespace"], obj["metadata"]["name"])] = at
+            self._wake_at(key_of(obj["metadata"]["namespace"], obj["metadata"]["name"]), at)
             outcome: Outcome = waiting("Retrying", "DestroyRetrying", f"{what} failed ({category}): {error}; attempt "
                                        f"{attempts + 1} at {rfc3339(at)}", nextAttemptAt=rfc3339(at))
         else:
@@ -1372,20 +1381,14 @@ class DeploymentController:
         return max(0.2, min(self.runtime.config.stalled_recheck_seconds, 30.0))
 
     def due(self, now: float) -> list[str]:
-        """Deployments to look at again: those waiting for something outside them, and expired approvals.
+        """Deployments to look at again every tick: those waiting for something outside them, and running Jobs'
+        lock holders.
 
-        Jobs are watched, so nothing that only waits for a Job is polled; a plan waiting for a person is looked
-        at again only once its expiresAfter has passed (an approval is a spec change, which kopf delivers).
+        Jobs are watched, so nothing that only waits for a Job is polled; moments (an approval's expiresAfter, the
+        next drift check, a window opening, a retry) are the shared wake-ups' (self.wakeups).
         """
         keys = [k for k, at in list(self.waiting.items()) if now - at >= self.tick]
         keys += [k for k, at in list(self.jobs_running.items()) if now - at >= self.tick and k not in keys]
-        wall = datetime.now(UTC)
-        keys += [k for k, expires in list(self.expiries.items()) if expires <= wall and k not in keys]
-        for key, at in list(self.scheduled.items()):
-            if at <= wall:
-                self.scheduled.pop(key, None)
-                if key not in keys:
-                    keys.append(key)
         return keys
 
     async def run(self) -> None:
@@ -1414,7 +1417,7 @@ def _summary_view(plan: PlanStatus) -> Any:
 def _controller(memo: kopf.Memo) -> DeploymentController:
     controller: DeploymentController | None = memo.get("deployments")
     if controller is None:
-        controller = DeploymentController(memo.runtime)
+        controller = DeploymentController(memo.runtime, memo.get("wakeups"))
         memo.deployments = controller
     return controller
 

@@ -41,6 +41,12 @@ class Wakeups:
         with self._lock:
             self._due[(kind, namespace, name)] = at
 
+    def schedule_earliest(self, kind: str, namespace: str, name: str, at: float) -> None:
+        """Look at the object at `at`, or earlier if something else already asked for earlier."""
+        with self._lock:
+            key = (kind, namespace, name)
+            self._due[key] = min(self._due.get(key, at), at)
+
     def cancel(self, kind: str, namespace: str, name: str) -> None:
         with self._lock:
             self._due.pop((kind, namespace, name), None)

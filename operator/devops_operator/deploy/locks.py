@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from devops_operator.api.infradeployment import JobStep
 from devops_operator.terraform.jobs import job_name
-
-STEPS = ("plan", "apply", "destroy", "drift")
 
 
 class HolderState(StrEnum):
@@ -32,7 +31,7 @@ def is_runner_pod(pod: str | None, deployment: str) -> bool:
     """Whether `pod` is named as a pod of one of `deployment`'s runner Jobs (`<job>-<5 characters>`)."""
     if not pod:
         return False
-    for step in STEPS:
+    for step in (str(s) for s in JobStep):
         prefix = job_name(deployment, step, "0" * 12)[:-12]
         rest = pod[len(prefix):] if pod.startswith(prefix) else ""
         if re.fullmatch(r"[0-9a-f]{12}-[0-9a-z]{5}", rest):
