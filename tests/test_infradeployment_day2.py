@@ -186,6 +186,11 @@ def test_depends_on_waits_replans_on_new_outputs_and_refuses_a_cycle(
     deployment(kube_api, namespace, "c2", dependsOn=[{"name": "c1"}])
     stalled = wait_phase(kube_api, namespace, "c2", "Stalled")
     assert condition(stalled, "DependenciesReady")["reason"] == "DependencyCycle"
+    # Another tenant's namespace is not the operator's to read on this deployment's behalf.
+    deployment(kube_api, namespace, "nosy", dependsOn=[{"name": "db", "namespace": "someone-else"}])
+    refused = wait_phase(kube_api, namespace, "nosy", "Stalled")
+    assert condition(refused, "DependenciesReady")["reason"] == "DependencyNotAllowed"
+    assert "spec.dependsOn[0]" in refused["status"]["message"]
     assert f"{namespace}/c2 -> {namespace}/c1 -> {namespace}/c2" in stalled["status"]["message"]
     assert not [j for j in jobs(kube_api, namespace) if j.startswith(("c1-", "c2-"))]
 

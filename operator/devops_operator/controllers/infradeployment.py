@@ -350,7 +350,7 @@ class DeploymentController:
                 return Outcome.reconciling("WaitingForProject", str(exc), "Pending")
             return Outcome.stalled(exc.reason, str(exc))
         self.by_project.setdefault(access.key, set()).add(key_of(namespace, name))
-        found = self._dependencies(obj, spec)
+        found = self._dependencies(obj, spec, access)
         if isinstance(found, Outcome):
             return found
         depends, dependency_digests, depends_condition = found
@@ -855,7 +855,7 @@ class DeploymentController:
 
     # -- day 2: dependencies --------------------------------------------------------------------------
 
-    def _dependencies(self, obj: dict[str, Any], spec: InfraDeploymentSpec) -> (
+    def _dependencies(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess) -> (
             Outcome | tuple[dict[str, Any] | None, dict[str, str], tuple[str, str, str, str] | None]):
         """spec.dependsOn: a cycle stalls; a dependency not Ready waits; the Ready ones' digests re-plan on change."""
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -863,6 +863,16 @@ class DeploymentController:
         if not spec.depends_on:
             return None, {}, (("DependenciesReady", "True", "NoDependencies", "spec.dependsOn is empty")
                               if _has_condition(obj, "DependenciesReady") else None)
+        # The operator reads a dependency's status and outputs on this deployment's behalf: only in its own
+        # namespace, or in its project's (which granted this namespace, as for projectRef).
+        allowed = {namespace, access.namespace}
+        for index, ref in enumerate(spec.depends_on):
+            if (ref.namespace or namespace) not in allowed:
+                message = (f"spec.dependsOn[{index}]: a dependency in namespace {ref.namespace} is refused: "
+                           f"dependencies live in {namespace} or in the project's namespace {access.namespace}")
+                return Outcome.stalled("DependencyNotAllowed", message, {"dependencies": {
+                    "ready": False, "waiting": [], "outputsDigest": None}},
+                    (("DependenciesReady", "False", "DependencyNotAllowed", message),))
         seen: dict[str, dict[str, Any] | None] = {me: obj}
 
         def fetch(dep: str) -> dict[str, Any] | None:
