@@ -49,6 +49,11 @@ class OperatorConfig:
     # capped, with jitter (docs/architecture.md).
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 300.0
+    # The scheduler (controllers/wakeups.py): its worker threads, how many of them one namespace's work may
+    # hold at once, and how long one piece of work may run before its waiter gives up.
+    scheduler_workers: int = 8
+    scheduler_per_namespace: int = 2
+    work_timeout_seconds: float = 300.0
     # The tenancy policy (docs/security.md): a YAML file re-read when it changes, or (embedding code:
     # the sandbox, tests) a policy object. Neither: the built-in defaults.
     tenancy_policy_file: str = ""
@@ -78,6 +83,9 @@ class OperatorConfig:
             reverify_seconds=float(env.get("DEVOPS_OPERATOR_REVERIFY_SECONDS", "600")),
             retry_base_seconds=float(env.get("DEVOPS_OPERATOR_RETRY_BASE_SECONDS", "2")),
             retry_cap_seconds=float(env.get("DEVOPS_OPERATOR_RETRY_CAP_SECONDS", "300")),
+            scheduler_workers=int(env.get("DEVOPS_OPERATOR_WORKERS", "8")),
+            scheduler_per_namespace=int(env.get("DEVOPS_OPERATOR_WORKERS_PER_NAMESPACE", "2")),
+            work_timeout_seconds=float(env.get("DEVOPS_OPERATOR_WORK_TIMEOUT_SECONDS", "300")),
             tenancy_policy_file=env.get("DEVOPS_OPERATOR_TENANCY_POLICY", ""),
             operator_namespace=env.get("DEVOPS_OPERATOR_NAMESPACE") or env.get("POD_NAMESPACE") or "devops-operator",
         )

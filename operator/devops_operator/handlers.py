@@ -58,21 +58,21 @@ def configure(
 
 @kopf.on.startup()
 async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
-    """Background work outside kopf's per-object handlers (registered after `configure`, so it runs after)."""
-    rechecks = devopsproject.ProjectRechecks(memo.runtime)
-    memo.project_rechecks = rechecks
-    memo.background_tasks = [asyncio.create_task(rechecks.run(), name="devopsproject-rechecks")]
-    scheduler = healthcheck.HealthCheckScheduler(memo.runtime)
-    memo.health_scheduler = scheduler
-    memo.background_tasks.append(asyncio.create_task(scheduler.run(), name="healthcheck-scheduler"))
-    wakeups = Wakeups()
-    deployments = infradeployment.DeploymentController(memo.runtime, wakeups)
-    memo.deployments = deployments
-    memo.background_tasks.append(asyncio.create_task(deployments.run(), name="infradeployment-rechecks"))
+    """The one scheduler every controller looks again through (registered after `configure`, so it runs after).
+
+    No controller runs a loop of its own: project rechecks, HealthCheck checks, deployment rechecks and every
+    wake-up are work items of `Wakeups`, with a bounded pool and per-namespace fairness.
+    """
+    config: OperatorConfig = memo.runtime.config
+    wakeups = Wakeups(workers=config.scheduler_workers, per_namespace=config.scheduler_per_namespace,
+                      timeout=config.work_timeout_seconds)
+    memo.wakeups = wakeups
+    memo.project_rechecks = devopsproject.ProjectRechecks(memo.runtime, wakeups)
+    memo.health_scheduler = healthcheck.HealthCheckScheduler(memo.runtime, wakeups)
+    memo.deployments = infradeployment.DeploymentController(memo.runtime, wakeups)
     wakeups.register(investigation.KIND.kind, lambda ns, name: investigation.recheck(memo.runtime, wakeups, ns, name))
     wakeups.register(remediation.KIND.kind, lambda ns, name: remediation.step(memo.runtime, wakeups, ns, name))
-    memo.wakeups = wakeups
-    memo.background_tasks.append(asyncio.create_task(wakeups.run(), name="wakeups"))
+    memo.background_tasks = [asyncio.create_task(wakeups.run(), name="scheduler")]
 
 
 @kopf.on.cleanup()

@@ -131,6 +131,48 @@ REMEDIATION_AWAITING_APPROVAL = Gauge(
     ["namespace", "name"],
 )
 
+# The scheduler (controllers/wakeups.py): every "look again later" and the long work kept off kopf's handlers.
+# The lateness histogram's namespace label is bounded: the first SCHEDULER_NAMESPACES namespaces seen have
+# their own series, any later one is counted as "other".
+SCHEDULER_NAMESPACES = 100
+SCHEDULER_QUEUE_DEPTH = Gauge(
+    "devops_operator_scheduler_queue_depth",
+    "Work that is due and waits for a worker of the scheduler.",
+)
+SCHEDULER_SCHEDULED = Gauge(
+    "devops_operator_scheduler_scheduled",
+    "Objects with a moment to be looked at again that has not come yet.",
+)
+SCHEDULER_IN_FLIGHT = Gauge(
+    "devops_operator_scheduler_in_flight",
+    "Work running on the scheduler's workers now, by kind.",
+    ["kind"],
+)
+SCHEDULER_LATENESS = Histogram(
+    "devops_operator_scheduler_lateness_seconds",
+    "How long after its moment (or its submission) work started, by namespace (bounded: later ones are other).",
+    ["namespace"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+SCHEDULER_TIMEOUTS = Counter(
+    "devops_operator_scheduler_timeouts_total",
+    "Work that ran longer than the scheduler's timeout (DEVOPS_OPERATOR_WORK_TIMEOUT_SECONDS), by kind.",
+    ["kind"],
+)
+_scheduler_namespaces: set[str] = set()
+_scheduler_namespaces_lock = threading.Lock()
+
+
+def scheduler_namespace(namespace: str) -> str:
+    """The lateness histogram's label for a namespace: itself while fewer than the bound are known."""
+    with _scheduler_namespaces_lock:
+        if namespace in _scheduler_namespaces:
+            return namespace
+        if len(_scheduler_namespaces) < SCHEDULER_NAMESPACES:
+            _scheduler_namespaces.add(namespace)
+            return namespace
+    return "other"
+
 
 class Outcome:
     SUCCESS = "success"

@@ -11,7 +11,7 @@ for a project that is invalid, denied by policy, or not verified (DESIGN §6).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from kubernetes.client import ApiClient, CoreV1Api
@@ -48,6 +48,8 @@ class Runtime:
     _secret_versions: dict[SecretKey, str] = field(default_factory=dict)
     # Projects whose credentials changed or failed on a call since they were verified: re-verify them now.
     _reverify: set[str] = field(default_factory=set)
+    # Called with a project's key when its re-verification is asked for (the scheduler looks at it now).
+    _reverify_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: OperatorConfig, kube: ApiClient) -> Runtime:
@@ -160,8 +162,17 @@ class Runtime:
     def request_reverification(self, project_key: str) -> None:
         """Ask for the project's identities to be checked again soon (its Secret changed, a call failed)."""
         with self._lock:
-            if project_key in self._admitted:
-                self._reverify.add(project_key)
+            if project_key not in self._admitted:
+                return
+            self._reverify.add(project_key)
+            listeners = list(self._reverify_listeners)
+        for listener in listeners:
+            listener(project_key)
+
+    def on_reverification(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(project_key)` whenever a project's re-verification is asked for."""
+        with self._lock:
+            self._reverify_listeners.append(listener)
 
     def needs_reverification(self, project_key: str) -> bool:
         with self._lock:

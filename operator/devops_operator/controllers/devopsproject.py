@@ -7,18 +7,16 @@ sts:GetCallerIdentity per identity, through the session factory, which alone rea
 Secrets); this module calls them and writes the outcome.
 
 Waiting is quiet: a project waiting for something outside it (a Secret created later, an IAM fix, a
-policy change) is looked at again by `ProjectRechecks`, a background task, not by a handler failing and
-logging ERROR every few seconds; Ready projects are re-verified by it too. Only unexpected failures and
+policy change) is looked at again by `ProjectRechecks` through the operator's one scheduler
+(`controllers/wakeups.py`), on a back-off, not by a handler failing and logging ERROR every few seconds;
+Ready projects are re-verified by it too. Only unexpected failures and
 an unreachable AWS retry through kopf, with exponential backoff from kopf's retry count.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +29,9 @@ from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.api.devopsproject import KIND, EnvironmentStatus
 from devops_operator.aws.identity import IdentityCheck, verify_identities
 from devops_operator.controllers.status import Outcome, apply_outcome, retry_delay, write_outcome
+from devops_operator.controllers.wakeups import Wakeups, waiting_delay
 from devops_operator.kube.client import REQUEST_TIMEOUT
 from devops_operator.kube.conditions import rfc3339
-from devops_operator.kube.redaction import redact
 from devops_operator.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -149,58 +147,76 @@ class Evaluation:
     generation: int | None
     state: str
     reason: str
-    evaluated_at: float  # monotonic seconds
+    evaluated_at: float  # epoch seconds (the scheduler's clock)
     verified_at: float | None
+    waits: int = 0  # evaluations in a row that waited for the same thing
 
 
-def recheck_due(evaluation: Evaluation, *, now: float, reverify_seconds: float, recheck_seconds: float,
-                reverification_requested: bool) -> bool:
-    """Whether a project should be evaluated again now (pure)."""
+def waiting(state: str, reason: str) -> bool:
+    return state == "stalled" and reason in WAITING_REASONS
+
+
+def next_recheck(evaluation: Evaluation, *, reverify_seconds: float, recheck_seconds: float) -> float | None:
+    """When to evaluate a project again (pure): a Ready one when its verification is due, one waiting for
+    something outside it on a back-off from the recheck interval; None: wait for an edit (invalid specs) or
+    for kopf's retry (failures)."""
     if evaluation.state == "ready":
-        overdue = evaluation.verified_at is None or now - evaluation.verified_at >= reverify_seconds
-        return overdue or reverification_requested
-    if evaluation.state == "stalled" and evaluation.reason in WAITING_REASONS:
-        return reverification_requested or now - evaluation.evaluated_at >= recheck_seconds
-    return False  # invalid specs wait for an edit; retries of failures belong to kopf
+        verified = evaluation.verified_at if evaluation.verified_at is not None else evaluation.evaluated_at
+        return verified + reverify_seconds
+    if waiting(evaluation.state, evaluation.reason):
+        return evaluation.evaluated_at + waiting_delay(evaluation.waits, recheck_seconds)
+    return None
 
 
 class ProjectRechecks:
-    """Looks again at projects between their changes, outside kopf's handlers (so no finalizer and no
-    ERROR logs are needed for waiting): re-verifies Ready projects every `reverify_seconds` and at once
-    after a credentials change or an auth failure; re-evaluates projects waiting for a Secret, an IAM
-    fix or a tenancy policy change every `stalled_recheck_seconds`."""
+    """Looks again at projects between their changes, through the operator's scheduler (so no finalizer and
+    no ERROR logs are needed for waiting): re-verifies Ready projects every `reverify_seconds` and at once
+    after a credentials change or an auth failure; re-evaluates projects waiting for a Secret, an IAM fix or
+    a tenancy policy change from every `stalled_recheck_seconds` on, backing off while nothing changes."""
 
-    def __init__(self, runtime: Runtime, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, runtime: Runtime, wakeups: Wakeups | None = None) -> None:
         self.runtime = runtime
-        self.clock = clock
+        self.wakeups = wakeups or Wakeups()
+        self.clock = self.wakeups.clock
         self._lock = threading.Lock()
         self._evaluations: dict[str, Evaluation] = {}
-
-    @property
-    def tick(self) -> float:
-        return max(0.1, min(self.runtime.config.stalled_recheck_seconds / 2, 5.0))
+        self.wakeups.register(KIND.kind, lambda namespace, name: self.recheck(project_key(namespace, name)))
+        runtime.on_reverification(self.reverify_now)
 
     def record(self, key: str, generation: int | None, outcome: Outcome) -> None:
         now = self.clock()
         # A Ready outcome means every identity just answered STS: that is the verification time.
         verified_at = now if outcome.state == "ready" else None
         with self._lock:
-            self._evaluations[key] = Evaluation(generation, outcome.state, outcome.reason, now, verified_at)
+            known = self._evaluations.get(key)
+            waits = 0
+            if waiting(outcome.state, outcome.reason):
+                same = known is not None and (known.state, known.reason) == (outcome.state, outcome.reason)
+                waits = known.waits + 1 if same and known is not None else 1
+            evaluation = Evaluation(generation, outcome.state, outcome.reason, now, verified_at, waits)
+            self._evaluations[key] = evaluation
+        config = self.runtime.config
+        at = next_recheck(evaluation, reverify_seconds=config.reverify_seconds,
+                          recheck_seconds=config.stalled_recheck_seconds)
+        namespace, _, name = key.partition("/")
+        if at is None:
+            self.wakeups.cancel(KIND.kind, namespace, name)
+        else:
+            self.wakeups.schedule(KIND.kind, namespace, name, at)
+
+    def reverify_now(self, key: str) -> None:
+        """A Secret it uses changed, or a call failed authentication: look at the project now."""
+        with self._lock:
+            known = self._evaluations.get(key)
+        if known is not None and (known.state == "ready" or waiting(known.state, known.reason)):
+            namespace, _, name = key.partition("/")
+            self.wakeups.schedule(KIND.kind, namespace, name, self.clock())
 
     def forget(self, key: str) -> None:
         with self._lock:
             self._evaluations.pop(key, None)
-
-    def due(self) -> list[str]:
-        now, config = self.clock(), self.runtime.config
-        with self._lock:
-            items = list(self._evaluations.items())
-        return [
-            key for key, evaluation in items
-            if recheck_due(evaluation, now=now, reverify_seconds=config.reverify_seconds,
-                           recheck_seconds=config.stalled_recheck_seconds,
-                           reverification_requested=self.runtime.needs_reverification(key))
-        ]
+        namespace, _, name = key.partition("/")
+        self.wakeups.cancel(KIND.kind, namespace, name)
 
     def recheck(self, key: str) -> None:
         """Evaluate one project again and write its status directly (the API, not a kopf patch)."""
@@ -222,18 +238,11 @@ class ProjectRechecks:
             return  # a change is on its way to kopf's handler, which evaluates it
         with metrics.reconcile_timer(KIND.kind) as result:
             outcome = evaluate(name, namespace, dict(obj.get("spec") or {}), self.runtime)
-            apply_outcome(self.runtime.kube, KIND, obj, outcome)
+            # Still waiting for the same thing: the status already says so (no write, no churn).
+            apply_outcome(self.runtime.kube, KIND, obj, outcome, only_if_changed=waiting(outcome.state,
+                                                                                          outcome.reason))
             result["value"] = _metric_outcome(outcome)
         self.record(key, generation, outcome)
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick)
-            for key in self.due():
-                try:
-                    await asyncio.to_thread(self.recheck, key)
-                except Exception as exc:  # one project's failure must not stop the others' rechecks
-                    logger.warning("recheck of DevOpsProject %s failed: %s", key, redact(str(exc)))
 
 
 def _metric_outcome(outcome: Outcome) -> str:

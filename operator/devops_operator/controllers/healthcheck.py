@@ -5,10 +5,11 @@ the rest is pure), this module decides when, and writes what came out.
 
 - kopf's create/update/resume handlers parse the spec: an invalid one is Stalled at once (the message
   names the field), a valid one is handed to `HealthCheckScheduler`.
-- The scheduler, a background task like `ProjectRechecks`, runs each HealthCheck's check every
-  `spec.interval` (not while `spec.suspend`), and at once when the `devops.fractary.io/requested-at`
-  annotation takes a new value (seen by an event handler: kopf leaves annotations under its own prefix
-  out of what it diffs). Checks run in threads, a few at a time, never two of one object at once.
+- `HealthCheckScheduler` decides when: each HealthCheck's check every `spec.interval` (not while
+  `spec.suspend`), and at once when the `devops.fractary.io/requested-at` annotation takes a new value
+  (seen by an event handler: kopf leaves annotations under its own prefix out of what it diffs). The
+  checks run as work items of the operator's one scheduler (`controllers/wakeups.py`): in its bounded
+  worker pool, round-robin across namespaces, never two of one object at once.
   No kopf timer or daemon: those would put a finalizer on every HealthCheck, and nothing needs cleaning
   up at deletion that an event handler cannot do (in-memory schedule, gauges; the report ConfigMap is
   owned by the HealthCheck and garbage-collected with it). A deletion while the operator is down leaves
@@ -22,11 +23,9 @@ the rest is pure), this module decides when, and writes what came out.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from devops_operator.api.common import (
 from devops_operator.api.healthcheck import KIND, HealthCheckSpec, TargetsSummary, Verdict, parse_rfc3339
 from devops_operator.aws.errors import AwsConfigurationError, classify
 from devops_operator.controllers.status import Outcome, apply_outcome, retry_delay, write_outcome
+from devops_operator.controllers.wakeups import DEFAULT, Wakeups
 from devops_operator.durations import parse_duration
 from devops_operator.kube.client import REQUEST_TIMEOUT
 from devops_operator.kube.conditions import get_condition, rfc3339
@@ -239,18 +239,24 @@ def first_due(status: Mapping[str, Any], generation: int | None, interval: float
 
 
 class HealthCheckScheduler:
-    """Runs due checks in threads (at most `parallel` at once); see the module docstring."""
+    """When each HealthCheck is checked; the checks run as work items of the operator's one scheduler
+    (`controllers/wakeups.py`: its bounded worker pool, round-robin across namespaces, never two checks of
+    one object at once). See the module docstring."""
 
-    def __init__(self, runtime: Runtime, *, parallel: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, runtime: Runtime, wakeups: Wakeups | None = None) -> None:
         self.runtime = runtime
-        self.clock = clock
-        self.parallel = parallel
+        self.wakeups = wakeups or Wakeups()
+        self.clock = self.wakeups.clock
         self._lock = threading.Lock()
         self._entries: dict[str, Schedule] = {}
+        self.wakeups.register(KIND.kind, lambda namespace, name: self.wake(_key(namespace, name)))
 
-    @property
-    def tick(self) -> float:
-        return max(0.05, min(self.runtime.config.stalled_recheck_seconds / 2, 1.0))
+    def _wake_at(self, key: str, at: float) -> None:
+        namespace, _, name = key.partition("/")
+        if math.isfinite(at):
+            self.wakeups.schedule(KIND.kind, namespace, name, at)
+        else:
+            self.wakeups.cancel(KIND.kind, namespace, name, DEFAULT)
 
     def register(self, key: str, generation: int | None, spec: HealthCheckSpec, status: Mapping[str, Any],
                  requested: str | None) -> None:
@@ -262,34 +268,40 @@ class HealthCheckScheduler:
                 known.interval, known.suspended = interval, spec.suspend
                 if requested is not None and requested != known.handled:
                     known.requested = requested
+                    self._wake_at(key, now)
                 return
             due = first_due(status, generation, interval, now_wall=datetime.now(UTC), now=now)
             self._entries[key] = Schedule(generation, interval, spec.suspend, due, requested=requested,
                                           handled=known.handled if known else None,
                                           running=known.running if known else False)
+        self._wake_at(key, now if requested is not None else due)
 
     def request(self, key: str, value: str) -> None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and value != entry.handled:
-                entry.requested = value
+            if entry is None or value == entry.handled:
+                return
+            entry.requested = value
+        self._wake_at(key, self.clock())
 
     def forget(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
+        namespace, _, name = key.partition("/")
+        self.wakeups.cancel(KIND.kind, namespace, name)
 
-    def due(self) -> list[str]:
-        """The checks to start now (marked running), at most `parallel` running at any time."""
+    def wake(self, key: str) -> None:
+        """The scheduler's call at a HealthCheck's moment: check it if it is still due (a suspend, a newer
+        moment or a forget may have come since)."""
         now = self.clock()
         with self._lock:
-            free = self.parallel - sum(1 for entry in self._entries.values() if entry.running)
-            ready = [key for key, entry in self._entries.items() if is_due(entry, now)]
-            # Requested checks first, then the longest overdue.
-            ready.sort(key=lambda k: (self._entries[k].requested is None, self._entries[k].due))
-            chosen = ready[: max(free, 0)]
-            for key in chosen:
-                self._entries[key].running = True
-        return chosen
+            entry = self._entries.get(key)
+            if entry is None or not is_due(entry, now):
+                if entry is not None and not entry.running and not entry.suspended and entry.due > now:
+                    self._wake_at(key, entry.due)
+                return
+            entry.running = True
+        self.check(key)
 
     def _finished(self, key: str, generation: int | None, delay: float | None, handled: str | None,
                   failed: bool) -> None:
@@ -300,13 +312,15 @@ class HealthCheckScheduler:
             entry.running = False
             if entry.generation != generation:
                 entry.due = self.clock()  # the spec changed during the check: check the new one now
-                return
-            if handled is not None:
-                entry.handled = handled
-                if entry.requested == handled:
-                    entry.requested = None
-            entry.failures = entry.failures + 1 if failed else 0
-            entry.due = self.clock() + (delay if delay is not None else math.inf)
+            else:
+                if handled is not None:
+                    entry.handled = handled
+                    if entry.requested == handled:
+                        entry.requested = None
+                entry.failures = entry.failures + 1 if failed else 0
+                entry.due = self.clock() + (delay if delay is not None else math.inf)
+            at = self.clock() if entry.requested is not None else entry.due
+        self._wake_at(key, at)
 
     def _generation(self, key: str) -> int | None:
         with self._lock:
@@ -317,15 +331,6 @@ class HealthCheckScheduler:
         with self._lock:
             entry = self._entries.get(key)
             return entry.failures if entry else 0
-
-    async def run(self) -> None:
-        running: set[asyncio.Task[None]] = set()
-        while True:
-            await asyncio.sleep(self.tick)
-            for key in self.due():
-                task = asyncio.create_task(asyncio.to_thread(self.check, key), name=f"healthcheck {key}")
-                running.add(task)
-                task.add_done_callback(running.discard)
 
     # -- one check ----------------------------------------------------------------------------------------
 
@@ -364,7 +369,8 @@ class HealthCheckScheduler:
         metadata = obj["metadata"]
         generation = metadata.get("generation")
         if generation != self._generation(key):
-            return generation, 0.0, None, False  # kopf's handler has not seen this spec yet: it registers it
+            # kopf's handler has not seen this spec yet: it registers it (and wakes it); look again shortly.
+            return self._generation(key), 0.5, None, False
         requested = (metadata.get("annotations") or {}).get(REQUESTED_AT_ANNOTATION)
         handled = requested if requested != (obj.get("status") or {}).get("lastHandledRequest") else None
         spec, problems = parse_spec(obj.get("spec") or {})

@@ -10,8 +10,10 @@ starting another. Every path that writes status goes through one lock per deploy
 the Job watch and the background recheck never interleave their writes.
 
 Waiting is quiet: a plan waiting for approval is an expected wait (no error, no retry loop); Jobs are
-watched (their events reconcile the owner); a background task only re-looks at deployments that wait for
-something outside them (a project becoming Ready, a ConfigMap created later) and expires approvals.
+watched (their events reconcile the owner); the operator's one scheduler (`controllers/wakeups.py`) re-looks
+at deployments that wait for something outside them (a project becoming Ready, a ConfigMap created later) on
+a back-off, writing status only when it changed, and at every moment one asked for (approvals expiring,
+drift checks, windows, retries).
 
 Day 2 (after the first apply): drift checks on `spec.driftDetection.interval` (a detect-only plan Job);
 `dependsOn` (waits, refuses cycles, re-plans on a dependency's new outputs); the environment's change
@@ -23,11 +25,9 @@ they share the state lock, so a spec change during an apply or a drift check wai
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import threading
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,7 +58,7 @@ from devops_operator.api.infradeployment import (
     WindowStatus,
 )
 from devops_operator.controllers.status import Outcome, apply_outcome
-from devops_operator.controllers.wakeups import Wakeups
+from devops_operator.controllers.wakeups import Wakeups, waiting_delay
 from devops_operator.deploy import checks, dependencies, drift, locks, registry, windows
 from devops_operator.deploy.inputs import InputError, ResolvedInputs, resolve
 from devops_operator.deploy.revisions import RevisionCache
@@ -87,6 +87,7 @@ WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "SourceArtif
                              "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady", "PolicyDenied",
                              "WaitingForDependencies", "ReconcileError"})
 DRIFTED = "Drifted"
+POLL = "poll"  # the scheduler reason of a deployment's polls (a running Job's lock, a wait's back-off)
 # Failure categories of a plan worth retrying as is (spec.retry): the same inputs may well work next time.
 TRANSIENT_CATEGORIES = frozenset({"throttling", "network"})
 
@@ -152,15 +153,17 @@ class DeploymentController:
         self.api = runtime.kube
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self.waiting: dict[str, float] = {}  # key -> monotonic time last looked at
+        # Deployments waiting for something outside them: (the reason, how many looks in a row found it), for
+        # the back-off of the next look (a POLL moment in the scheduler).
+        self.waits: dict[str, tuple[str, int]] = {}
         self.pending_approvals: dict[str, datetime] = {}  # key -> requested at
-        # Deployments with a running Job: looked at every tick for the lock's holder (status.lock) only;
-        # the Job's own changes arrive as events.
-        self.jobs_running: dict[str, float] = {}
-        # Wall-clock moments to look again (an approval expiring, the next drift check, a window opening, a
-        # retry, a woken dependent): the operator's shared wake-ups, which call reconcile then.
+        # Every moment to look again goes through the operator's one scheduler, which calls reconcile then:
+        # an approval expiring, the next drift check, a window opening, a retry, a woken dependent (DEFAULT
+        # moments), and the polls (POLL: a running Job's lock holder every tick, a waiting deployment on a
+        # back-off). A Job's own changes arrive as events.
         self.wakeups = wakeups or Wakeups()
         self.wakeups.register(KIND.kind, self.reconcile)
+        self.wakeups.every(1.0, self._update_pending_gauge)
         self.dependents: dict[str, set[str]] = {}  # dependency key -> deployments whose dependsOn names it
         self.by_project: dict[str, set[str]] = {}  # project key -> its deployments (woken when it changes)
         self.deleting_seen: dict[str, str] = {}  # key -> what a deleting object looked like when last handled
@@ -172,8 +175,7 @@ class DeploymentController:
 
     def forget(self, namespace: str, name: str) -> None:
         key = key_of(namespace, name)
-        self.waiting.pop(key, None)
-        self.jobs_running.pop(key, None)
+        self.waits.pop(key, None)
         self.pending_approvals.pop(key, None)
         self.wakeups.cancel(KIND.kind, namespace, name)
         self.deleting_seen.pop(key, None)
@@ -255,7 +257,8 @@ class DeploymentController:
             # Gauges before the status that describes them: whoever reads the status finds them current.
             self._record_gauges(obj, outcome)
             try:
-                apply_outcome(self.api, KIND, obj, outcome)
+                # Still waiting for the same thing: the status says so already (no write, no churn).
+                apply_outcome(self.api, KIND, obj, outcome, only_if_changed=outcome.reason in WAITING_REASONS)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
@@ -264,15 +267,7 @@ class DeploymentController:
             self._wake_dependents(key, obj, outcome)
             result["value"] = (metrics.Outcome.STALLED if outcome.state == "stalled" else
                                metrics.Outcome.SUCCESS if outcome.state == "ready" else metrics.Outcome.RETRY)
-            if outcome.phase in JOB_PHASES:
-                self.jobs_running[key] = time.monotonic()
-            else:
-                self.jobs_running.pop(key, None)
-            if outcome.reason in WAITING_REASONS:
-                # A project turning Ready wakes its deployments sooner than the recheck interval.
-                self.waiting[key] = time.monotonic() - (self.tick / 2 if outcome.reason == "WaitingForProject" else 0)
-            else:
-                self.waiting.pop(key, None)
+            self._poll(key, outcome)
             if outcome.phase != "AwaitingApproval":
                 self.pending_approvals.pop(key, None)
             self._update_pending_gauge()
@@ -1384,34 +1379,38 @@ class DeploymentController:
                 raise
         return name
 
-    # -- background ---------------------------------------------------------------------------------
+    # -- looking again -------------------------------------------------------------------------------
 
     @property
     def tick(self) -> float:
         return max(0.2, min(self.runtime.config.stalled_recheck_seconds, 30.0))
 
-    def due(self, now: float) -> list[str]:
-        """Deployments to look at again every tick: those waiting for something outside them, and running Jobs'
-        lock holders.
+    def poll_delay(self, key: str, outcome: Outcome) -> float | None:
+        """Seconds until the next poll of a deployment after this outcome, None for none; records waits.
 
-        Jobs are watched, so nothing that only waits for a Job is polled; moments (an approval's expiresAfter, the
-        next drift check, a window opening, a retry) are the shared wake-ups' (self.wakeups).
+        A running Job is looked at every tick for its lock's holder (status.lock) and an image that cannot be
+        pulled. A deployment waiting for something outside it (WAITING_REASONS) is looked at on a back-off
+        while the same reason holds: tick, 2x, up to 4x (a project not Ready yet from half of that: a project
+        turning Ready should be noticed soon). Anything else waits for an event or a moment of its own.
         """
-        keys = [k for k, at in list(self.waiting.items()) if now - at >= self.tick]
-        keys += [k for k, at in list(self.jobs_running.items()) if now - at >= self.tick and k not in keys]
-        return keys
+        delay = self.tick if outcome.phase in JOB_PHASES else None
+        if outcome.reason in WAITING_REASONS:
+            reason, waits = self.waits.get(key, ("", 0))
+            waits = waits + 1 if reason == outcome.reason else 1
+            self.waits[key] = (outcome.reason, waits)
+            backoff = waiting_delay(waits, self.tick) / (2 if outcome.reason == "WaitingForProject" else 1)
+            delay = backoff if delay is None else min(delay, backoff)
+        else:
+            self.waits.pop(key, None)
+        return delay
 
-    async def run(self) -> None:
-        """Re-look at deployments waiting for something outside them; keep the pending-approval age current."""
-        while True:
-            await asyncio.sleep(min(self.tick, 0.5))
-            for key in self.due(time.monotonic()):
-                namespace, _, name = key.partition("/")
-                try:
-                    await asyncio.to_thread(self.reconcile, namespace, name)
-                except Exception as exc:  # one deployment's failure must not stop the others' rechecks
-                    logger.warning("recheck of InfraDeployment %s failed: %s", key, redact(str(exc)))
-            self._update_pending_gauge()
+    def _poll(self, key: str, outcome: Outcome) -> None:
+        namespace, _, name = key.partition("/")
+        delay = self.poll_delay(key, outcome)
+        if delay is None:
+            self.wakeups.cancel(KIND.kind, namespace, name, POLL)
+        else:
+            self.wakeups.schedule(KIND.kind, namespace, name, self.wakeups.clock() + delay, POLL)
 
 
 def _summary_view(plan: PlanStatus) -> Any:

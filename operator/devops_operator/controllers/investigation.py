@@ -1,13 +1,18 @@
 """Investigation controller: runs once per generation (and per new requested-at annotation).
 
 Thin: parse the spec, resolve the project (`projectrefs`), hand the run to `ops/investigation/service.py`,
-write the outcome. A project that is not Ready yet is waited for quietly (`Wakeups`), bad input is
+write the outcome. The run (long AWS queries: Logs Insights polls for up to a minute) never occupies kopf's
+handler pool: the handler submits it to the operator's one scheduler (`controllers/wakeups.py`: bounded
+workers, per-namespace fairness, a timeout) and records what comes back; wake-ups and requested re-runs run
+there too. A project that is not Ready yet is waited for quietly (`Wakeups`), bad input is
 Stalled with the field and the fix, AWS failures are classified: retried when AWS may answer later,
 Stalled with the fix when it will not.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,7 +29,7 @@ from devops_operator.api.common import API_GROUP, API_VERSION, REQUESTED_AT_ANNO
 from devops_operator.api.investigation import KIND, InvestigationSpec, RunPhase
 from devops_operator.aws.errors import AwsConfigurationError, ProjectNotVerifiedError, classify
 from devops_operator.controllers.status import Outcome, apply_outcome, retry_delay, write_outcome
-from devops_operator.controllers.wakeups import Wakeups
+from devops_operator.controllers.wakeups import Wakeups, WorkTimeout
 from devops_operator.kube.client import REQUEST_TIMEOUT
 from devops_operator.kube.conditions import rfc3339
 from devops_operator.ops.investigation.service import InvestigationProblem, run
@@ -121,17 +126,31 @@ def _mode(obj: Mapping[str, Any]) -> str:
     return str((obj.get("spec") or {}).get("mode") or "investigate")
 
 
+async def _evaluate(memo: kopf.Memo, namespace: str, name: str, obj: Mapping[str, Any]) -> tuple[Outcome, float | None]:
+    """The run, on a worker of the operator's scheduler (never on kopf's handler pool), within its timeout."""
+    runtime: Runtime = memo.runtime
+    wakeups: Wakeups | None = memo.get("wakeups")
+    snapshot = copy.deepcopy(dict(obj))  # the worker reads a copy, not kopf's live body
+    now = datetime.now(UTC)
+    if wakeups is None:
+        return await asyncio.to_thread(evaluate, runtime, snapshot, now)
+    return await wakeups.submit(KIND.kind, namespace, name, lambda: evaluate(runtime, snapshot, now))
+
+
 @kopf.on.resume(API_GROUP, API_VERSION, KIND.plural)
 @kopf.on.create(API_GROUP, API_VERSION, KIND.plural)
 @kopf.on.update(API_GROUP, API_VERSION, KIND.plural)
-def reconcile_investigation(name: str, namespace: str | None, body: kopf.Body, patch: kopf.Patch,
-                            memo: kopf.Memo, retry: int, **_: Any) -> None:
+async def reconcile_investigation(name: str, namespace: str | None, body: kopf.Body, patch: kopf.Patch,
+                                  memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """Start the run on the scheduler and record what it found; the handler itself makes no AWS call."""
     if not needs_run(body):
         return
     runtime: Runtime = memo.runtime
     with metrics.reconcile_timer(KIND.kind) as result:
         try:
-            outcome, wake = evaluate(runtime, body, datetime.now(UTC))
+            outcome, wake = await _evaluate(memo, namespace or "", name, body)
+        except WorkTimeout as exc:
+            outcome, wake = Outcome.reconciling(RECONCILE_ERROR, f"{exc}; retrying", RunPhase.PENDING.value), None
         except Exception as exc:  # the API server refused a read or write, or a bug: status says so, kopf backs off
             outcome, wake = Outcome.reconciling(RECONCILE_ERROR, f"{type(exc).__name__}: {exc}",
                                                 RunPhase.PENDING.value), None
@@ -172,8 +191,9 @@ def recheck(runtime: Runtime, wakeups: Wakeups, namespace: str, name: str) -> No
 @kopf.on.event(API_GROUP, API_VERSION, KIND.plural,
                when=lambda type, body, **_: type != "DELETED" and requested_again(body))
 def run_on_request(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Run it again now, on the scheduler (the run is `recheck`, off kopf's handler pool)."""
     wakeups: Wakeups = memo.wakeups
-    recheck(memo.runtime, wakeups, namespace or "", name)
+    wakeups.schedule(KIND.kind, namespace or "", name, time.time())
 
 
 @kopf.on.event(API_GROUP, API_VERSION, KIND.plural, when=lambda type, **_: type == "DELETED")

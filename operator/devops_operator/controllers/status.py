@@ -123,14 +123,23 @@ def write_outcome(
     return update.status
 
 
+def changes_status(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether writing `new` (a merge patch of status) changes anything but `lastReconciled` (pure)."""
+    return any(current.get(key) != value for key, value in new.items() if key != "lastReconciled")
+
+
 def apply_outcome(api: ApiClient, info: KindInfo, obj: Mapping[str, Any], outcome: Outcome, *,
-                  resource_version: str | None = None) -> dict[str, Any]:
+                  resource_version: str | None = None, only_if_changed: bool = False) -> dict[str, Any]:
     """Outside kopf's handlers (background rechecks): the same status and Event, written directly.
 
     With `resource_version`, the write is refused (409) if the object changed since it was read at that
     version: a controller recording what it is about to do learns that someone else got there first.
+    With `only_if_changed` (an object looked at again while it waits), nothing is written when the status
+    would say what it says already: no churn for watches and GitOps tools; the gauges are still set.
     """
     update = status_update(info.kind, obj, outcome)
+    if only_if_changed and update.event is None and not changes_status(obj.get("status") or {}, update.status):
+        return update.status
     metadata = obj.get("metadata") or {}
     body: dict[str, Any] = {"status": update.status}
     if resource_version is not None:
