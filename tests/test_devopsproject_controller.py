@@ -393,15 +393,15 @@ def test_waiting_for_a_secret_is_not_logged_as_an_error(
     with caplog.at_level(logging.INFO):
         create(kube_api, namespace, project("patient", environments=envs))
         first = wait_for_condition(kube_api, PLURAL, namespace, "patient", "Stalled")
-        # Observable progress instead of a sleep: the background recheck has looked twice more.
-        seen = {first["status"]["lastReconciled"]}
-
-        def rechecked() -> bool:
-            seen.add(get_custom(kube_api, PLURAL, namespace, "patient")["status"]["lastReconciled"])
-            return len(seen) >= 3
-        wait_until(rechecked, timeout=30, what="two rechecks of the waiting project")
+        # Observable progress instead of a sleep: the background recheck has looked twice more (each look is
+        # a Stalled reconciliation in the metric).
+        looked = reconcile_count("DevOpsProject", "stalled")
+        wait_until(lambda: reconcile_count("DevOpsProject", "stalled") >= looked + 2, timeout=30,
+                   what="two rechecks of the waiting project")
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and "patient" in r.getMessage()]
     assert errors == []
     obj = get_custom(kube_api, PLURAL, namespace, "patient")
+    # Still waiting for the same Secret: the rechecks wrote nothing (no status churn for watches).
+    assert obj["status"]["lastReconciled"] == first["status"]["lastReconciled"]
     assert condition(obj, "Stalled")["reason"] == "MissingCredentials"  # type: ignore[index]
     assert not obj["metadata"].get("finalizers")  # waiting needs no finalizer: deletion never hangs
