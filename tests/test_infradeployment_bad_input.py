@@ -15,6 +15,7 @@ from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
 
 from deployments import QUEUE_MODULE, deployment, get, jobs, project, wait_phase
+from support import wait_until
 
 FLUX_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -63,6 +64,27 @@ def test_an_unknown_project_waits_quietly_and_says_so(operator: OperatorThread, 
     deployment(kube_api, namespace, "orphan")
     status = wait_phase(kube_api, namespace, "orphan", "Pending")["status"]
     assert "spec.projectRef: DevOpsProject" in status["message"] and "does not exist" in status["message"]
+    assert jobs(kube_api, namespace) == []
+
+
+def test_a_deployment_waiting_for_a_project_is_looked_at_again_without_rewriting_its_status(
+        operator: OperatorThread, kube_api: ApiClient, namespace: str) -> None:
+    from prometheus_client import REGISTRY
+
+    def looks() -> float:
+        labels = {"kind": "InfraDeployment", "outcome": "retry"}
+        return REGISTRY.get_sample_value("devops_operator_reconcile_total", labels) or 0.0
+
+    deployment(kube_api, namespace, "orphan", source={"configMapRef": {"name": "absent"}})
+    first = wait_phase(kube_api, namespace, "orphan", "Pending")
+    before = looks()
+    wait_until(lambda: looks() >= before + 2, timeout=30, what="two more looks at the waiting deployment")
+    # Still the same wait: nothing written (no status churn for every watch and GitOps tool).
+    assert get(kube_api, namespace, "orphan")["status"]["lastReconciled"] == first["status"]["lastReconciled"]
+    # Once the project exists (and is Ready), a later look finds it, and the next thing it waits for.
+    project(kube_api, namespace)
+    assert {c["reason"] for c in stalled(kube_api, namespace, "orphan")["conditions"]
+            if c["type"] == "Stalled"} == {"SourceNotFound"}
     assert jobs(kube_api, namespace) == []
 
 
