@@ -13,7 +13,7 @@ import pytest
 
 from devops_operator.api.crdgen import render_all
 
-from admission_harness import Grant, admit, policies
+from admission_harness import Grant, admit, policies, policy_named
 
 NS = "shop"
 DEPLOYER: list[Grant] = []  # may create and edit (plain RBAC, not modelled here), but not approve
@@ -204,3 +204,104 @@ def test_releasing_a_lock_or_abandoning_needs_the_approve_right_and_names_the_re
     plain = annotated(replan_requested_at="1")
     assert admit(IDEP, plain, old, user="dev", grants=DEPLOYER).allowed
     assert admit(IDEP, release, release, user="dev", grants=DEPLOYER).allowed
+
+
+# --- a DevOpsProject's approval settings (config/admission/projects.yaml) ---------------------------------
+
+PROJ = policy_named("devops-operator-project-approvals")
+
+
+def dproj(*environments: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    envs = list(environments) or [{"name": "test", "autoApprove": True, "credentials": {"source": "secret",
+                                                                                         "secretRef": {"name": "t"}}},
+                                  {"name": "prod", "production": True, "credentials": {"source": "secret",
+                                                                                        "secretRef": {"name": "p"}}}]
+    return {"metadata": {"name": "shop", "namespace": NS}, "spec": {"project": "shop", "environments": envs, **spec}}
+
+
+def edited(base: dict[str, Any], env: int, **changes: Any) -> dict[str, Any]:
+    new = copy.deepcopy(base)
+    for key, value in changes.items():
+        if value is None:
+            new["spec"]["environments"][env].pop(key, None)
+        else:
+            new["spec"]["environments"][env][key] = value
+    return new
+
+
+def project_approver(*environments: str) -> list[Grant]:
+    return approver("devopsprojects", *environments)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("production", False), ("autoApprove", True), ("autoGrantPermissions", True),
+    ("credentials", {"source": "secret", "secretRef": {"name": "test-keys"}}),
+    ("discoveryCredentials", {"source": "irsa", "roleArn": "arn:aws:iam::123456789012:role/iam-admin"}),
+    ("changeWindows", [{"schedule": "0 * * * *", "duration": "1h"}]),
+    ("requireDistinctApprover", False),
+    # Another part adds spec.environments[].runner: compared as a whole, whatever it holds.
+    ("runner", {"image": "evil/runner:latest"}),
+    ("runner", {"planCredentials": {"source": "secret", "secretRef": {"name": "p"}}}),
+    ("runner", {"allowedSecrets": ["prod-db"]}),
+])
+def test_changing_a_production_approval_setting_needs_the_approve_verb_on_the_project_and_the_environment(
+        field: str, value: Any) -> None:
+    base = dproj()
+    base["spec"]["environments"][1]["requireDistinctApprover"] = True
+    base["spec"]["environments"][1]["runner"] = {"image": "ghcr.io/fractary/devops-operator:0.1.0",
+                                                 "serviceAccountName": "prod-runner"}
+    new = edited(base, 1, **{field: value})
+    refused = admit(PROJ, new, base, user="dev", grants=DEPLOYER)
+    assert not refused.allowed
+    assert any("may not change the approval settings of DevOpsProjects in shop" in m and "environments prod" in m
+               for m in refused.messages), refused.messages
+    test_only = admit(PROJ, new, base, user="ops", grants=project_approver("test"))
+    assert test_only.messages == ["user ops may not change the approval settings of environment(s) prod: that needs "
+                                  "the approve verb on environments.devops.fractary.io named after each"]
+    assert admit(PROJ, new, base, user="ops", grants=project_approver("prod")).allowed
+    # Removing the field is a change too.
+    removed = edited(base, 1, **{field: None})
+    if field in base["spec"]["environments"][1]:
+        assert not admit(PROJ, removed, base, user="dev", grants=DEPLOYER).allowed
+
+
+def test_other_project_edits_need_no_approve_right_and_each_environment_is_its_own() -> None:
+    base = dproj()
+    retagged = copy.deepcopy(base)
+    retagged["spec"]["requiredTags"] = ["team"]
+    retagged["spec"]["environments"][1]["variables"] = {"size": "large"}
+    retagged["spec"]["environments"][1]["region"] = "eu-west-1"
+    assert admit(PROJ, retagged, base, user="dev", grants=DEPLOYER).allowed
+    # Reordering environments changes nothing.
+    reordered = copy.deepcopy(base)
+    reordered["spec"]["environments"].reverse()
+    assert admit(PROJ, reordered, base, user="dev", grants=DEPLOYER).allowed
+    # A test-only approver may change test, not prod; adding or removing an environment is a change of it.
+    assert admit(PROJ, edited(base, 0, autoApprove=False), base, user="ops", grants=project_approver("test")).allowed
+    added = copy.deepcopy(base)
+    added["spec"]["environments"].append({"name": "staging", "autoApprove": True})
+    assert admit(PROJ, added, base, user="ops", grants=project_approver("staging")).allowed
+    assert not admit(PROJ, added, base, user="ops", grants=project_approver("test")).allowed
+    dropped = copy.deepcopy(base)
+    del dropped["spec"]["environments"][1]
+    assert not admit(PROJ, dropped, base, user="ops", grants=project_approver("test")).allowed
+    renamed = edited(base, 1, name="production")  # prod removed, production added: both are changes
+    assert not admit(PROJ, renamed, base, user="ops", grants=project_approver("production")).allowed
+
+
+def test_grants_share_every_environment_and_creating_a_project_is_approving_it() -> None:
+    base = dproj()
+    shared = copy.deepcopy(base)
+    shared["spec"]["allowedNamespaces"] = ["shop-*"]
+    assert not admit(PROJ, shared, base, user="ops", grants=project_approver("test")).allowed
+    assert admit(PROJ, shared, base, user="ops", grants=project_approver("test", "prod")).allowed
+    selector = copy.deepcopy(base)
+    selector["spec"]["allowedNamespaceSelector"] = {"matchLabels": {"shop": "client"}}
+    assert not admit(PROJ, selector, base, user="dev", grants=DEPLOYER).allowed
+    widened = copy.deepcopy(selector)
+    widened["spec"]["allowedNamespaceSelector"] = {"matchLabels": {}}
+    assert not admit(PROJ, widened, selector, user="ops", grants=project_approver("test")).allowed
+    # Creating a project sets every environment's settings.
+    created = admit(PROJ, base, None, user="dev", grants=DEPLOYER)
+    assert not created.allowed and any("environments test, prod" in m for m in created.messages)
+    assert admit(PROJ, base, None, user="ops", grants=project_approver("test", "prod")).allowed
