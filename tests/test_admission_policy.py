@@ -305,3 +305,78 @@ def test_grants_share_every_environment_and_creating_a_project_is_approving_it()
     created = admit(PROJ, base, None, user="dev", grants=DEPLOYER)
     assert not created.allowed and any("environments test, prod" in m for m in created.messages)
     assert admit(PROJ, base, None, user="ops", grants=project_approver("test", "prod")).allowed
+
+
+# --- the two-person rule (config/admission/distinct-approver.yaml) ----------------------------------------
+
+AUTHOR = policy_named("devops-operator-spec-changed-by")
+DISTINCT = policy_named("devops-operator-distinct-approver")
+SPEC_CHANGED_BY = "devops.fractary.io/spec-changed-by"
+
+
+def authored(by: str | None, **approval: Any) -> dict[str, Any]:
+    obj = deployment("prod", **approval)
+    if by is not None:
+        obj["metadata"]["annotations"] = {SPEC_CHANGED_BY: by}
+    return obj
+
+
+def resized(obj: dict[str, Any], by: str | None) -> dict[str, Any]:
+    new = copy.deepcopy(obj)
+    new["spec"]["variables"] = {"size": "large"}
+    new["metadata"]["annotations"] = {SPEC_CHANGED_BY: by} if by is not None else {}
+    return new
+
+
+def test_the_author_annotation_names_the_user_who_changed_the_spec_and_nobody_else() -> None:
+    old = authored(None)
+    assert admit(AUTHOR, resized(old, "alice"), old, user="alice", grants=DEPLOYER).allowed
+    assert not admit(AUTHOR, resized(old, "bob"), old, user="alice", grants=DEPLOYER).allowed
+    assert admit(AUTHOR, resized(old, None), old, user="alice", grants=DEPLOYER).allowed  # unused: nothing asked
+    # Claiming authorship without changing the spec is refused (that is how an author would hide).
+    claimed = authored("bob")
+    refused = admit(AUTHOR, claimed, authored("alice"), user="bob", grants=DEPLOYER)
+    assert refused.messages == ["the annotation devops.fractary.io/spec-changed-by may be set only with a change "
+                                "of the spec, and only to the changing user (bob), not bob"]
+    # Once set, a change of the spec must carry its author's own name, not the previous one's.
+    by_alice = authored("alice")
+    kept = admit(AUTHOR, resized(by_alice, "alice"), by_alice, user="bob", grants=DEPLOYER)
+    assert kept.messages == ["this changes the spec, so the annotation devops.fractary.io/spec-changed-by must "
+                             "name you (bob), not alice"]
+    assert admit(AUTHOR, resized(by_alice, "bob"), by_alice, user="bob", grants=DEPLOYER).allowed
+    # An approval is not a change of the spec: it leaves the annotation alone, and needs nothing of it.
+    approving = authored("alice", planId="a1", approvedBy="carol")
+    assert admit(AUTHOR, approving, by_alice, user="carol", grants=DEPLOYER).allowed
+    # Removing the annotation is allowed (the operator then knows no author and, under the rule, approves nothing).
+    assert admit(AUTHOR, authored(None), by_alice, user="bob", grants=DEPLOYER).allowed
+    # Creating the object is changing the spec.
+    assert admit(AUTHOR, authored("alice"), None, user="alice", grants=DEPLOYER).allowed
+    assert not admit(AUTHOR, authored("alice"), None, user="bob", grants=DEPLOYER).allowed
+
+
+def test_under_the_two_person_rule_the_author_of_the_spec_cannot_approve_it() -> None:
+    by_alice = authored("alice")
+    own = admit(DISTINCT, authored("alice", planId="a1", approvedBy="alice"), by_alice, user="alice",
+                grants=DEPLOYER)
+    assert own.messages == ["the two-person rule is on in shop: alice last changed the spec, so another user "
+                            "must approve it"]
+    assert admit(DISTINCT, authored("alice", planId="a1", approvedBy="bob"), by_alice, user="bob",
+                 grants=DEPLOYER).allowed
+    unknown = admit(DISTINCT, authored(None, planId="a1", approvedBy="bob"), authored(None), user="bob",
+                    grants=DEPLOYER)
+    assert not unknown.allowed and "nobody is recorded as the author" in unknown.messages[0]
+    # Every change of the spec names its author there; an approval together with a change is the author's own.
+    unsigned = admit(DISTINCT, resized(by_alice, None), by_alice, user="bob", grants=DEPLOYER)
+    assert not unsigned.allowed
+    both = resized(by_alice, "bob")
+    both["spec"]["approval"] = {"mode": "manual", "planId": "a1", "approvedBy": "bob"}
+    assert not admit(DISTINCT, both, by_alice, user="bob", grants=DEPLOYER).allowed
+    assert admit(DISTINCT, resized(by_alice, "bob"), by_alice, user="bob", grants=DEPLOYER).allowed
+
+
+def test_the_two_person_rule_is_bound_only_where_the_namespace_asks_for_it() -> None:
+    from admission_harness import shipped
+    bindings = {d["metadata"]["name"]: d for d in shipped() if d["kind"] == "ValidatingAdmissionPolicyBinding"}
+    selector = bindings["devops-operator-distinct-approver"]["spec"]["matchResources"]["namespaceSelector"]
+    assert selector == {"matchLabels": {"devops.fractary.io/require-distinct-approver": "true"}}
+    assert "matchResources" not in bindings["devops-operator-spec-changed-by"]["spec"]
