@@ -42,7 +42,7 @@ def policy_named(name: str) -> dict[str, Any]:
     return found
 
 
-def _join(items: Any, separator: Any = celtypes.StringType("")) -> celtypes.StringType:
+def _join(items: Any, separator: Any = "") -> celtypes.StringType:
     """Kubernetes' CEL strings library: list.join(separator)."""
     return celtypes.StringType(str(separator).join(str(item) for item in items))
 
