@@ -577,14 +577,14 @@ class DeploymentController:
             held = self._held(obj, spec, access, "apply", f"plan {plan.id} is approved")
             if held is not None:
                 return Outcome(held.state, held.reason, held.message, held.phase, {**fields, **held.fields},
-                               (planned, tested, approved, *held.domain_conditions))
+                               (planned, tested, approved, *policy, *held.domain_conditions))
             fields["window"] = None
         window_open = ((("ChangeWindow", "True", "Open", "the change window is open"),)
                        if access.environment.change_windows else
                        (("ChangeWindow", "True", "NoWindows", "the environment has no change windows"),)
                        if _has_condition(obj, "ChangeWindow") else ())
         return self._apply_step(obj, spec, access, inputs, status, plan, fields,
-                                (planned, tested, approved, *window_open), found=apply_job)
+                                (planned, tested, approved, *policy, *window_open), found=apply_job)
 
     def _held(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess, operation: str,
               what: str) -> Outcome | None:
