@@ -14,7 +14,8 @@ import yaml
 from celpy import celtypes
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY_FILE = ROOT / "config/admission/approvals.yaml"
+POLICY_DIR = ROOT / "config/admission"
+POLICY_FILE = POLICY_DIR / "approvals.yaml"
 
 Grant = tuple[str, str, str | None, str]  # (resource, namespace, name or None for all, verb)
 
@@ -28,6 +29,22 @@ def policies() -> dict[str, dict[str, Any]]:
             (resource,) = rule["resources"]
             found[resource] = doc
     return found
+
+
+def shipped() -> list[dict[str, Any]]:
+    """Every object of every file in config/admission/ (what `kubectl apply -f config/admission/` installs)."""
+    return [doc for path in sorted(POLICY_DIR.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def policy_named(name: str) -> dict[str, Any]:
+    (found,) = [doc for doc in shipped()
+                if doc["kind"] == "ValidatingAdmissionPolicy" and doc["metadata"]["name"] == name]
+    return found
+
+
+def _join(items: Any, separator: Any = "") -> celtypes.StringType:
+    """Kubernetes' CEL strings library: list.join(separator)."""
+    return celtypes.StringType(str(separator).join(str(item) for item in items))
 
 
 class _Nullable(celtypes.MapType):
@@ -74,7 +91,7 @@ def admit(policy: Mapping[str, Any], obj: Mapping[str, Any], old: Mapping[str, A
 
     functions = {"group": _with("group"), "resource": _with("resource"), "namespace": _with("namespace"),
                  "name": _with("name"), "subresource": _with("subresource"), "check": _with("verb"),
-                 "allowed": allowed}
+                 "allowed": allowed, "join": _join}
     env = celpy.Environment()
     activation: dict[str, Any] = {
         "object": celpy.json_to_cel(obj),

@@ -103,6 +103,10 @@ def operator_config(kube_server: EmulatedKubernetes, aws_url: str) -> OperatorCo
         liveness_endpoint="",
         stalled_recheck_seconds=1.0,
         tenancy_policy=TEST_POLICY,
+        # Manual approvals count in strict-* namespaces only while the approval admission policies are
+        # installed (tests/test_approval_policies.py); read again every second.
+        require_approval_policy=["strict-*"],
+        approval_policy_recheck_seconds=1.0,
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from devops_operator.api.crdgen import render_all
 
-from admission_harness import Grant, admit, policies
+from admission_harness import Grant, admit, policies, policy_named
 
 NS = "shop"
 DEPLOYER: list[Grant] = []  # may create and edit (plain RBAC, not modelled here), but not approve
@@ -204,3 +204,179 @@ def test_releasing_a_lock_or_abandoning_needs_the_approve_right_and_names_the_re
     plain = annotated(replan_requested_at="1")
     assert admit(IDEP, plain, old, user="dev", grants=DEPLOYER).allowed
     assert admit(IDEP, release, release, user="dev", grants=DEPLOYER).allowed
+
+
+# --- a DevOpsProject's approval settings (config/admission/projects.yaml) ---------------------------------
+
+PROJ = policy_named("devops-operator-project-approvals")
+
+
+def dproj(*environments: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    envs = list(environments) or [{"name": "test", "autoApprove": True, "credentials": {"source": "secret",
+                                                                                         "secretRef": {"name": "t"}}},
+                                  {"name": "prod", "production": True, "credentials": {"source": "secret",
+                                                                                        "secretRef": {"name": "p"}}}]
+    return {"metadata": {"name": "shop", "namespace": NS}, "spec": {"project": "shop", "environments": envs, **spec}}
+
+
+def edited(base: dict[str, Any], env: int, **changes: Any) -> dict[str, Any]:
+    new = copy.deepcopy(base)
+    for key, value in changes.items():
+        if value is None:
+            new["spec"]["environments"][env].pop(key, None)
+        else:
+            new["spec"]["environments"][env][key] = value
+    return new
+
+
+def project_approver(*environments: str) -> list[Grant]:
+    return approver("devopsprojects", *environments)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("production", False), ("autoApprove", True), ("autoGrantPermissions", True),
+    ("credentials", {"source": "secret", "secretRef": {"name": "test-keys"}}),
+    ("discoveryCredentials", {"source": "irsa", "roleArn": "arn:aws:iam::123456789012:role/iam-admin"}),
+    ("changeWindows", [{"schedule": "0 * * * *", "duration": "1h"}]),
+    ("requireDistinctApprover", False),
+    # Another part adds spec.environments[].runner: compared as a whole, whatever it holds.
+    ("runner", {"image": "evil/runner:latest"}),
+    ("runner", {"planCredentials": {"source": "secret", "secretRef": {"name": "p"}}}),
+    ("runner", {"allowedSecrets": ["prod-db"]}),
+])
+def test_changing_a_production_approval_setting_needs_the_approve_verb_on_the_project_and_the_environment(
+        field: str, value: Any) -> None:
+    base = dproj()
+    base["spec"]["environments"][1]["requireDistinctApprover"] = True
+    base["spec"]["environments"][1]["runner"] = {"image": "ghcr.io/fractary/devops-operator:0.1.0",
+                                                 "serviceAccountName": "prod-runner"}
+    new = edited(base, 1, **{field: value})
+    refused = admit(PROJ, new, base, user="dev", grants=DEPLOYER)
+    assert not refused.allowed
+    assert any("may not change the approval settings of DevOpsProjects in shop" in m and "environments prod" in m
+               for m in refused.messages), refused.messages
+    test_only = admit(PROJ, new, base, user="ops", grants=project_approver("test"))
+    assert test_only.messages == ["user ops may not change the approval settings of environment(s) prod: that needs "
+                                  "the approve verb on environments.devops.fractary.io named after each"]
+    assert admit(PROJ, new, base, user="ops", grants=project_approver("prod")).allowed
+    # Removing the field is a change too.
+    removed = edited(base, 1, **{field: None})
+    if field in base["spec"]["environments"][1]:
+        assert not admit(PROJ, removed, base, user="dev", grants=DEPLOYER).allowed
+
+
+def test_other_project_edits_need_no_approve_right_and_each_environment_is_its_own() -> None:
+    base = dproj()
+    retagged = copy.deepcopy(base)
+    retagged["spec"]["requiredTags"] = ["team"]
+    retagged["spec"]["environments"][1]["variables"] = {"size": "large"}
+    retagged["spec"]["environments"][1]["region"] = "eu-west-1"
+    assert admit(PROJ, retagged, base, user="dev", grants=DEPLOYER).allowed
+    # Reordering environments changes nothing.
+    reordered = copy.deepcopy(base)
+    reordered["spec"]["environments"].reverse()
+    assert admit(PROJ, reordered, base, user="dev", grants=DEPLOYER).allowed
+    # A test-only approver may change test, not prod; adding or removing an environment is a change of it.
+    assert admit(PROJ, edited(base, 0, autoApprove=False), base, user="ops", grants=project_approver("test")).allowed
+    added = copy.deepcopy(base)
+    added["spec"]["environments"].append({"name": "staging", "autoApprove": True})
+    assert admit(PROJ, added, base, user="ops", grants=project_approver("staging")).allowed
+    assert not admit(PROJ, added, base, user="ops", grants=project_approver("test")).allowed
+    dropped = copy.deepcopy(base)
+    del dropped["spec"]["environments"][1]
+    assert not admit(PROJ, dropped, base, user="ops", grants=project_approver("test")).allowed
+    renamed = edited(base, 1, name="production")  # prod removed, production added: both are changes
+    assert not admit(PROJ, renamed, base, user="ops", grants=project_approver("production")).allowed
+
+
+def test_grants_share_every_environment_and_creating_a_project_is_approving_it() -> None:
+    base = dproj()
+    shared = copy.deepcopy(base)
+    shared["spec"]["allowedNamespaces"] = ["shop-*"]
+    assert not admit(PROJ, shared, base, user="ops", grants=project_approver("test")).allowed
+    assert admit(PROJ, shared, base, user="ops", grants=project_approver("test", "prod")).allowed
+    selector = copy.deepcopy(base)
+    selector["spec"]["allowedNamespaceSelector"] = {"matchLabels": {"shop": "client"}}
+    assert not admit(PROJ, selector, base, user="dev", grants=DEPLOYER).allowed
+    widened = copy.deepcopy(selector)
+    widened["spec"]["allowedNamespaceSelector"] = {"matchLabels": {}}
+    assert not admit(PROJ, widened, selector, user="ops", grants=project_approver("test")).allowed
+    # Creating a project sets every environment's settings.
+    created = admit(PROJ, base, None, user="dev", grants=DEPLOYER)
+    assert not created.allowed and any("environments test, prod" in m for m in created.messages)
+    assert admit(PROJ, base, None, user="ops", grants=project_approver("test", "prod")).allowed
+
+
+# --- the two-person rule (config/admission/distinct-approver.yaml) ----------------------------------------
+
+AUTHOR = policy_named("devops-operator-spec-changed-by")
+DISTINCT = policy_named("devops-operator-distinct-approver")
+SPEC_CHANGED_BY = "devops.fractary.io/spec-changed-by"
+
+
+def authored(by: str | None, **approval: Any) -> dict[str, Any]:
+    obj = deployment("prod", **approval)
+    if by is not None:
+        obj["metadata"]["annotations"] = {SPEC_CHANGED_BY: by}
+    return obj
+
+
+def resized(obj: dict[str, Any], by: str | None) -> dict[str, Any]:
+    new = copy.deepcopy(obj)
+    new["spec"]["variables"] = {"size": "large"}
+    new["metadata"]["annotations"] = {SPEC_CHANGED_BY: by} if by is not None else {}
+    return new
+
+
+def test_the_author_annotation_names_the_user_who_changed_the_spec_and_nobody_else() -> None:
+    old = authored(None)
+    assert admit(AUTHOR, resized(old, "alice"), old, user="alice", grants=DEPLOYER).allowed
+    assert not admit(AUTHOR, resized(old, "bob"), old, user="alice", grants=DEPLOYER).allowed
+    assert admit(AUTHOR, resized(old, None), old, user="alice", grants=DEPLOYER).allowed  # unused: nothing asked
+    # Claiming authorship without changing the spec is refused (that is how an author would hide).
+    claimed = authored("bob")
+    refused = admit(AUTHOR, claimed, authored("alice"), user="bob", grants=DEPLOYER)
+    assert refused.messages == ["the annotation devops.fractary.io/spec-changed-by may be set only with a change "
+                                "of the spec, and only to the changing user (bob), not bob"]
+    # Once set, a change of the spec must carry its author's own name, not the previous one's.
+    by_alice = authored("alice")
+    kept = admit(AUTHOR, resized(by_alice, "alice"), by_alice, user="bob", grants=DEPLOYER)
+    assert kept.messages == ["this changes the spec, so the annotation devops.fractary.io/spec-changed-by must "
+                             "name you (bob), not alice"]
+    assert admit(AUTHOR, resized(by_alice, "bob"), by_alice, user="bob", grants=DEPLOYER).allowed
+    # An approval is not a change of the spec: it leaves the annotation alone, and needs nothing of it.
+    approving = authored("alice", planId="a1", approvedBy="carol")
+    assert admit(AUTHOR, approving, by_alice, user="carol", grants=DEPLOYER).allowed
+    # Removing the annotation is allowed (the operator then knows no author and, under the rule, approves nothing).
+    assert admit(AUTHOR, authored(None), by_alice, user="bob", grants=DEPLOYER).allowed
+    # Creating the object is changing the spec.
+    assert admit(AUTHOR, authored("alice"), None, user="alice", grants=DEPLOYER).allowed
+    assert not admit(AUTHOR, authored("alice"), None, user="bob", grants=DEPLOYER).allowed
+
+
+def test_under_the_two_person_rule_the_author_of_the_spec_cannot_approve_it() -> None:
+    by_alice = authored("alice")
+    own = admit(DISTINCT, authored("alice", planId="a1", approvedBy="alice"), by_alice, user="alice",
+                grants=DEPLOYER)
+    assert own.messages == ["the two-person rule is on in shop: alice last changed the spec, so another user "
+                            "must approve it"]
+    assert admit(DISTINCT, authored("alice", planId="a1", approvedBy="bob"), by_alice, user="bob",
+                 grants=DEPLOYER).allowed
+    unknown = admit(DISTINCT, authored(None, planId="a1", approvedBy="bob"), authored(None), user="bob",
+                    grants=DEPLOYER)
+    assert not unknown.allowed and "nobody is recorded as the author" in unknown.messages[0]
+    # Every change of the spec names its author there; an approval together with a change is the author's own.
+    unsigned = admit(DISTINCT, resized(by_alice, None), by_alice, user="bob", grants=DEPLOYER)
+    assert not unsigned.allowed
+    both = resized(by_alice, "bob")
+    both["spec"]["approval"] = {"mode": "manual", "planId": "a1", "approvedBy": "bob"}
+    assert not admit(DISTINCT, both, by_alice, user="bob", grants=DEPLOYER).allowed
+    assert admit(DISTINCT, resized(by_alice, "bob"), by_alice, user="bob", grants=DEPLOYER).allowed
+
+
+def test_the_two_person_rule_is_bound_only_where_the_namespace_asks_for_it() -> None:
+    from admission_harness import shipped
+    bindings = {d["metadata"]["name"]: d for d in shipped() if d["kind"] == "ValidatingAdmissionPolicyBinding"}
+    selector = bindings["devops-operator-distinct-approver"]["spec"]["matchResources"]["namespaceSelector"]
+    assert selector == {"matchLabels": {"devops.fractary.io/require-distinct-approver": "true"}}
+    assert "matchResources" not in bindings["devops-operator-spec-changed-by"]["spec"]

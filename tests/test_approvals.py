@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devops_operator import approvals
 from devops_operator.api.common import ApprovalState
-from devops_operator.approvals import ApprovalRequest, GivenApproval, decide, statement_digest
+from devops_operator.approvals import ApprovalRequest, GivenApproval, Safeguards, decide, safeguard, statement_digest
 from devops_operator.durations import format_duration, parse_duration
 from devops_operator.terraform.identity import inputs_digest, plan_id
 
@@ -105,3 +106,41 @@ def test_a_statement_digest_covers_principal_actions_resources_and_condition() -
                                     ["*"], None)
     assert base != statement_digest("arn:aws:iam::1:role/deploy", ["s3:PutBucketTagging", "s3:GetBucketTagging"],
                                     ["arn:aws:s3:::shop"], {"Bool": {"aws:SecureTransport": "true"}})
+
+
+# --- production approvals expire by default; the safeguards of a manual approval ---------------------------
+
+
+def test_production_requests_expire_after_a_day_unless_the_spec_says_otherwise() -> None:
+    assert approvals.expiry(None, production=True) == timedelta(hours=24)
+    assert approvals.expiry(None, production=False) is None
+    assert approvals.expiry(timedelta(hours=2), production=True) == timedelta(hours=2)
+    waiting = request(expires_after=approvals.expiry(None, production=True))
+    assert decide(waiting, GivenApproval("p1", "alice"), T0 + timedelta(hours=24)).state is ApprovalState.EXPIRED
+
+
+def test_a_manual_approval_is_refused_where_the_required_policies_are_not_enforced() -> None:
+    approved = decide(request(), GivenApproval("p1", "alice"), T0)
+    missing = Safeguards(policy_required=True, policy_enforced=False, policy_message="the policies are missing")
+    refused = safeguard(approved, missing)
+    assert not refused.approved and refused.state is ApprovalState.PENDING and refused.approved_by is None
+    assert refused.condition()[:3] == ("Approved", "False", "ApprovalPolicyNotEnforced")
+    assert "the approval by alice is refused" in refused.message and "the policies are missing" in refused.message
+    # Not required, or enforced: the approval stands. Auto-approvals need no human, so no policy.
+    assert safeguard(approved, Safeguards(policy_required=False, policy_enforced=False)).approved
+    assert safeguard(approved, Safeguards(policy_required=True, policy_enforced=True)).approved
+    auto = decide(request(production=False, auto_allowed=True), GivenApproval(), T0)
+    assert safeguard(auto, missing).state is ApprovalState.AUTO_APPROVED
+    pending = decide(request(), GivenApproval(), T0)
+    assert safeguard(pending, missing) == pending
+
+
+def test_the_two_person_rule_refuses_the_specs_author_and_an_unknown_author() -> None:
+    approved = decide(request(), GivenApproval("p1", "alice"), T0)
+    rule = {"distinct_approver": True, "distinct_where": "namespace shop is labelled"}
+    own = safeguard(approved, Safeguards(**rule, spec_changed_by="alice"))  # type: ignore[arg-type]
+    assert own.reason == "SameApprover" and "alice last changed the spec" in own.message
+    unknown = safeguard(approved, Safeguards(**rule, spec_changed_by=None))  # type: ignore[arg-type]
+    assert unknown.reason == "SpecAuthorUnknown" and "devops.fractary.io/spec-changed-by" in unknown.message
+    assert safeguard(approved, Safeguards(**rule, spec_changed_by="bob")).approved  # type: ignore[arg-type]
+    assert safeguard(approved, Safeguards(spec_changed_by="alice")).approved  # the rule is off

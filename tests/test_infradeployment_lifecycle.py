@@ -296,9 +296,10 @@ def test_reconciliations_cost_an_exact_number_of_kubernetes_requests(
         kubelet.release("counted-plan-")
     wait_phase(kube_api, namespace, "counted", "AwaitingApproval")
     before = dict(client.request_counts())
-    # A plan waiting for approval: read it, read the lock's Lease (a stale lock is found), write status.
+    # A plan waiting for approval: read it, read the lock's Lease (a stale lock is found), list the approval
+    # admission policies and their bindings (this Runtime's first look: ApprovalPolicyEnforced), write status.
     controller.reconcile(namespace, "counted")
-    assert _delta(client.request_counts(), before) == {"get": 2, "patch": 1}
+    assert _delta(client.request_counts(), before) == {"get": 2, "list": 2, "patch": 1}
 
 
 def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:

@@ -5,18 +5,21 @@ statement digest) all decide the same way (DESIGN §6):
 
 - an approval names the digest of exactly what it approves; one naming another digest is void;
 - a production environment never auto-approves, whatever the spec says;
-- a pending request may expire (`expiresAfter`): the thing is then made again and needs a new approval,
-  and an approval the operator sees only after the expiry approves nothing;
+- a pending request may expire (`expiresAfter`; in production after PRODUCTION_EXPIRY when none is set):
+  the thing is then made again and needs a new approval, and an approval the operator sees only after the
+  expiry approves nothing;
 - a denial wins over everything.
 
-Who may approve is not decided here: the ValidatingAdmissionPolicy in config/admission/approvals.yaml
-makes approving a separate RBAC right (the `approve` verb) and binds `approvedBy` to the requesting user.
+Who may approve is decided by the ValidatingAdmissionPolicies in config/admission/ (approving is a separate
+RBAC right, the `approve` verb, and `approvedBy` is the requesting user). `safeguard` adds what the operator
+itself can check on top of a manual approval: that those policies are installed where the platform team
+requires them, and the two-person rule (the approver is not who last changed the spec).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +30,26 @@ from devops_operator.kube.conditions import rfc3339
 
 APPROVED_CONDITION = "Approved"
 AUTO_APPROVER = "auto-approve"
+# A production request waits at most this long for approval unless expiresAfter says otherwise.
+PRODUCTION_EXPIRY = timedelta(hours=24)
+
+# The two-person rule (config/admission/distinct-approver.yaml): the spec's author, as admission records it,
+# and the namespace label that switches the rule on.
+SPEC_CHANGED_BY_ANNOTATION = "devops.fractary.io/spec-changed-by"
+DISTINCT_APPROVER_LABEL = "devops.fractary.io/require-distinct-approver"
+
+# Why a manual approval was refused (the `Approved` condition's reason, an Event, a metric label).
+POLICY_NOT_ENFORCED = "ApprovalPolicyNotEnforced"
+SAME_APPROVER = "SameApprover"
+SPEC_AUTHOR_UNKNOWN = "SpecAuthorUnknown"
+REFUSALS = frozenset({POLICY_NOT_ENFORCED, SAME_APPROVER, SPEC_AUTHOR_UNKNOWN})
+
+
+def expiry(expires_after: timedelta | None, production: bool) -> timedelta | None:
+    """How long a request may wait: what the spec says; in production PRODUCTION_EXPIRY when it says nothing."""
+    if expires_after is not None:
+        return expires_after
+    return PRODUCTION_EXPIRY if production else None
 
 
 @dataclass(frozen=True)
@@ -57,6 +80,7 @@ class ApprovalDecision:
     message: str
     approved_by: str | None = None
     expires_at: datetime | None = None
+    refused: str | None = None  # a manual approval given but refused by a safeguard: why (a reason)
 
     @property
     def approved(self) -> bool:
@@ -64,6 +88,8 @@ class ApprovalDecision:
 
     @property
     def reason(self) -> str:
+        if self.refused:
+            return self.refused
         return {
             ApprovalState.PENDING: "AwaitingApproval",
             ApprovalState.APPROVED: "Approved",
@@ -132,6 +158,44 @@ def decide(request: ApprovalRequest, given: GivenApproval, now: datetime) -> App
         ApprovalState.PENDING, f"waiting for approval of {request.subject} {request.digest}{production}{hint}",
         None, expires_at,
     )
+
+
+@dataclass(frozen=True)
+class Safeguards:
+    """What the operator checks of a manual approval beyond the digest (plain data, read by the controller)."""
+
+    policy_required: bool = False  # the platform team requires the admission policies here
+    policy_enforced: bool = True  # they are installed (False also when the operator cannot tell)
+    policy_message: str = ""  # what was found (the ApprovalPolicyEnforced condition's message)
+    distinct_approver: bool = False  # the two-person rule is on here
+    distinct_where: str = ""  # where it was switched on, for messages
+    spec_changed_by: str | None = None  # the spec's author, as the admission-checked annotation records it
+
+
+def safeguard(decision: ApprovalDecision, guards: Safeguards) -> ApprovalDecision:
+    """A manual approval the safeguards refuse approves nothing: still pending, with the reason and the fix.
+    Auto-approvals, pending, void, expired and denied decisions pass through unchanged."""
+    if decision.state != ApprovalState.APPROVED:
+        return decision
+    who = decision.approved_by or "an unnamed approver"
+    refused, why = None, ""
+    if guards.policy_required and not guards.policy_enforced:
+        refused = POLICY_NOT_ENFORCED
+        why = (f"the operator is configured to accept manual approvals here only while the approval admission "
+               f"policies are enforced, and {guards.policy_message}; nothing is applied until they are")
+    elif guards.distinct_approver and not guards.spec_changed_by:
+        refused = SPEC_AUTHOR_UNKNOWN
+        why = (f"the two-person rule is on ({guards.distinct_where}) and nobody is recorded as the spec's author "
+               f"(metadata.annotations['{SPEC_CHANGED_BY_ANNOTATION}']): whoever changes the spec sets it to "
+               "their own user name, then someone else approves")
+    elif guards.distinct_approver and guards.spec_changed_by == decision.approved_by:
+        refused = SAME_APPROVER
+        why = (f"the two-person rule is on ({guards.distinct_where}) and {who} last changed the spec "
+               f"({SPEC_CHANGED_BY_ANNOTATION}): another user must approve (spec.approval.approvedBy)")
+    if refused is None:
+        return decision
+    return replace(decision, state=ApprovalState.PENDING, approved_by=None, refused=refused,
+                   message=f"the approval by {who} is refused: {why}")
 
 
 def statement_digest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 from collections.abc import Mapping
@@ -17,6 +18,15 @@ ANNOTATION_PREFIX = "devops.fractary.io"
 
 def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _namespaces(value: str) -> list[str]:
+    """A switch that may be narrowed to namespaces: true/yes/1 (all), false/no/0/empty (none), or globs."""
+    if value.strip().lower() in ("1", "true", "yes"):
+        return ["*"]
+    if value.strip().lower() in ("", "0", "false", "no"):
+        return []
+    return _split(value)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,14 @@ class OperatorConfig:
     tenancy_policy_file: str = ""
     tenancy_policy: TenancyPolicy | None = None
     operator_namespace: str = "devops-operator"
+    # Namespaces (globs) where a manual approval counts only while the approval admission policies are
+    # installed (docs/security.md): "true" is every namespace, "" or "false" none.
+    require_approval_policy: list[str] = field(default_factory=list)
+    # How long the operator trusts what it last read of the admission policies before reading them again.
+    approval_policy_recheck_seconds: float = 60.0
+
+    def requires_approval_policy(self, namespace: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.require_approval_policy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -88,4 +106,6 @@ class OperatorConfig:
             work_timeout_seconds=float(env.get("DEVOPS_OPERATOR_WORK_TIMEOUT_SECONDS", "300")),
             tenancy_policy_file=env.get("DEVOPS_OPERATOR_TENANCY_POLICY", ""),
             operator_namespace=env.get("DEVOPS_OPERATOR_NAMESPACE") or env.get("POD_NAMESPACE") or "devops-operator",
+            require_approval_policy=_namespaces(env.get("DEVOPS_OPERATOR_REQUIRE_APPROVAL_POLICY", "")),
+            approval_policy_recheck_seconds=float(env.get("DEVOPS_OPERATOR_APPROVAL_POLICY_RECHECK_SECONDS", "60")),
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -17,6 +18,7 @@ from devops_operator.controllers import devopsproject, healthcheck, infradeploym
 from devops_operator.controllers.wakeups import Wakeups
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.diffbase import CompactDiffBaseStorage
+from devops_operator.ops.remediation import service as remediation_service
 from devops_operator.runtime import Runtime
 
 
@@ -72,7 +74,32 @@ async def start_background_tasks(memo: kopf.Memo, **_: Any) -> None:
     memo.deployments = infradeployment.DeploymentController(memo.runtime, wakeups)
     wakeups.register(investigation.KIND.kind, lambda ns, name: investigation.recheck(memo.runtime, wakeups, ns, name))
     wakeups.register(remediation.KIND.kind, lambda ns, name: remediation.step(memo.runtime, wakeups, ns, name))
+    _watch_approval_policies(memo.runtime, wakeups)
     memo.background_tasks = [asyncio.create_task(wakeups.run(), name="scheduler")]
+
+
+APPROVAL_POLICIES = "ApprovalPolicies"  # a wake-up of its own: re-read the approval admission policies
+
+
+def _watch_approval_policies(runtime: Runtime, wakeups: Wakeups) -> None:
+    """Re-read the approval admission policies every recheck interval (now, first), so the condition and the
+    metric follow them without an object changing; a change wakes the Remediations waiting for approval (the
+    deployment controller wakes its own)."""
+    policies = runtime.approval_policies
+
+    def reread(_namespace: str, _name: str) -> None:
+        try:
+            policies.refresh()
+        finally:
+            wakeups.schedule(APPROVAL_POLICIES, "", "cluster", time.time() + policies.max_age)
+
+    def wake_remediations() -> None:
+        for namespace, name in remediation_service.awaiting():
+            wakeups.schedule(remediation.KIND.kind, namespace, name, time.time())
+
+    policies.on_change(wake_remediations)
+    wakeups.register(APPROVAL_POLICIES, reread)
+    wakeups.schedule(APPROVAL_POLICIES, "", "cluster", time.time())
 
 
 @kopf.on.cleanup()

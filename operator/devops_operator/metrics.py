@@ -125,6 +125,18 @@ REMEDIATION_ACTIONS_TOTAL = Counter(
     "Actions the operator sent to AWS for Remediations (rollbacks included), by action and resource type.",
     ["action", "resource_type"],
 )
+APPROVAL_POLICY_INSTALLED = Gauge(
+    "devops_operator_approval_policy_installed",
+    "1 when the approval admission policy (config/admission/) and a Deny binding of it exist, 0 when not, "
+    "-1 when the operator cannot tell (it may not read them).",
+    ["policy"],
+)
+APPROVALS_REFUSED = Counter(
+    "devops_operator_approvals_refused_total",
+    "Manual approvals the operator refused: the admission policies it was told to require are not enforced "
+    "(ApprovalPolicyNotEnforced), or the two-person rule (SameApprover, SpecAuthorUnknown).",
+    ["kind", "reason"],
+)
 REMEDIATION_AWAITING_APPROVAL = Gauge(
     "devops_operator_remediation_awaiting_approval",
     "1 while a Remediation waits for an approval of its impact assessment, 0 otherwise.",

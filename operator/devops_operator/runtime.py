@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from devops_operator.admission import ApprovalPolicies
 from devops_operator.api.devopsproject import CredentialsSource, DevOpsProjectSpec
 from devops_operator.aws.errors import CredentialsError
 from devops_operator.aws.session import AwsSessionFactory, ProjectAwsConfig
@@ -41,6 +42,7 @@ class Runtime:
     kube: ApiClient
     aws: AwsSessionFactory
     tenancy: PolicySource
+    approval_policies: ApprovalPolicies = None  # type: ignore[assignment]  # set by build()
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _admitted: dict[str, _Admitted] = field(default_factory=dict)
     _verified: set[str] = field(default_factory=set)
@@ -60,6 +62,7 @@ class Runtime:
         else:
             tenancy = PolicySource(TenancyPolicy(operator_namespace=config.operator_namespace))
         runtime = cls(config=config, kube=kube, aws=None, tenancy=tenancy)  # type: ignore[arg-type]
+        runtime.approval_policies = ApprovalPolicies(kube, config.approval_policy_recheck_seconds)
         runtime.aws = AwsSessionFactory(
             projects=runtime.project_aws_config,
             secrets=runtime.read_secret,

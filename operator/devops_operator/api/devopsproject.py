@@ -224,6 +224,15 @@ class EnvironmentPolicy(Model):
             "window waits, and status says when the next window opens."
         ),
     )
+    require_distinct_approver: bool = Field(
+        default=False,
+        description=(
+            "The two-person rule: a plan is approved only by someone other than whoever last changed the "
+            "deployment's spec (the devops.fractary.io/spec-changed-by annotation, kept true by the admission "
+            "policy devops-operator-spec-changed-by); an approval by that user, or with no author recorded, "
+            "approves nothing. Also on in namespaces labelled devops.fractary.io/require-distinct-approver=true."
+        ),
+    )
     auto_release_stale_locks: bool = Field(
         default=False,
         description=(

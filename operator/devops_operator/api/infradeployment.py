@@ -347,7 +347,8 @@ class Approval(Model):
         pattern=DURATION_PATTERN,
         description=(
             "How long a plan may wait for approval, e.g. 24h; past it the plan expires, is made again (a new "
-            "plan id) and needs a new approval. Unset: a plan waits until approved or replaced."
+            "plan id) and needs a new approval. Unset: 24h in a production environment; elsewhere a plan waits until "
+            "approved or replaced."
         ),
     )
 

@@ -107,7 +107,8 @@ class Approval(Model):
         pattern=DURATION_PATTERN,
         description=(
             "How long an assessment may wait for approval, e.g. 1h; past it the assessment is made again "
-            "(a new digest) and needs a new approval."
+            "(a new digest) and needs a new approval. Unset: 24h in a production environment; elsewhere it "
+            "waits until approved."
         ),
     )
 

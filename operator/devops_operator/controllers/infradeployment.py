@@ -37,7 +37,7 @@ from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from devops_operator import approvals, metrics
+from devops_operator import admission, approvals, metrics
 from devops_operator.api.common import API_GROUP, API_VERSION, ApprovalState, ApprovalStatus, bounded
 from devops_operator.api.devopsproject import KIND as PROJECT_KIND
 from devops_operator.api.infradeployment import (
@@ -140,6 +140,11 @@ def _has_condition(obj: Mapping[str, Any], ctype: str) -> bool:
     return any(c.get("type") == ctype for c in (obj.get("status") or {}).get("conditions") or [])
 
 
+def _has_condition_reason(obj: Mapping[str, Any], ctype: str, reason: str) -> bool:
+    return any(c.get("type") == ctype and c.get("reason") == reason
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
 def _job_running(status: Mapping[str, Any], step: str) -> bool:
     jobs = status.get("jobs") or {}
     return bool(jobs.get("current")) and jobs.get("step") == step
@@ -168,6 +173,9 @@ class DeploymentController:
         self.by_project: dict[str, set[str]] = {}  # project key -> its deployments (woken when it changes)
         self.deleting_seen: dict[str, str] = {}  # key -> what a deleting object looked like when last handled
         self.revisions = RevisionCache()
+        # Deployments that wait for a human: they look again when the approval policies' state changes.
+        self.awaiting_human: set[str] = set()
+        runtime.approval_policies.on_change(self._approval_policies_changed)
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_lock:
@@ -177,6 +185,7 @@ class DeploymentController:
         key = key_of(namespace, name)
         self.waits.pop(key, None)
         self.pending_approvals.pop(key, None)
+        self.awaiting_human.discard(key)
         self.wakeups.cancel(KIND.kind, namespace, name)
         self.deleting_seen.pop(key, None)
         for keys in (*self.dependents.values(), *self.by_project.values()):
@@ -268,9 +277,18 @@ class DeploymentController:
             result["value"] = (metrics.Outcome.STALLED if outcome.state == "stalled" else
                                metrics.Outcome.SUCCESS if outcome.state == "ready" else metrics.Outcome.RETRY)
             self._poll(key, outcome)
-            if outcome.phase != "AwaitingApproval":
+            if outcome.phase != "AwaitingApproval" and outcome.reason not in approvals.REFUSALS:
                 self.pending_approvals.pop(key, None)
+                self.awaiting_human.discard(key)
+            else:
+                self.awaiting_human.add(key)
             self._update_pending_gauge()
+
+    def _approval_policies_changed(self) -> None:
+        """The approval admission policies were installed or removed: what waits for a human says so now."""
+        now = datetime.now(UTC)
+        for key in list(self.awaiting_human):
+            self._wake_at(key, now)
 
     def _replan_now(self, obj: dict[str, Any], outcome: Outcome) -> Outcome:
         """A stale or expired plan, or drift to correct: start the new plan in the same reconciliation."""
@@ -533,6 +551,7 @@ class DeploymentController:
                 "UpToDate", f"plan {plan.id}: no changes, the infrastructure matches the module", fields,
                 (planned, tested, (APPLIED, "True", "NoChanges", "nothing to apply"))))
         decision, request = self._decide(obj, spec, access, plan, status)
+        decision, policy = self._safeguard(obj, access, decision)
         previous = ApprovalStatus.model_validate(status["approval"]) if status.get("approval") else None
         fields["approval"] = decision.status(request, datetime.now(UTC), previous).to_wire()
         approved = decision.condition()
@@ -545,21 +564,22 @@ class DeploymentController:
             self.pending_approvals.setdefault(key_of(namespace, name), request.requested_at)
             if decision.expires_at is not None:
                 self._wake_at(key_of(namespace, name), decision.expires_at)
-            return Outcome.reconciling("AwaitingApproval", decision.message, "AwaitingApproval", fields,
-                                       (planned, tested, approved))
+            # A refused approval is bad input (Stalled, a Warning Event): the plan still waits for a good one.
+            return Outcome("stalled" if decision.refused else "reconciling", decision.reason, decision.message,
+                           "AwaitingApproval", fields, (planned, tested, approved, *policy))
         apply_job = self._job(namespace, job_name(name, "apply", plan.id))
         if apply_job is None:
             held = self._held(obj, spec, access, "apply", f"plan {plan.id} is approved")
             if held is not None:
                 return Outcome(held.state, held.reason, held.message, held.phase, {**fields, **held.fields},
-                               (planned, tested, approved, *held.domain_conditions))
+                               (planned, tested, approved, *policy, *held.domain_conditions))
             fields["window"] = None
         window_open = ((("ChangeWindow", "True", "Open", "the change window is open"),)
                        if access.environment.change_windows else
                        (("ChangeWindow", "True", "NoWindows", "the environment has no change windows"),)
                        if _has_condition(obj, "ChangeWindow") else ())
         return self._apply_step(obj, spec, access, inputs, status, plan, fields,
-                                (planned, tested, approved, *window_open), found=apply_job)
+                                (planned, tested, approved, *policy, *window_open), found=apply_job)
 
     def _held(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess, operation: str,
               what: str) -> Outcome | None:
@@ -587,7 +607,8 @@ class DeploymentController:
         destructive = plan.destroy > 0 or plan.replace > 0
         auto = access.environment.auto_approve and (
             mode == ApprovalMode.AUTO or (mode == ApprovalMode.NON_DESTRUCTIVE and not destructive))
-        expires = parse_duration(spec.approval.expires_after) if spec.approval.expires_after else None
+        expires = approvals.expiry(parse_duration(spec.approval.expires_after) if spec.approval.expires_after else None,
+                                   access.production)
         request = approvals.ApprovalRequest(
             subject="plan", digest=plan.id, requested_at=_parse_time(plan.created_at), production=access.production,
             auto_allowed=auto, expires_after=expires,
@@ -595,6 +616,21 @@ class DeploymentController:
         )
         given = approvals.GivenApproval(digest=spec.approval.plan_id, approved_by=spec.approval.approved_by)
         return approvals.decide(request, given, datetime.now(UTC)), request
+
+    def _safeguard(self, obj: dict[str, Any], access: ProjectAccess, decision: approvals.ApprovalDecision,
+                   ) -> tuple[approvals.ApprovalDecision, tuple[tuple[str, str, str, str], ...]]:
+        """For a decision that waits for a human (or a manual approval): the ApprovalPolicyEnforced condition,
+        and the approval refused where the required policies are not enforced or the two-person rule says no."""
+        if decision.state not in (ApprovalState.PENDING, ApprovalState.VOID, ApprovalState.APPROVED):
+            return decision, ()
+        guards, policy = admission.safeguards(
+            self.runtime.approval_policies, self.runtime.config, KIND.kind, obj, decision=decision,
+            distinct_in_project=access.environment.require_distinct_approver,
+            namespace_labels=self.runtime.namespace_labels)
+        guarded = approvals.safeguard(decision, guards)
+        if guarded.refused and not _has_condition_reason(obj, approvals.APPROVED_CONDITION, guarded.refused):
+            metrics.APPROVALS_REFUSED.labels(KIND.kind, guarded.refused).inc()
+        return guarded, (policy.condition(),)
 
     def _apply_step(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess,
                     inputs: ResolvedInputs, status: dict[str, Any], plan: PlanStatus, fields: dict[str, Any],
@@ -1164,9 +1200,13 @@ class DeploymentController:
         decision = approvals.decide(request, approvals.GivenApproval(digest=spec.approval.plan_id,
                                                                      approved_by=spec.approval.approved_by),
                                     datetime.now(UTC))
+        decision, policy = self._safeguard(obj, access, decision)
         if not decision.approved:
-            return waiting("AwaitingApproval", "AwaitingApproval", f"destroy plan {destroy_plan} destroys "
-                           f"{result.get('destroy', 0)} resource(s): {decision.message}", phase="AwaitingApproval")
+            lock_conds.extend((decision.condition(), *policy))
+            text = f"destroy plan {destroy_plan} destroys {result.get('destroy', 0)} resource(s): {decision.message}"
+            if decision.refused:
+                return blocked(decision.refused, text)
+            return waiting("AwaitingApproval", "AwaitingApproval", text, phase="AwaitingApproval")
         apply_job = job_name(name, "apply", destroy_plan)
         existing = self._job(namespace, apply_job)
         if existing is None:

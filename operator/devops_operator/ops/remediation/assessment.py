@@ -2,8 +2,9 @@
 
 The digest covers what an approver sees and what the action depends on: the target, the action, its
 parameters and the resource's current state (digests.py's canonical form). When an approval may expire
-(`spec.approval.expiresAfter`), the assessment's time is part of it too: an expired assessment is made
-again with a new digest, so an approval of the old one can never approve the new one.
+(`spec.approval.expiresAfter`, and always in production: approvals.expiry), the assessment's time is part
+of it too: an expired assessment is made again with a new digest, so an approval of the old one can never
+approve the new one.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from devops_operator.digests import short_digest
 from devops_operator.kube.conditions import rfc3339
 
 
-def assessment_digest(spec: RemediationSpec, state: Mapping[str, str], assessed_at: str | None) -> str:
+def assessment_digest(spec: RemediationSpec, state: Mapping[str, str], assessed_at: str | None,
+                      production: bool = False) -> str:
     subject: dict[str, Any] = {
         "target": spec.target.to_wire(),
         "action": str(spec.action),
         "parameters": spec.parameters.to_wire(),
         "state": dict(state),
     }
-    if spec.approval.expires_after and assessed_at:
+    if (spec.approval.expires_after or production) and assessed_at:
         subject["assessedAt"] = assessed_at
     return short_digest(subject)
 
@@ -49,7 +51,7 @@ def _build(spec: RemediationSpec, state: Mapping[str, str], plan: Plan, *, produ
         production=production,
         approval_required=production or spec.approval.required,
         ownership=ownership,
-        digest=assessment_digest(spec, state, assessed_at),
+        digest=assessment_digest(spec, state, assessed_at, production),
         assessed_at=assessed_at,
     )
 

@@ -28,7 +28,7 @@ from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from devops_operator import approvals, metrics
+from devops_operator import admission, approvals, metrics
 from devops_operator.api.actions import spec_of
 from devops_operator.api.common import API_GROUP, API_VERSION, ApprovalStatus, ResourceType
 from devops_operator.api.devopsproject import KIND as PROJECT_KIND
@@ -85,6 +85,7 @@ AWS_ERROR = "AwsError"
 AWS_UNREACHABLE = "AwsUnreachable"
 
 _locks: dict[str, threading.Lock] = {}
+_awaiting: set[tuple[str, str]] = set()  # waiting for an approval: looked at again when the policies change
 _locks_guard = threading.Lock()
 
 
@@ -97,6 +98,7 @@ def _lock(key: str) -> threading.Lock:
 def forget(namespace: str, name: str) -> None:
     with _locks_guard:
         _locks.pop(f"{namespace}/{name}", None)
+        _awaiting.discard((namespace, name))
 
 
 @dataclass
@@ -162,6 +164,11 @@ def _write(ctx: Context, outcome: Outcome, *, precondition: bool = False) -> Non
     ctx.obj["status"] = written
     waiting = outcome.phase == RemediationPhase.AWAITING_APPROVAL
     metrics.REMEDIATION_AWAITING_APPROVAL.labels(ctx.namespace, ctx.name).set(1 if waiting else 0)
+    with _locks_guard:
+        if waiting:
+            _awaiting.add((ctx.namespace, ctx.name))
+        else:
+            _awaiting.discard((ctx.namespace, ctx.name))
     if precondition:
         fresh = _read(ctx.runtime, ctx.namespace, ctx.name)
         if fresh is not None:
@@ -380,10 +387,13 @@ def _assess(ctx: Context) -> float | None:
                         previous=impact, expired=True)
         ctx.fields["impact"] = impact.to_wire()
         request, decision = _decide(ctx, impact, now)
+    decision, policy = _safeguard(ctx, decision)
     ctx.fields["approval"] = decision.status(request, now, _previous_approval(ctx)).to_wire()
     if not decision.approved:
-        _write(ctx, _outcome(ctx, "reconciling", decision.reason, f"{decision.message}; {impact.summary}",
-                             RemediationPhase.AWAITING_APPROVAL, decision.condition(),
+        # A refused approval is bad input (Stalled, a Warning Event); the assessment still waits for a good one.
+        _write(ctx, _outcome(ctx, "stalled" if decision.refused else "reconciling", decision.reason,
+                             f"{decision.message}; {impact.summary}", RemediationPhase.AWAITING_APPROVAL,
+                             decision.condition(), *policy,
                              (VERIFIED, "Unknown", "NotActed", "nothing has been done yet")))
         return _epoch(decision.expires_at) if decision.expires_at else None
 
@@ -405,7 +415,8 @@ def _assess(ctx: Context) -> float | None:
 def _decide(ctx: Context, impact: ImpactAssessment,
             now: datetime) -> tuple[approvals.ApprovalRequest, approvals.ApprovalDecision]:
     approval = ctx.spec.approval
-    expires = parse_duration(approval.expires_after) if approval.expires_after else None
+    expires = approvals.expiry(parse_duration(approval.expires_after) if approval.expires_after else None,
+                               ctx.access.production)
     request = approvals.ApprovalRequest(
         subject="impact assessment",
         digest=impact.digest,
@@ -418,6 +429,29 @@ def _decide(ctx: Context, impact: ImpactAssessment,
     given = approvals.GivenApproval(digest=approval.assessment_digest if approval.approved else None,
                                     approved_by=approval.approved_by)
     return request, approvals.decide(request, given, now)
+
+
+def _safeguard(ctx: Context, decision: approvals.ApprovalDecision,
+               ) -> tuple[approvals.ApprovalDecision, tuple[tuple[str, str, str, str], ...]]:
+    """For a decision that waits for a human (or a manual approval): the ApprovalPolicyEnforced condition, and
+    the approval refused where the operator requires the admission policies and they are not enforced."""
+    if decision.state not in (approvals.ApprovalState.PENDING, approvals.ApprovalState.VOID,
+                              approvals.ApprovalState.APPROVED):
+        return decision, ()
+    guards, policy = admission.safeguards(ctx.runtime.approval_policies, ctx.runtime.config, KIND.kind, ctx.obj,
+                                          decision=decision, distinct_in_project=False)
+    guarded = approvals.safeguard(decision, guards)
+    previous = [c.get("reason") for c in ctx.status.get("conditions") or []
+                if c.get("type") == approvals.APPROVED_CONDITION]
+    if guarded.refused and guarded.refused not in previous:
+        metrics.APPROVALS_REFUSED.labels(KIND.kind, guarded.refused).inc()
+    return guarded, (policy.condition(),)
+
+
+def awaiting() -> list[tuple[str, str]]:
+    """(namespace, name) of the Remediations this process last saw waiting for an approval."""
+    with _locks_guard:
+        return sorted(_awaiting)
 
 
 # --- acting -----------------------------------------------------------------------------------------------
