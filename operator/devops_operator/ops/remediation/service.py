@@ -242,11 +242,12 @@ def _cannot_continue(runtime: Runtime, obj: dict[str, Any], exc: ValidationError
         apply_outcome(runtime.kube, KIND, obj, Outcome.reconciling(reason, message, str(status.get("phase")),
                                                                     _fields(status)))
         return recheck
-    if isinstance(exc, ProjectRefError) and exc.waiting:
+    if isinstance(exc, ProjectRefError) and not exc.stalled:
         apply_outcome(runtime.kube, KIND, obj, Outcome.reconciling(reason, message, "Pending", _fields(status)))
         return recheck
     apply_outcome(runtime.kube, KIND, obj, Outcome.stalled(reason, message, _fields(status)))
-    return None
+    # A refusal by policy is Stalled, and looked at again: a grant added later lets it go on.
+    return recheck if isinstance(exc, ProjectRefError) and exc.waiting else None
 
 
 def _as_acted(spec: RemediationSpec, status: Mapping[str, Any]) -> RemediationSpec:
