@@ -154,8 +154,13 @@ class TenancyPolicy(Model):
                 endpoint = parse_endpoint(endpoint)
             except EndpointError:
                 return False
-        return any(fnmatch.fnmatchcase(endpoint.host_port, glob.lower())
-                   or fnmatch.fnmatchcase(endpoint.netloc_host, glob.lower()) for glob in self.endpoint_hosts)
+        return any(_host_match(endpoint.host_port, glob) or _host_match(endpoint.netloc_host, glob)
+                   for glob in self.endpoint_hosts)
+
+
+def _host_match(text: str, glob: str) -> bool:
+    """A host glob: `*` and `?` only (brackets are an IPv6 address's, not a character class)."""
+    return fnmatch.fnmatchcase(text, glob.lower().replace("[", "[[]"))
 
 
 class TenancyPolicyError(ValueError):
@@ -384,7 +389,7 @@ def git_host_allowed(rule: TenancyRule, url: str) -> bool:
             if glob == "file://":
                 return True
             continue
-        if fnmatch.fnmatchcase(location, glob) or fnmatch.fnmatchcase(host, glob):
+        if _host_match(location, glob) or _host_match(host, glob):
             return True
     return False
 
