@@ -32,6 +32,7 @@ Everything here is pure: the namespace's labels are passed in.
 from __future__ import annotations
 
 import fnmatch
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -355,6 +356,9 @@ def reference_grant(
 # --- hosts and namespaces a tenant's InfraDeployment names -----------------------------------------------
 
 
+_SCP_HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+
+
 def git_location(url: str) -> str | None:
     """What gitHosts globs are matched against: `host` and `host:port` of a URL or scp-like address,
     `file://` for a local path; None when the URL has no host the policy could name."""
@@ -369,12 +373,12 @@ def git_location(url: str) -> str | None:
             return None
         authority = authority.rsplit("@", 1)[-1].lower()
         return authority or None
-    # scp-like: [user@]host:path
-    head, colon, _path = url.partition(":")
-    if not colon or "/" in head or "\\" in head:
+    # scp-like: [user@]host:path; `transport::address` is a remote helper (ext::, fd::), never a host.
+    head, colon, path = url.partition(":")
+    if not colon or path.startswith(":") or "/" in head or "\\" in head:
         return None
     host = head.rsplit("@", 1)[-1].lower()
-    return host or None
+    return host if _SCP_HOST.match(host) else None
 
 
 def git_host_allowed(rule: TenancyRule, url: str) -> bool:
