@@ -28,7 +28,7 @@ KEYED = {"name": "test", "credentials": {"source": "secret", "secretRef": {"name
 class Recorder(http.server.BaseHTTPRequestHandler):
     seen: list[str] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_POST(self) -> None:
         Recorder.seen.append(self.path)
         self.send_response(403)
         self.end_headers()
@@ -61,11 +61,12 @@ def test_the_backslash_url_reaches_another_host_than_the_one_a_urlsplit_check_se
         sts.get_caller_identity()
     assert Recorder.seen, "the signed request went to 127.0.0.1"
     # Now refused, by the policy and by the model, before any session exists.
-    policy = TenancyPolicy(endpoint_hosts=["allowed-host:4566"], rules=[TenancyRule(name="dev", endpoint_overrides=True)])
+    policy = TenancyPolicy(endpoint_hosts=["allowed-host:4566"],
+                           rules=[TenancyRule(name="dev", endpoint_overrides=True)])
     with pytest.raises(ValidationError, match="backslash"):
         DevOpsProjectSpec.model_validate({"environments": [KEYED], "aws": {"endpointUrl": hostile}})
-    raw = DevOpsProjectSpec.model_construct(environments=DevOpsProjectSpec.model_validate(
-        {"environments": [KEYED]}).environments, aws=DevOpsProjectSpec().aws.model_copy(update={"endpoint_url": hostile}))
+    valid = DevOpsProjectSpec.model_validate({"environments": [KEYED]})
+    raw = valid.model_copy(update={"aws": valid.aws.model_copy(update={"endpoint_url": hostile})})
     refused = project_violations(policy, "dev", raw)
     assert [p.field for p in refused] == ["spec.aws.endpointUrl"] and "backslash" in refused[0].message
     assert not policy.endpoint_host_allowed(hostile)

@@ -134,7 +134,7 @@ def test_git_errors_become_categories(stderr: str, category: str) -> None:
 class Failing(http.server.BaseHTTPRequestHandler):
     seen: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         Failing.seen.append(self.path)
         body = b"internal error: db-7.internal.corp password=hunter2"
         self.send_response(500)

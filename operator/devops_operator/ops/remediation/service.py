@@ -300,21 +300,22 @@ def _aws_failure(ctx: Context, exc: BaseException, doing: str) -> float | None:
 
 
 def _owned(ctx: Context, client: Any) -> tuple[Described, str] | None:
-    """The target's description and why it is the project's; None (written Stalled) when it is not."""
+    """The target's description and why it is the referring namespace's; None (written Stalled) when not."""
     target = ctx.target()
     names = {target.id, target.name}
+    same_namespace = ctx.namespace == ctx.access.namespace
     registry = registry_view.registry_resources(ctx.runtime.kube, ctx.namespace, ctx.access.name,
                                                 ctx.access.namespace, ctx.spec.environment)
     found = ownership.without_aws(target.type, sorted(names), ctx.access.spec, ctx.access.name,
-                                  ctx.spec.environment, registry)
+                                  ctx.spec.environment, registry, same_namespace=same_namespace)
     described = ctx.adapter().describe(client, target)
-    if found is None:
+    if found is None and same_namespace:  # tags are the project's and anyone may tag: its own namespace only
         by_tags = ownership.by_tags(ctx.adapter().tags(client, described), ctx.access.spec, ctx.access.name,
                                     ctx.spec.environment)
         found = by_tags if by_tags.belongs else None
     if found is None:
         message = ownership.refusal(target.type.value, target.id, ctx.access.spec, ctx.access.key, ctx.access.name,
-                                    ctx.spec.environment)
+                                    ctx.spec.environment, same_namespace=same_namespace)
         _write(ctx, _outcome(ctx, "stalled", OUTSIDE_PROJECT, message, RemediationPhase.STALLED))
         return None
     return described, found.how
