@@ -497,7 +497,11 @@ def _resume_action(ctx: Context) -> float | None:
                         "(the action was not sent again)")})
         return _acted(ctx, done)
     if applied == Applied.NO:
-        return _act(ctx, client, result)  # the first call never changed the resource: this is the only one
+        # The first call never changed the resource: this is the only one, so it is decided again here, on the
+        # spec as frozen in status (target, action, parameters, the assessment's digest), as a first act is.
+        if not _still_allowed(ctx, client):
+            return None
+        return _act(ctx, client, result)
     done = result.model_copy(update={
         "completed_at": rfc3339(ctx.clock()), "succeeded": None,
         "message": (f"the operator was interrupted after asking AWS to {ctx.spec.action} {ctx.spec.target.id}, and "
@@ -506,6 +510,28 @@ def _resume_action(ctx: Context) -> float | None:
     ctx.fields["actionResult"] = done.to_wire()
     _finish(ctx, RemediationPhase.FAILED, "stalled", "InterruptedUncertain", done.message, ctx.clock())
     return None
+
+
+def _still_allowed(ctx: Context, client: Any) -> bool:
+    """Before an interrupted action is sent after all: the target is still the namespace's, and the approval
+    still names the frozen assessment (not withdrawn, denied or expired). Otherwise nothing is sent, and the
+    status says why (a withdrawn approval waits for a new one)."""
+    if _owned(ctx, client) is None:  # written Stalled (OutsideProject)
+        return False
+    impact = _previous_impact(ctx)
+    if impact is None or not impact.digest:
+        _write(ctx, _outcome(ctx, "stalled", "NotActed", "the interrupted action's assessment is missing from "
+                             "status: nothing was sent; create a new Remediation", RemediationPhase.FAILED))
+        return False
+    _request, decision = _decide(ctx, impact, ctx.clock())
+    if decision.approved:
+        return True
+    ctx.fields["actionResult"] = None  # never sent: nothing to confirm later
+    _write(ctx, _outcome(ctx, "reconciling", decision.reason,
+                         f"the interrupted action was not sent: {decision.message}; {impact.summary}",
+                         RemediationPhase.AWAITING_APPROVAL, decision.condition(),
+                         (VERIFIED, "Unknown", "NotActed", "nothing has been done yet")))
+    return False
 
 
 # --- verification and rollback -------------------------------------------------------------------------------
