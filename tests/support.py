@@ -38,6 +38,9 @@ TEST_POLICY = TenancyPolicy(
             credential_sources=list(CredentialsSource),
             role_arns=["*"],
             endpoint_overrides=True,
+            # The operator asks local repositories and 127.0.0.1 for a branch's head; no other git host.
+            git_hosts=["file://", "127.0.0.1"],
+            source_namespaces=["flux-shared"],
         ),
     ],
 )

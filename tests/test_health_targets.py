@@ -8,6 +8,7 @@ import pytest
 
 from devops_operator.api.common import ResourceType
 from devops_operator.api.healthcheck import TargetResource
+from devops_operator.deploy import registry, registry_reader
 from devops_operator.ops.health.registry import TYPES
 from devops_operator.ops.health.targets import (
     Target,
@@ -15,10 +16,10 @@ from devops_operator.ops.health.targets import (
     from_arn,
     from_spec,
     parse_arn,
-    registry_entries,
     registry_targets,
     unique_names,
 )
+from devops_operator.terraform.planjson import StateResource
 
 ARNS = [
     ("arn:aws:lambda:eu-west-1:123456789012:function:orders", ResourceType.LAMBDA, "orders", "eu-west-1", None),
@@ -105,11 +106,12 @@ def test_registry_entries_map_through_their_terraform_types() -> None:
 
 
 def test_registry_documents_and_unique_names() -> None:
-    entries = [entry("aws_sqs_queue", id="q")]
-    assert registry_entries(entries) == entries
-    assert registry_entries({"resources": entries}) == entries
-    assert registry_entries({"entries": entries}) == entries
-    assert registry_entries("nonsense") == []
+    written = registry.record_apply(None, deployment="shop/api", changes=[], plan_id="p", revision=None,
+                                    engine="terraform", at="t", resources=[StateResource(
+                                        address="aws_sqs_queue.q", type="aws_sqs_queue", name="q", id="q",
+                                        arn="arn:aws:sqs:us-east-1:123456789012:q", region="us-east-1")])
+    found = registry_targets([dict(e.fields) for e in registry_reader.entries(written)], "shop/api")
+    assert [(t.type, t.id) for t in found.targets] == [(ResourceType.SQS, "q")]
     same = [Target(ResourceType.SQS, "orders", "orders"), Target(ResourceType.DYNAMODB, "orders", "orders"),
             Target(ResourceType.SQS, "orders", "orders", region="eu-west-1")]
     names = [t.name for t in unique_names(same)]

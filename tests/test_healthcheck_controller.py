@@ -31,7 +31,9 @@ from devops_operator.api.common import API_GROUP, API_VERSION, REQUESTED_AT_ANNO
 from devops_operator.controllers import healthcheck as controller
 from devops_operator.ops.health.service import CheckResult
 from devops_operator.sandbox.operator_thread import OperatorThread
+from devops_operator.terraform.planjson import StateResource
 
+from registry_support import lambda_resource, write_registry
 from support import condition, get_custom, wait_for_condition, wait_until
 
 PLURAL = "healthchecks"
@@ -519,15 +521,15 @@ def test_targets_from_a_deployment_registry_wait_quietly_for_it(
                                                      deployment)
     custom(kube_api).patch_namespaced_custom_object_status(
         API_GROUP, API_VERSION, namespace, "infradeployments", "shop-api",
-        {"status": {"registry": {"configMapName": "shop-registry", "resourceCount": 3}}})
-    entries = [
-        {"type": "aws_lambda_function", "id": fn, "name": "api", "deployment": f"{namespace}/shop-api",
-         "arn": f"arn:aws:lambda:{REGION}:123456789012:function:{fn}", "region": REGION, "tags": {}},
-        {"type": "aws_iam_role", "id": "api-role", "name": "api-role", "deployment": f"{namespace}/shop-api"},
-        {"type": "aws_sqs_queue", "id": "other", "name": "other", "deployment": f"{namespace}/another"},
-    ]
-    CoreV1Api(kube_api).create_namespaced_config_map(namespace, {
-        "metadata": {"name": "shop-registry"}, "data": {"registry.json": json.dumps({"resources": entries})}})
+        {"status": {"registry": {"configMapName": "shop-test-registry", "resourceCount": 2}}})
+    # The registry as an apply writes it: in the project's namespace, owned by the project, every deployment's.
+    write_registry(kube_api, namespace, "shop", "test", f"{namespace}/shop-api", [
+        lambda_resource(fn, REGION),
+        StateResource(address="aws_iam_role.api", type="aws_iam_role", name="api", id="api-role", arn=None,
+                      region=REGION)])
+    write_registry(kube_api, namespace, "shop", "test", f"{namespace}/another", [
+        StateResource(address="aws_sqs_queue.other", type="aws_sqs_queue", name="other", id="other", arn=None,
+                      region=REGION)])
 
     found = wait_checked(kube_api, namespace, "deployed")["status"]
     assert [(r["name"], r["verdict"]) for r in found["resources"]] == [("api", "HEALTHY")]

@@ -159,3 +159,55 @@ def test_an_engine_that_does_not_satisfy_terraform_version_is_stalled(shop: str,
     deployment(kube_api, shop, "oldtf", terraformVersion=">= 2.0")
     status = stalled(kube_api, shop, "oldtf")
     assert "spec.terraformVersion" in status["message"] and "does not satisfy '>= 2.0'" in status["message"]
+
+
+def _flux_source(api: ApiClient, namespace: str, name: str) -> None:
+    CustomObjectsApi(api).create_namespaced_custom_object(
+        "source.toolkit.fluxcd.io", "v1", namespace, "gitrepositories",
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository", "metadata": {"name": name},
+         "spec": {"url": "https://example.invalid/infra.git"},
+         "status": {"artifact": {"url": "http://source-controller/infra.tar.gz", "digest": "sha256:00",
+                                 "revision": "main@sha1:abc"}}})
+
+
+def test_a_flux_source_in_another_namespace_is_refused_before_it_is_read_and_says_nothing_of_it(
+    shop: str, kube_api: ApiClient, kube_server: EmulatedKubernetes,
+) -> None:
+    """Flux's --no-cross-namespace-refs: a source of another tenant's namespace is not read, whether it exists
+    or not (the same message both times), and the deployment is Stalled (PolicyDenied) with no Job."""
+    kube_server.register_crd(FLUX_CRD)
+    other = f"{shop}-other"[:63]
+    _flux_source(kube_api, other, "infra")
+    deployment(kube_api, shop, "steal", source={"sourceRef": {"kind": "GitRepository", "name": "infra",
+                                                              "namespace": other}})
+    deployment(kube_api, shop, "probe", source={"sourceRef": {"kind": "GitRepository", "name": "absent",
+                                                              "namespace": other}})
+    exists, absent = stalled(kube_api, shop, "steal"), stalled(kube_api, shop, "probe")
+    for status in (exists, absent):
+        ready = next(c for c in status["conditions"] if c["type"] == "Stalled")
+        assert ready["reason"] == "PolicyDenied"
+        assert status["message"].startswith("spec.source.sourceRef.namespace: Flux sources of namespace")
+        assert "sourceNamespaces" in status["message"]
+    assert exists["message"] == absent["message"]  # no existence oracle
+    assert "artifact" not in exists["message"] and "does not exist" not in absent["message"]
+    read = [r for r in kube_server.emulator.requests if f"/namespaces/{other}/gitrepositories" in str(r.url)
+            and r.method.upper() == "GET"]
+    assert read == [], "the other namespace's source was read"
+    assert jobs(kube_api, shop) == []
+
+
+def test_a_flux_source_of_a_namespace_the_policy_allows_is_used(
+    shop: str, kube_api: ApiClient, kube_server: EmulatedKubernetes,
+) -> None:
+    """support.TEST_POLICY's rule lets every test namespace name sources of `flux-shared`: it is read (and here
+    refused for its digest only when the runner downloads it, so the spec passes the operator's checks)."""
+    kube_server.register_crd(FLUX_CRD)
+    CustomObjectsApi(kube_api).create_namespaced_custom_object(
+        "source.toolkit.fluxcd.io", "v1", "flux-shared", "gitrepositories",
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+         "metadata": {"name": f"{shop}-src"[:63]}, "spec": {"url": "https://example.invalid/infra.git"}})
+    deployment(kube_api, shop, "shared", source={"sourceRef": {"kind": "GitRepository", "name": f"{shop}-src"[:63],
+                                                               "namespace": "flux-shared"}})
+    status = stalled(kube_api, shop, "shared")
+    assert status["message"].startswith("spec.source.sourceRef: Flux GitRepository flux-shared/")
+    assert "no artifact" in status["message"]  # it was read: the policy allows that namespace

@@ -436,7 +436,7 @@ def test_a_new_commit_on_the_branch_is_found_every_interval_and_planned(
     subprocess.run(["git", "clone", "-q", str(remote), str(work)], check=True, capture_output=True)
     first = _commit(work, 'team = "payments"')
     project(kube_api, namespace)
-    deployment(kube_api, namespace, "fromgit", approval={"mode": "auto"}, interval="2s",
+    deployment(kube_api, namespace, "fromgit", approval={"mode": "auto"}, interval="30s",
                source={"git": {"url": f"file://{remote}", "ref": {"branch": "main"}}})
     ready = wait_phase(kube_api, namespace, "fromgit", "Ready")
     assert ready["status"]["lastAppliedRevision"] == first

@@ -112,7 +112,7 @@ def test_paging_stops_at_max_events_and_says_so(
     operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str,
     max_events: int, matched: int, truncated: bool, pages: int,
 ) -> None:
-    group = f"/app/{namespace}"
+    group = f"/app/{resource_name('test', namespace)}"
     now = datetime.now(UTC)
     lines = [(now - timedelta(seconds=600 - n), f"ERROR job {n} failed" if n % 2 else f"INFO job {n} done")
              for n in range(300)]
@@ -153,7 +153,7 @@ def test_logs_insights_is_used_when_asked(
 def test_a_requested_at_annotation_runs_it_again(
     operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
 ) -> None:
-    group = f"/app/rerun-{namespace}"
+    group = f"/app/{resource_name('test', 'rerun-' + namespace)}"
     put_logs(aws_url, group, [(minutes_ago(2), "ERROR first")])
     ready_project(kube_api, namespace)
     create(kube_api, namespace, PLURAL, investigation("r", logGroups=[group]))
@@ -188,17 +188,18 @@ def _stalled(api: ApiClient, namespace: str, name: str) -> dict[str, Any]:
 def test_a_missing_log_group_is_named(operator: OperatorThread, kube_api: ApiClient, namespace: str) -> None:
     ready_project(kube_api, namespace)
     with METER.measure() as measured:
-        create(kube_api, namespace, PLURAL, investigation("m", logGroups=[f"/aws/lambda/missing-{namespace}"]))
+        missing = f"/aws/lambda/{resource_name('test', 'missing-' + namespace)}"
+        create(kube_api, namespace, PLURAL, investigation("m", logGroups=[missing]))
         stalled = _stalled(kube_api, namespace, "m")
     assert stalled["reason"] == "LogGroupNotFound"
-    assert f"spec.logGroups[0]: log group /aws/lambda/missing-{namespace} does not exist" in stalled["message"]
+    assert f"spec.logGroups[0]: log group {missing} does not exist" in stalled["message"]
     assert measured.count("logs", "FilterLogEvents") == 0
 
 
 def test_an_empty_log_group_is_named(
     operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
 ) -> None:
-    group = f"/app/empty-{namespace}"
+    group = f"/app/{resource_name('test', 'empty-' + namespace)}"
     put_logs(aws_url, group, [])
     ready_project(kube_api, namespace)
     with METER.measure() as measured:
@@ -225,7 +226,7 @@ def test_a_timeframe_in_the_future_is_refused_before_any_call(
 def test_a_timeframe_longer_than_retention_is_refused(
     operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
 ) -> None:
-    group = f"/app/retention-{namespace}"
+    group = f"/app/{resource_name('test', 'retention-' + namespace)}"
     put_logs(aws_url, group, [(minutes_ago(5), "ERROR x")], retention_days=1)
     ready_project(kube_api, namespace)
     with METER.measure() as measured:
@@ -240,17 +241,18 @@ def test_a_service_that_does_not_exist_is_named(
     operator: OperatorThread, kube_api: ApiClient, namespace: str
 ) -> None:
     ready_project(kube_api, namespace)
-    create(kube_api, namespace, PLURAL, investigation("s", service=f"nothing-{namespace}"))
+    nothing = resource_name("test", f"nothing-{namespace}")
+    create(kube_api, namespace, PLURAL, investigation("s", service=nothing))
     stalled = _stalled(kube_api, namespace, "s")
     assert stalled["reason"] == "ServiceNotFound"
-    assert f"spec.service: 'nothing-{namespace}' is not in the resource registry" in stalled["message"]
-    assert f"/aws/lambda/nothing-{namespace}" in stalled["message"]
+    assert f"spec.service: '{nothing}' is not in the resource registry" in stalled["message"]
+    assert f"/aws/lambda/{nothing}" in stalled["message"]
 
 
 def test_an_investigation_waits_for_its_project(
     operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
 ) -> None:
-    group = f"/app/wait-{namespace}"
+    group = f"/app/{resource_name('test', 'wait-' + namespace)}"
     put_logs(aws_url, group, [(minutes_ago(2), "ERROR late")])
     create(kube_api, namespace, PLURAL, investigation("w", logGroups=[group]))
     waiting = wait_until(lambda: condition(_get(kube_api, namespace, "w"), "Reconciling"), what="a quiet wait")

@@ -11,10 +11,20 @@ from devops_operator.api.devopsproject import DevOpsProjectSpec
 from devops_operator.api.healthcheck import Verdict
 from devops_operator.api.remediation import RemediationSpec
 from devops_operator.aws.executors import EXECUTORS, Plan, PlannedChange, Target
-from devops_operator.ops.registry_view import find, parse_registry
+from devops_operator.deploy import registry
+from devops_operator.deploy.registry_reader import (
+    REGISTRY_LABEL,
+    RegistryEntry,
+    entries,
+    find,
+    of_namespace,
+    written_by_operator,
+)
+from devops_operator.kube.owners import MANAGED_BY, MANAGED_BY_LABEL
 from devops_operator.ops.remediation import ownership, verification
 from devops_operator.ops.remediation.assessment import approve_command, assess
 from devops_operator.ops.remediation.health import first_check_at, window_start
+from devops_operator.terraform.planjson import StateResource
 
 NOW = datetime(2025, 3, 1, 14, 0, 30, tzinfo=UTC)
 PLAN = Plan((PlannedChange("desiredCount", "2", "5"),), {"desiredCount": "5"})
@@ -62,12 +72,21 @@ PROJECT = DevOpsProjectSpec.model_validate({"project": "shop", "organization": "
     "pattern": "{organization}-{project}-{subsystem}-{environment}-{resource}"}})
 
 
+def _applied(deployment: str, *resources: StateResource) -> list[RegistryEntry]:
+    """Registry entries exactly as an apply writes them (deploy/registry.record_apply)."""
+    return entries(registry.record_apply(None, deployment=deployment, resources=list(resources), changes=[],
+                                         plan_id="p", revision=None, engine="terraform", at="t"))
+
+
+def _fn(name: str, address: str = "aws_lambda_function.api") -> StateResource:
+    return StateResource(address=address, type="aws_lambda_function", name="api", id=name,
+                         arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}", region="us-east-1")
+
+
 def test_ownership_by_registry_naming_or_tags() -> None:
-    registry = parse_registry({"resources": [{"type": "aws_lambda_function", "id": "legacy-api", "arn":
-                                              "arn:aws:lambda:us-east-1:123456789012:function:legacy-api"}]},
-                              "api-deploy")
-    found = ownership.without_aws(ResourceType.LAMBDA, ["legacy-api"], PROJECT, "shop", "test", registry)
-    assert found is not None and found.how == "in the project's resource registry (deployment api-deploy)"
+    registry_entries = _applied("team/api-deploy", _fn("legacy-api"))
+    found = ownership.without_aws(ResourceType.LAMBDA, ["legacy-api"], PROJECT, "shop", "test", registry_entries)
+    assert found is not None and found.how == "in the project's resource registry (deployment team/api-deploy)"
     named = ownership.without_aws(ResourceType.LAMBDA, ["acme-shop-core-test-api"], PROJECT, "shop", "test", [])
     assert named is not None and named.how.startswith("its name acme-shop-core-test-api follows")
     assert ownership.without_aws(ResourceType.LAMBDA, ["acme-shop-core-prod-api"], PROJECT, "shop", "test", []) is None
@@ -77,18 +96,64 @@ def test_ownership_by_registry_naming_or_tags() -> None:
     assert "names like acme-shop-core-test-<resource>" in message and message.endswith("nothing was done")
 
 
-@pytest.mark.parametrize("document", [
-    [{"type": "lambda", "id": "fn"}],
-    {"entries": [{"resourceType": "aws_lambda_function", "name": "fn"}]},
-    {"resources": [{"type": "aws_lambda_function", "arn": "arn:aws:lambda:us-east-1:123456789012:function:fn"}]},
-])
-def test_registry_shapes_are_read_defensively(document: object) -> None:
-    found = find(parse_registry(document), "fn", ResourceType.LAMBDA)
-    assert found is not None and found.type == ResourceType.LAMBDA
+def test_the_terraform_name_of_a_registry_entry_is_no_aws_name() -> None:
+    """An entry's Terraform name (`api`) must not make a function called `api` the project's."""
+    registry_entries = _applied("team/d", _fn("acme-shop-core-test-api"))
+    assert ownership.without_aws(ResourceType.LAMBDA, ["api"], PROJECT, "shop", "test", registry_entries) is None
+    assert find(registry_entries, "acme-shop-core-test-api", ResourceType.LAMBDA) is not None
+    assert find(registry_entries, "acme-shop-core-test-api", ResourceType.SQS) is None
 
 
-def test_an_unreadable_registry_has_no_entries() -> None:
-    assert parse_registry("nonsense") == [] and parse_registry({"resources": [1, "x", None]}) == []
+@pytest.mark.parametrize("pattern", ["{resource}", "{environment}-{resource}", "x-{resource}",
+                                     "{organization}-{subsystem}-{resource}"])
+def test_a_naming_pattern_without_the_project_proves_no_ownership(pattern: str) -> None:
+    """`{resource}` matches every name: a pattern proves ownership only with the project's name in it."""
+    spec = DevOpsProjectSpec.model_validate({"project": "shop", "naming": {"pattern": pattern}})
+    assert not ownership.naming_proves_ownership(spec, "shop", "test")
+    for victim in ("other-teams-database", "test-payments-api", "x-anything"):
+        assert ownership.without_aws(ResourceType.LAMBDA, [victim], spec, "shop", "test", []) is None
+    assert "has no {project} part, so a name proves nothing" in ownership.refusal("lambda", "v", spec, "ns/shop",
+                                                                                    "shop", "test")
+
+
+def test_from_another_namespace_only_its_own_deployments_registry_entries_count() -> None:
+    """A tenant of a shared project: names, tags and other namespaces' entries prove nothing."""
+    shared = [*_applied("team-a/web", _fn("acme-shop-core-test-web")),
+              *_applied("team-b/db", _fn("acme-shop-core-test-db"))]
+    mine = of_namespace(shared, "team-a")
+    assert [e.deployment for e in mine] == ["team-a/web"]
+    assert ownership.without_aws(ResourceType.LAMBDA, ["acme-shop-core-test-web"], PROJECT, "shop", "test", mine,
+                                 same_namespace=False) is not None
+    # team-b's function follows the pattern, but from team-a that proves nothing.
+    assert ownership.without_aws(ResourceType.LAMBDA, ["acme-shop-core-test-db"], PROJECT, "shop", "test", mine,
+                                 same_namespace=False) is None
+    message = ownership.refusal("lambda", "acme-shop-core-test-db", PROJECT, "platform/shop", "shop", "test",
+                                same_namespace=False)
+    assert "only resources in the project's resource registry under this namespace's own" in message
+
+
+def test_log_groups_are_owned_as_their_resources_are() -> None:
+    mine = _applied("team-a/web", _fn("legacy-web"))
+    owner = ownership.log_group_owner("/aws/lambda/legacy-web", PROJECT, "shop", "test", mine, same_namespace=False)
+    assert owner is not None and "registry" in owner.how
+    assert ownership.log_group_owner("/aws/lambda/acme-shop-core-test-db", PROJECT, "shop", "test", mine,
+                                     same_namespace=False) is None
+    assert ownership.log_group_owner("/aws/lambda/acme-shop-core-test-db", PROJECT, "shop", "test", mine) is not None
+    assert ownership.log_group_owner("/aws/rds/instance/payments/postgresql", PROJECT, "shop", "test", mine) is None
+
+
+def test_the_reader_takes_only_the_written_shape() -> None:
+    assert entries("nonsense") == [] and entries({"resources": [1, "x", None]}) == []
+    assert entries({"resources": {"k": {"type": "aws_lambda_function", "id": "no-deployment"}}}) == []
+
+
+def test_only_a_configmap_the_operator_wrote_is_a_registry() -> None:
+    owner = [{"apiVersion": "devops.fractary.io/v1alpha1", "kind": "DevOpsProject", "name": "shop", "uid": "u"}]
+    labels = {REGISTRY_LABEL: "true", MANAGED_BY_LABEL: MANAGED_BY}
+    assert written_by_operator({"metadata": {"labels": labels, "ownerReferences": owner}}, "shop")
+    assert not written_by_operator({"metadata": {"labels": labels}}, "shop")  # a tenant's copy, no owner
+    assert not written_by_operator({"metadata": {"ownerReferences": owner}}, "shop")
+    assert not written_by_operator({"metadata": {"labels": labels, "ownerReferences": owner}}, "other")
 
 
 def test_verification_reads_whole_minutes_after_the_action() -> None:

@@ -4,8 +4,12 @@ A reference is honoured only when the project exists, grants the referring names
 always; another only through the project's `allowedNamespaces` or `allowedNamespaceSelector`), is Ready
 in this operator (valid, within the tenancy policy, identities verified), and defines the environment
 asked for. Anything else raises `ProjectRefError` with a reason and a message naming the field and the
-fix; controllers turn it into their status (Stalled, or a quiet wait where `waiting` is true), and no AWS
-call is made for the referring object.
+fix; controllers turn it into their status, and no AWS call is made for the referring object:
+
+- `stalled`: the referrer cannot progress as it is (a refusal by policy, an unknown environment): Stalled,
+  so kstatus and Argo CD show it as failed, not as progressing forever;
+- `waiting`: something outside the referrer may fix it later (the project created or made Ready, a grant
+  added): the controller looks again (every stalled recheck), Stalled or not.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ class ProjectRefError(Exception):
         self.reason = reason
         self.field = field
         self.waiting = waiting
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the referrer is Stalled (a policy refusal is, though a grant added later clears it)."""
+        return self.reason == POLICY_DENIED or not self.waiting
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from devops_operator.aws.session import AwsSessionFactory, ProjectAwsConfig
 from devops_operator.config import OperatorConfig
 from devops_operator.kube import secrets
 from devops_operator.kube.client import REQUEST_TIMEOUT
-from devops_operator.tenancy import PolicySource, TenancyPolicy
+from devops_operator.tenancy import PolicySource, TenancyPolicy, TenancyRule
 
 SecretKey = tuple[str, str]  # (namespace, name)
 
@@ -94,6 +94,11 @@ class Runtime:
                 return {}
             raise
         return dict(found.metadata.labels or {}) if found.metadata else {}
+
+    def tenancy_rule(self, namespace: str) -> TenancyRule:
+        """The tenancy policy's rule for a namespace now (its labels read only when a rule selects on them)."""
+        policy = self.tenancy.current()
+        return policy.rule_for(namespace, self.namespace_labels(namespace) if policy.uses_labels else {})
 
     # -- admitted and verified projects ---------------------------------------------------------------
 

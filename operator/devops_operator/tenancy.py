@@ -19,6 +19,8 @@ The file (`DEVOPS_OPERATOR_TENANCY_POLICY`, YAML; docs/security.md documents it)
         roleArns: ["arn:aws:iam::111122223333:role/payments-*"]
         accountIds: ["111122223333"]
         endpointOverrides: false
+        gitHosts: ["github.com", "gitlab.example.com:443"]
+        sourceNamespaces: ["flux-system"]
 
 The first rule whose `namespaces` globs and `namespaceSelector` both match a namespace applies. With no
 matching rule the built-in defaults apply: in the operator's own namespace every credential source and
@@ -30,17 +32,18 @@ Everything here is pure: the namespace's labels are passed in.
 from __future__ import annotations
 
 import fnmatch
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import Field, ValidationError
 
 from devops_operator.api.common import LabelSelector, Model
 from devops_operator.api.devopsproject import AwsCredentials, CredentialsSource, DevOpsProjectSpec
+from devops_operator.endpoints import Endpoint, EndpointError, parse_endpoint
 from devops_operator.problems import Problem, field_path
 
 POLICY_KIND = "TenancyPolicy"
@@ -92,6 +95,23 @@ class TenancyRule(Model):
         ),
     )
 
+    git_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Git hosts (host or host:port, globs allowed; `file://` for local paths) the operator itself may ask "
+            "for a branch's head (git ls-remote) for these namespaces. Other hosts are never called by the "
+            "operator: the runner Job resolves the branch when it plans."
+        ),
+    )
+    source_namespaces: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Namespaces (names or globs) whose Flux sources an InfraDeployment here may name in "
+            "spec.source.sourceRef.namespace. Empty: only the deployment's own namespace (Flux's "
+            "--no-cross-namespace-refs)."
+        ),
+    )
+
     def applies_to(self, namespace: str, labels: Mapping[str, str]) -> bool:
         if self.namespaces and not any(fnmatch.fnmatchcase(namespace, glob) for glob in self.namespaces):
             return False
@@ -123,18 +143,25 @@ class TenancyPolicy(Model):
                 return rule
         if namespace == self.operator_namespace:
             return TenancyRule(
-                name=OPERATOR_NAMESPACE_RULE, credential_sources=list(CredentialsSource), role_arns=["*"]
+                name=OPERATOR_NAMESPACE_RULE, credential_sources=list(CredentialsSource), role_arns=["*"],
+                git_hosts=["*"], source_namespaces=["*"],
             )
         return TenancyRule(name=DEFAULT_RULE)
 
-    def endpoint_host_allowed(self, url: str) -> bool:
-        parts = urlsplit(url)
-        if not parts.hostname:
-            return False
-        host = parts.hostname
-        with_port = f"{host}:{parts.port}" if parts.port else host
-        return any(fnmatch.fnmatchcase(with_port, glob) or fnmatch.fnmatchcase(host, glob)
+    def endpoint_host_allowed(self, endpoint: Endpoint | str) -> bool:
+        """Whether the endpoint's normalised host (or host:port) is on endpointHosts; an unusable URL never is."""
+        if isinstance(endpoint, str):
+            try:
+                endpoint = parse_endpoint(endpoint)
+            except EndpointError:
+                return False
+        return any(_host_match(endpoint.host_port, glob) or _host_match(endpoint.netloc_host, glob)
                    for glob in self.endpoint_hosts)
+
+
+def _host_match(text: str, glob: str) -> bool:
+    """A host glob: `*` and `?` only (brackets are an IPv6 address's, not a character class)."""
+    return fnmatch.fnmatchcase(text, glob.lower().replace("[", "[[]"))
 
 
 class TenancyPolicyError(ValueError):
@@ -266,13 +293,18 @@ def project_violations(
                 "endpoint overrides are not allowed here: remove endpointUrl (the operator's configuration "
                 "sets endpoints)",
             ))
-        elif not policy.endpoint_host_allowed(spec.aws.endpoint_url):
-            host = urlsplit(spec.aws.endpoint_url).netloc or spec.aws.endpoint_url
-            problems.append(_denied(
-                "spec.aws.endpointUrl", rule, namespace,
-                f"host {host} is not on the operator's endpoint allow-list "
-                f"({', '.join(policy.endpoint_hosts) or 'empty'})",
-            ))
+        else:
+            try:
+                endpoint = parse_endpoint(spec.aws.endpoint_url)
+            except EndpointError as exc:
+                problems.append(_denied("spec.aws.endpointUrl", rule, namespace, str(exc)))
+            else:
+                if not policy.endpoint_host_allowed(endpoint):
+                    problems.append(_denied(
+                        "spec.aws.endpointUrl", rule, namespace,
+                        f"host {endpoint.host_port} is not on the operator's endpoint allow-list "
+                        f"({', '.join(policy.endpoint_hosts) or 'empty'})",
+                    ))
     for index, env in enumerate(spec.environments):
         where = field_path(("environments", index))
         problems.extend(_credential_problems(f"{where}.credentials", env.credentials, rule, namespace))
@@ -319,3 +351,55 @@ def reference_grant(
         f"its owners may add {referrer_namespace!r} to spec.allowedNamespaces (or match it with "
         "spec.allowedNamespaceSelector), or use a project of this namespace",
     )
+
+
+# --- hosts and namespaces a tenant's InfraDeployment names -----------------------------------------------
+
+
+_SCP_HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+
+
+def git_location(url: str) -> str | None:
+    """What gitHosts globs are matched against: `host` and `host:port` of a URL or scp-like address,
+    `file://` for a local path; None when the URL has no host the policy could name."""
+    if url.startswith("file://") or url.startswith("/"):
+        return "file://"
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        if scheme.lower() not in ("https", "http", "ssh", "git"):
+            return None
+        authority = rest.split("/", 1)[0]
+        if "\\" in authority or not authority:
+            return None
+        authority = authority.rsplit("@", 1)[-1].lower()
+        return authority or None
+    # scp-like: [user@]host:path; `transport::address` is a remote helper (ext::, fd::), never a host.
+    head, colon, path = url.partition(":")
+    if not colon or path.startswith(":") or "/" in head or "\\" in head:
+        return None
+    host = head.rsplit("@", 1)[-1].lower()
+    return host if _SCP_HOST.match(host) else None
+
+
+def git_host_allowed(rule: TenancyRule, url: str) -> bool:
+    """Whether the operator may ask `url` for a branch's head for a namespace under `rule`."""
+    location = git_location(url)
+    if location is None:
+        return False
+    host = location.rsplit(":", 1)[0] if location != "file://" and ":" in location else location
+    for glob in rule.git_hosts:
+        glob = glob.lower()
+        if location == "file://":
+            if glob == "file://":
+                return True
+            continue
+        if _host_match(location, glob) or _host_match(host, glob):
+            return True
+    return False
+
+
+def source_namespace_allowed(rule: TenancyRule, referrer_namespace: str, source_namespace: str) -> bool:
+    """A Flux source of another namespace only where the rule's sourceNamespaces name it."""
+    if source_namespace == referrer_namespace:
+        return True
+    return any(fnmatch.fnmatchcase(source_namespace, glob) for glob in rule.source_namespaces)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from devops_operator.api.common import (
     AWS_REGION_PATTERN,
@@ -20,6 +21,7 @@ from devops_operator.api.common import (
     StatusBase,
     standard_columns,
 )
+from devops_operator.endpoints import canonical_endpoint
 
 DEFAULT_NAMING_PATTERN = "{project}-{subsystem}-{environment}-{resource}"
 DEFAULT_REQUIRED_TAGS = ["project", "environment", "team", "cost-center"]
@@ -245,8 +247,14 @@ class EnvironmentPolicy(Model):
 
 class AwsSettings(Model):
     region: str = Field(default="us-east-1", pattern=AWS_REGION_PATTERN, description="Default region.")
-    endpoint_url: str | None = Field(
-        default=None, description="Override of every AWS endpoint (moto, LocalStack); empty for real AWS."
+    endpoint_url: Annotated[str | None, AfterValidator(canonical_endpoint)] = Field(
+        default=None,
+        max_length=2048,
+        description=(
+            "Override of every AWS endpoint (moto, LocalStack); empty for real AWS. http(s)://host[:port] with an "
+            "optional path: no user, backslash, query or percent-escape (docs/security.md). Needs the tenancy "
+            "policy's endpointOverrides and its host on endpointHosts."
+        ),
     )
 
 

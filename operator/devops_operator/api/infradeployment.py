@@ -33,6 +33,7 @@ from devops_operator.api.common import (
     standard_columns,
 )
 from devops_operator.api.devopsproject import TerraformBackend, TerraformEngine
+from devops_operator.durations import parse_duration
 
 # A Kubernetes object name (DNS subdomain, RFC 1123).
 OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -47,6 +48,8 @@ TERRAFORM_VERSION_PATTERN = (
 RELATIVE_PATH_PATTERN = r"^([^/].*)?$"
 # Inline sources live in the object itself, and kubectl's last-applied annotation copies them once more:
 # bounded well below the 256 KiB annotation limit and the ~1.5 MiB object limit.
+# The shortest spec.interval: how often, at most, the operator asks a git host for a branch's head.
+MIN_INTERVAL = "30s"
 MAX_INLINE_FILES = 50
 MAX_INLINE_BYTES = 64 * 1024
 # Plan ids as the operator writes them into status.plan.id (lower-case, short).
@@ -591,8 +594,26 @@ class InfraDeploymentSpec(Model):
     interval: str = Field(
         default="10m",
         pattern=DURATION_PATTERN,
-        description="How often the source is re-resolved and the deployment reconciled.",
+        description=(
+            f"How often the source is re-resolved and the deployment reconciled; at least {MIN_INTERVAL} (each "
+            "re-resolution of a git branch is a call to its host)."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [{
+                # CEL's duration() has no `d`: a value with days is above the floor anyway.
+                "rule": f"self.contains('d') || duration(self) >= duration('{MIN_INTERVAL}')",
+                "message": f"interval must be at least {MIN_INTERVAL}",
+            }]
+        },
     )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_floor(cls, value: str) -> str:
+        if parse_duration(value) < parse_duration(MIN_INTERVAL):
+            raise ValueError(f"interval must be at least {MIN_INTERVAL} (got {value}): each re-resolution of a git "
+                             "branch is a call to its host")
+        return value
     variables: dict[str, Any] = Field(
         default_factory=dict,
         description=(

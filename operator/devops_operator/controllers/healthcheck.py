@@ -423,9 +423,9 @@ class HealthCheckScheduler:
             access = resolve_project(self.runtime, namespace, spec.project_ref, spec.environment)
         except ProjectRefError as exc:
             text = str(exc)
-            if exc.waiting:
+            if not exc.stalled:
                 return Outcome.reconciling(exc.reason, text, "Pending"), None, None
-            return Outcome.stalled(exc.reason, text), None, None
+            return Outcome.stalled(exc.reason, text), None, None  # looked at again every stalled recheck
         calls = CallCounter()
         try:
             targets, source, skipped = self._targets(namespace, spec, access, calls)

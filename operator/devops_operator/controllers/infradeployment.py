@@ -72,6 +72,7 @@ from devops_operator.kube.store import ConfigMapDocument, StoreError
 from devops_operator.projectrefs import ProjectAccess, ProjectRefError, resolve_project
 from devops_operator.runner.sources import git_target, remote_revision
 from devops_operator.runtime import Runtime
+from devops_operator.tenancy import git_host_allowed
 from devops_operator.terraform import backends
 from devops_operator.terraform.jobs import DEPLOYMENT_LABEL, JobObservation, build_job, job_name, observe
 from devops_operator.terraform.planjson import Change, StateResource, verify_applied
@@ -359,9 +360,9 @@ class DeploymentController:
         try:
             access = resolve_project(self.runtime, namespace, spec.project_ref, spec.environment)
         except ProjectRefError as exc:
-            if exc.waiting:
+            if not exc.stalled:
                 return Outcome.reconciling("WaitingForProject", str(exc), "Pending")
-            return Outcome.stalled(exc.reason, str(exc))
+            return Outcome.stalled(exc.reason, str(exc))  # PolicyDenied stays in WAITING_REASONS: looked at again
         self.by_project.setdefault(access.key, set()).add(key_of(namespace, name))
         found = self._dependencies(obj, spec, access)
         if isinstance(found, Outcome):
@@ -376,9 +377,12 @@ class DeploymentController:
             post_event(self.api, obj, "Normal", "ReplanRequested", f"{REPLAN_ANNOTATION}={requested_replan}: "
                        "making a new plan")
         revision, source_condition = self._git_revision(obj, spec, status)
+        if source_condition is not None and source_condition[2] == "Resolving":  # its answer wakes this one
+            return Outcome.reconciling("ResolvingSource", source_condition[3], "Pending",
+                                       conditions=(source_condition,))
         try:
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec, access, replans,
-                             dependency_digests, revision)
+                             dependency_digests, revision, rule=self.runtime.tenancy_rule(namespace))
         except InputError as exc:
             return Outcome.stalled(exc.reason, str(exc))
         # `handled` is shared: the drift and lock steps record the requests they act on in it.
@@ -400,27 +404,37 @@ class DeploymentController:
 
     def _git_revision(self, obj: dict[str, Any], spec: InfraDeploymentSpec, status: dict[str, Any]) -> tuple[
             str | None, tuple[str, str, str, str] | None]:
-        """The commit a git source's branch or tag names now, looked up once per spec.interval (re-scheduled)."""
+        """The commit a git source's branch or tag names now, looked up once per spec.interval (re-scheduled).
+
+        Only hosts the tenancy policy's gitHosts allow are asked, and never on this thread (deploy/revisions.py):
+        an answer not in yet is a short wait (`Resolving`), a failure a fixed message with its category.
+        """
         git = spec.source.git
         if git is None or git.ref.commit:
             return None, None
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         wire = spec.source.to_wire()["git"]
+        target = git_target(wire)
+        rule = self.runtime.tenancy_rule(namespace)
+        if not git_host_allowed(rule, git.url):
+            return None, ("SourceChecked", "Unknown", "NotLookedUp",
+                          f"the operator does not ask this git host for {target} (tenancy policy rule {rule.name!r} "
+                          "has no gitHosts entry for it): the plan Job resolves it when it plans; to pick up a new "
+                          f"commit, {annotate_command(namespace, name, REPLAN_ANNOTATION, '<now>')}")
         interval = parse_duration(spec.interval)
-        key = (namespace, git.url, git_target(wire), git.credentials_secret_ref.name if git.credentials_secret_ref
-               else "")
+        key = (namespace, git.url, target, git.credentials_secret_ref.name if git.credentials_secret_ref else "")
+        me = key_of(namespace, name)
         found = self.revisions.revision(key, interval.total_seconds(),
                                         lambda: remote_revision(self.api, namespace, wire),
-                                        last_known=(status.get("plan") or {}).get("sourceRevision"))
-        self._wake_at(key_of(namespace, name), datetime.now(UTC) + interval)
-        target = git_target(wire)
+                                        last_known=(status.get("plan") or {}).get("sourceRevision"),
+                                        on_done=lambda: self._wake_at(me, datetime.now(UTC)))
+        self._wake_at(me, datetime.now(UTC) + interval)
+        if found.revision is None and found.pending and found.error is None:
+            return None, ("SourceChecked", "Unknown", "Resolving", f"looking up {target} of {git.url}")
         if found.error is not None:
-            logger.warning("InfraDeployment %s/%s: git ls-remote of %s failed: %s", namespace, name, git.url,
-                           redact(found.error))
-            return found.revision, ("SourceChecked", "False", "LookupFailed",
-                                    f"{target} of {git.url} could not be looked up ({redact(found.error)[:300]}); "
-                                    f"the last known commit {found.revision or '(none)'} stands, again in "
-                                    f"{spec.interval}")
+            return found.revision, ("SourceChecked", "False", found.category or "LookupFailed",
+                                    f"{target} of {git.url} could not be looked up: {found.error}; the last known "
+                                    f"commit {found.revision or '(none)'} stands, again in {spec.interval}")
         return found.revision, ("SourceChecked", "True", "Resolved", f"{target} of {git.url} is at "
                                 f"{found.revision} (looked up every {spec.interval})")
 
@@ -1150,7 +1164,7 @@ class DeploymentController:
             return blocked(exc.reason, f"the destroy cannot run: {exc}")
         try:
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(
-                update={"vars_from": []}), access, 0)
+                update={"vars_from": []}), access, 0, rule=self.runtime.tenancy_rule(namespace))
         except InputError as exc:
             if exc.reason not in ("SourceNotFound", "SourceArtifactMissing", "GitCredentialsNotFound"):
                 return blocked(exc.reason, f"the destroy cannot run: {exc}")

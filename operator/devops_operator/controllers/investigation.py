@@ -90,10 +90,10 @@ def evaluate(runtime: Runtime, obj: Mapping[str, Any], now: datetime) -> tuple[O
         access = resolve_project(runtime, namespace, spec.project_ref, spec.environment)
         result = run(runtime, obj, spec, access, now)
     except ProjectRefError as exc:
-        if exc.waiting:
-            wake = time.time() + runtime.config.stalled_recheck_seconds
+        wake = time.time() + runtime.config.stalled_recheck_seconds if exc.waiting else None
+        if not exc.stalled:
             return Outcome.reconciling(exc.reason, str(exc), RunPhase.PENDING.value, base), wake
-        return _stalled(exc.reason, str(exc), base), None
+        return _stalled(exc.reason, str(exc), base), wake
     except ProjectNotVerifiedError as exc:
         wake = time.time() + runtime.config.stalled_recheck_seconds
         return Outcome.reconciling(PROJECT_NOT_READY, str(exc), RunPhase.PENDING.value, base), wake

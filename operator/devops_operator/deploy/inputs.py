@@ -4,6 +4,11 @@ the engine, the runner's environment; its digest; and the runner request built f
 Everything a spec names is checked here before a Job is started, so bad input stalls with the field and
 its fix instead of failing inside a Job: a missing ConfigMap source, a git credentials Secret without
 usable keys, a Flux source with no artifact, a varsFrom object that does not exist.
+
+A Flux source in another namespace is refused before anything is read, unless the tenancy policy's rule
+for the deployment's namespace lists that namespace in `sourceNamespaces` (Flux's own
+`--no-cross-namespace-refs` model): the refusal says the same whether the source exists or not, so it
+tells a tenant nothing about another namespace.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from devops_operator.digests import short_digest
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.projectrefs import ProjectAccess
 from devops_operator.runner.sources import module_path
+from devops_operator.tenancy import DEFAULT_RULE, TenancyRule, source_namespace_allowed
 from devops_operator.terraform.backends import resolve_backend
 from devops_operator.terraform.identity import inputs_digest
 from devops_operator.terraform.jobs import JobSettings
@@ -62,7 +68,25 @@ def _get(api: ApiClient, path: str) -> dict[str, Any] | None:
         raise
 
 
-def _source(api: ApiClient, namespace: str, spec: InfraDeploymentSpec) -> dict[str, Any]:
+def source_ref_refusal(rule: TenancyRule, namespace: str, spec: InfraDeploymentSpec) -> InputError | None:
+    """A sourceRef into a namespace the policy does not let this one read (pure: decided before any read)."""
+    ref = spec.source.source_ref
+    if ref is None or not ref.namespace or source_namespace_allowed(rule, namespace, ref.namespace):
+        return None
+    allowed = ", ".join(rule.source_namespaces) or "none"
+    return InputError(
+        "PolicyDenied", "spec.source.sourceRef.namespace",
+        f"Flux sources of namespace {ref.namespace!r} may not be named from namespace {namespace!r} (tenancy policy "
+        f"rule {rule.name!r} allows sourceNamespaces: {allowed}): create the {ref.kind} in {namespace!r}, or ask the "
+        "platform team to add the namespace to the rule's sourceNamespaces",
+    )
+
+
+def _source(api: ApiClient, namespace: str, spec: InfraDeploymentSpec,
+            rule: TenancyRule | None = None) -> dict[str, Any]:
+    refused = source_ref_refusal(rule or TenancyRule(name=DEFAULT_RULE), namespace, spec)
+    if refused is not None:
+        raise refused
     source = spec.source.to_wire()
     if spec.source.config_map_ref is not None:
         name = spec.source.config_map_ref.name
@@ -152,16 +176,18 @@ def _credentials_env(access: ProjectAccess, namespace: str) -> list[dict[str, An
 
 def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, owner: Mapping[str, Any],
             spec: InfraDeploymentSpec, access: ProjectAccess, replans: int,
-            dependencies: Mapping[str, str] | None = None, git_revision: str | None = None) -> ResolvedInputs:
+            dependencies: Mapping[str, str] | None = None, git_revision: str | None = None,
+            rule: TenancyRule | None = None) -> ResolvedInputs:
     """Check everything the spec names and build the digest, the request key and the runner request.
 
     `git_revision` is the commit the git source's branch names now (deploy/revisions.py): part of the
-    request, so a new commit plans again.
+    request, so a new commit plans again. `rule`: the tenancy policy's rule for `namespace` (None: the
+    default rule, which lets a sourceRef name only this namespace).
     """
     project = access.spec
     terraform = project.terraform
     region = access.environment.region or project.aws.region
-    source = _source(api, namespace, spec)
+    source = _source(api, namespace, spec, rule)
     if git_revision and "git" in source:
         source["revision"] = git_revision
     vars_from = _vars_from(api, namespace, spec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import subprocess
 import tarfile
@@ -21,21 +22,28 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from devops_operator.deploy.revisions import LookupFailure
 from devops_operator.digests import short_digest
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
+from devops_operator.kube.redaction import redact
 from devops_operator.kube.secrets import read_secret
 
+logger = logging.getLogger(__name__)
+
 GIT_TIMEOUT = 300
-LS_REMOTE_TIMEOUT = 30
+# The operator's own lookup of a branch's head (deploy/revisions.py runs it off the reconcile): short.
+LS_REMOTE_TIMEOUT = 10
 DOWNLOAD_TIMEOUT = 120
 
 
 class SourceError(Exception):
     """The source cannot be fetched as specified; `field` names the spec field to fix."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, detail: str = "", timed_out: bool = False) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.detail = detail  # git's own stderr: for the runner's log, never for the operator's conditions
+        self.timed_out = timed_out
 
 
 def _write_files(root: Path, files: Mapping[str, str]) -> None:
@@ -69,9 +77,11 @@ def _git(args: list[str], cwd: Path, env: Mapping[str, str], timeout: float = GI
         done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise SourceError("spec.source.git.url", f"git {args[0]} took longer than {timeout:.0f}s") from None
+        raise SourceError("spec.source.git.url", f"git {args[0]} took longer than {timeout:.0f}s",
+                          timed_out=True) from None
     if done.returncode != 0:
-        raise SourceError("spec.source.git", f"git {args[0]} failed: {done.stderr.strip().splitlines()[-1:]}")
+        raise SourceError("spec.source.git", f"git {args[0]} failed: {done.stderr.strip().splitlines()[-1:]}",
+                          detail=done.stderr)
     return done.stdout.strip()
 
 
@@ -121,17 +131,61 @@ def fetch_git(api: ApiClient, namespace: str, git: Mapping[str, Any], root: Path
     return _git(["rev-parse", "HEAD"], root, env)
 
 
+# What a failed lookup tells the tenant: a category and a fixed message, never the remote's own words
+# (an internal server's status line or error page would otherwise reach the deployment's conditions).
+LOOKUP_MESSAGES = {
+    "Timeout": f"the remote did not answer within {LS_REMOTE_TIMEOUT}s",
+    "AuthenticationFailed": "the remote refused the credentials, or asks for some: check "
+                            "spec.source.git.credentialsSecretRef",
+    "RepositoryNotFound": "the remote has no such repository (or hides it from these credentials)",
+    "RefNotFound": "the branch or tag does not exist in the repository: check spec.source.git.ref",
+    "CredentialsUnreadable": "the credentials Secret has neither username and password nor identity",
+    "RemoteUnreachable": "the remote could not be reached, or answered with an error",
+}
+_AUTH_SIGNS = ("authentication failed", "could not read username", "could not read password", "permission denied",
+               "error: 401", "error: 403", "access denied", "host key verification failed")
+_MISSING_SIGNS = ("repository not found", "not found", "does not appear to be a git repository", "error: 404",
+                  "does not exist")
+
+
+def lookup_category(error: SourceError) -> str:
+    """The category of a failed `git ls-remote` (pure: from git's stderr, which is then dropped)."""
+    if error.timed_out:
+        return "Timeout"
+    text = error.detail.lower()
+    if any(sign in text for sign in _AUTH_SIGNS):
+        return "AuthenticationFailed"
+    if any(sign in text for sign in _MISSING_SIGNS):
+        return "RepositoryNotFound"
+    return "RemoteUnreachable"
+
+
+def _failure(category: str) -> LookupFailure:
+    return LookupFailure(category, LOOKUP_MESSAGES[category])
+
+
 def remote_revision(api: ApiClient, namespace: str, git: Mapping[str, Any]) -> str:
-    """The commit a branch, tag or HEAD names now (`git ls-remote`), without fetching anything."""
+    """The commit a branch, tag or HEAD names now (`git ls-remote`), without fetching anything.
+
+    Failures raise `LookupFailure` (a category and a fixed message); git's own words go to the log only.
+    """
     ref = git.get("ref") or {}
     if ref.get("commit"):
         return str(ref["commit"])
     target = git_target(git)
     with tempfile.TemporaryDirectory(prefix="git-ls-remote-") as home:
-        env = git_environment(api, namespace, git, Path(home))
-        # The operator asks this in a reconciliation: a remote that hangs must not hold it for long.
-        listing = _git(["ls-remote", str(git["url"]), target, f"{target}^{{}}"], Path(home), env,
-                       timeout=LS_REMOTE_TIMEOUT)
+        try:
+            env = git_environment(api, namespace, git, Path(home))
+        except SourceError:
+            raise _failure("CredentialsUnreadable") from None
+        try:
+            listing = _git(["ls-remote", "--", str(git["url"]), target, f"{target}^{{}}"], Path(home), env,
+                           timeout=LS_REMOTE_TIMEOUT)
+        except SourceError as exc:
+            category = lookup_category(exc)
+            logger.info("git ls-remote of %s in %s: %s (%s)", git.get("url"), namespace, category,
+                        redact(exc.detail.strip()[-500:]))
+            raise _failure(category) from None
     found = {}
     for line in listing.splitlines():
         sha, _, name = line.partition("\t")
@@ -139,7 +193,7 @@ def remote_revision(api: ApiClient, namespace: str, git: Mapping[str, Any]) -> s
     # An annotated tag: the commit it points to, not the tag object.
     revision = found.get(f"{target}^{{}}") or found.get(target)
     if not revision:
-        raise SourceError("spec.source.git.ref", f"{target} does not exist in {git['url']}")
+        raise _failure("RefNotFound")
     return revision
 
 

@@ -2,32 +2,32 @@
 
 - `tagged_targets`: Resource Groups Tagging API GetResources, every page followed and counted; resources
   of types HealthCheck does not check are counted, not returned.
-- `deployment_targets`: the registry ConfigMap an InfraDeployment names in `status.registry.configMapName`
-  (key `registry.json`), mapped through `targets.registry_targets`. A deployment without a registry yet
-  (not applied, or not created) is a wait, not an error: `RegistryWaiting`.
+- `deployment_targets`: an InfraDeployment's entries in its project's resource registry (read through
+  `deploy/registry_reader.py`, where the operator wrote it), mapped through `targets.registry_targets`. A
+  deployment without a registry yet (not applied, or not created) is a wait, not an error: `RegistryWaiting`.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from devops_operator.api.common import API_GROUP, API_VERSION, ResourceType
 from devops_operator.api.healthcheck import DeploymentTargets, TagSelector
 from devops_operator.api.infradeployment import KIND as DEPLOYMENT_KIND
+from devops_operator.deploy.registry import registry_name
+from devops_operator.deploy.registry_reader import RegistryUnreadable, of_deployment, read_registry
 from devops_operator.kube.client import REQUEST_TIMEOUT
 from devops_operator.ops.health.calls import CallCounter
 from devops_operator.ops.health.registry import TYPES
-from devops_operator.ops.health.targets import RegistryTargets, Target, from_arn, registry_entries, registry_targets
+from devops_operator.ops.health.targets import RegistryTargets, Target, from_arn, registry_targets
 from devops_operator.ops.health.targets import unique_names as unique_target_names
 
-REGISTRY_KEY = "registry.json"
 TAG_PAGE_SIZE = 100  # GetResources' maximum ResourcesPerPage
 MAX_TAG_PAGES = 1000
 
@@ -92,28 +92,27 @@ def _read_deployment(api: ApiClient, namespace: str, name: str) -> dict[str, Any
 
 
 def deployment_targets(api: ApiClient, namespace: str, ref: DeploymentTargets) -> RegistryTargets:
-    """The targets of an InfraDeployment in this namespace, from its resource registry ConfigMap."""
+    """The targets of an InfraDeployment in this namespace, from its entries in the resource registry.
+
+    The registry is read where the operator writes it (the deployment's project's namespace, through
+    `deploy/registry_reader.py`), and only this deployment's entries count.
+    """
     deployment = _read_deployment(api, namespace, ref.name)
-    registry = ((deployment.get("status") or {}).get("registry") or {})
-    config_map = registry.get("configMapName")
-    if not config_map:
+    if not ((deployment.get("status") or {}).get("registry") or {}).get("configMapName"):
         raise RegistryWaiting(
             f"InfraDeployment {namespace}/{ref.name} has no resource registry yet (status.registry): it is "
             "written once the deployment has been applied")
+    spec = deployment.get("spec") or {}
+    project = spec.get("projectRef") or {}
+    project_namespace = str(project.get("namespace") or namespace)
+    name = registry_name(str(project.get("name") or ""), str(spec.get("environment") or ""))
     try:
-        found = CoreV1Api(api).read_namespaced_config_map(config_map, namespace, _request_timeout=REQUEST_TIMEOUT)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise RegistryWaiting(
-                f"the registry ConfigMap {namespace}/{config_map} of InfraDeployment {ref.name} does not exist "
-                "(yet)") from None
-        raise
-    text = (found.data or {}).get(REGISTRY_KEY)
-    if text is None:
-        raise RegistryWaiting(f"ConfigMap {namespace}/{config_map} has no {REGISTRY_KEY} key (yet)")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RegistryWaiting(f"ConfigMap {namespace}/{config_map} key {REGISTRY_KEY} is not JSON: {exc}") from None
+        found = read_registry(api, project_namespace, str(project.get("name") or ""), str(spec.get("environment")))
+    except RegistryUnreadable as exc:
+        raise RegistryWaiting(str(exc)) from None
+    if found is None:
+        raise RegistryWaiting(
+            f"the registry ConfigMap {project_namespace}/{name} of InfraDeployment {ref.name} does not exist (yet)")
     types = [ResourceType(t) for t in ref.resource_types]
-    return registry_targets(registry_entries(document), f"{namespace}/{ref.name}", types)
+    me = f"{namespace}/{ref.name}"
+    return registry_targets([dict(e.fields) for e in of_deployment(found, me)], me, types)

@@ -2,7 +2,8 @@
 
 - `from_spec`: a HealthCheck's explicit `spec.targets.resources[i]` (an id or an ARN);
 - `from_arn`: a resource the Resource Groups Tagging API found (its ARN, by the type's ARN pattern);
-- `registry_targets`: an InfraDeployment's entries in the resource registry (Terraform resource types).
+- `registry_targets`: an InfraDeployment's entries in the resource registry (Terraform resource types), as
+  `deploy/registry_reader.py` reads them.
 
 A `Target` carries the identifier CloudWatch dimensions use, a display name (unique within one check: it
 is what status, gauges and SLO references name), and the field it came from, so that a problem with it
@@ -137,17 +138,6 @@ class RegistryTargets:
 
     targets: list[Target] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # Terraform type -> entries left out
-
-
-def registry_entries(document: Any) -> list[dict[str, Any]]:
-    """The entries of a registry.json document: a list of entries, or an object holding one."""
-    if isinstance(document, list):
-        return [entry for entry in document if isinstance(entry, dict)]
-    if isinstance(document, dict):
-        for key in ("resources", "entries"):
-            if isinstance(document.get(key), list):
-                return [entry for entry in document[key] if isinstance(entry, dict)]
-    return []
 
 
 def registry_targets(entries: Iterable[Mapping[str, Any]], deployment: str,

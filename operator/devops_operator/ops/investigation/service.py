@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kubernetes.client import ApiClient, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from devops_operator.api.common import API_GROUP, API_VERSION, bounded, max_items
+from devops_operator.api.common import API_GROUP, API_VERSION, ResourceType, bounded, max_items
 from devops_operator.api.healthcheck import parse_rfc3339
 from devops_operator.api.investigation import (
     ErrorPattern,
@@ -55,6 +55,7 @@ from devops_operator.ops.investigation.report import (
 from devops_operator.ops.investigation.timeframe import TimeframeError, Window, resolve, retention_problem
 from devops_operator.ops.investigation.timeline import EntryKind, build
 from devops_operator.ops.remediation import log as remediation_log
+from devops_operator.ops.remediation import ownership
 from devops_operator.projectrefs import ProjectAccess
 from devops_operator.runtime import Runtime
 
@@ -65,6 +66,7 @@ NO_LOGS = "ServiceHasNoLogs"
 TIMEFRAME_IN_FUTURE = "TimeframeInFuture"
 BEYOND_RETENTION = "TimeframeBeyondRetention"
 INVALID_FILTER = "InvalidFilterPattern"
+OUTSIDE_PROJECT = "OutsideProject"
 
 
 class InvestigationProblem(Exception):
@@ -104,17 +106,27 @@ def _logs_field(located: Located, index: int) -> str:
 
 def locate(runtime: Runtime, client: Any, namespace: str, access: ProjectAccess, spec: InvestigationSpec,
            calls: aws_logs.LogCalls) -> Located:
+    same_namespace = namespace == access.namespace
+    registry = registry_view.registry_resources(runtime.kube, namespace, access.name, access.namespace,
+                                                spec.environment)
     if spec.log_groups:
+        for index, group in enumerate(spec.log_groups):
+            if ownership.log_group_owner(group, access.spec, access.name, spec.environment, registry,
+                                         same_namespace=same_namespace) is None:
+                raise InvestigationProblem(OUTSIDE_PROJECT, _outside(f"spec.logGroups[{index}]", f"log group {group}",
+                                                                     access, spec.environment, same_namespace))
         services = [s for s in (sources.from_log_group(g) for g in spec.log_groups) if s is not None]
         return Located(list(spec.log_groups), services[0] if services else None, "logGroups", "spec.logGroups")
     reference = str(spec.service)
-    registry = registry_view.registry_resources(runtime.kube, namespace, access.name, access.namespace,
-                                                spec.environment)
     entry = registry_view.find(registry, reference)
     if entry is not None and entry.type is not None:
         ref = sources.ServiceRef(entry.type, entry.name or entry.id or reference, entry.cluster)
         return _with_logs(ref, "registry")
     by_arn = sources.from_arn(reference)
+    named = by_arn.id if by_arn is not None else reference
+    if not same_namespace or not _follows_pattern(named, access, spec.environment):
+        raise InvestigationProblem(OUTSIDE_PROJECT, _outside("spec.service", f"service {reference}", access,
+                                                             spec.environment, same_namespace))
     if by_arn is not None:
         return _with_logs(by_arn, "arn")
     tried: list[str] = []
@@ -132,6 +144,25 @@ def locate(runtime: Runtime, client: Any, namespace: str, access: ProjectAccess,
         f"log group of a service by that name exists (tried {', '.join(tried)}): name a registry resource, or set "
         "spec.logGroups",
     )
+
+
+def _follows_pattern(name: str, access: ProjectAccess, environment: str) -> bool:
+    """A service named outside the registry: the project's when its name follows the naming pattern."""
+    return ownership.without_aws(ResourceType.LAMBDA, [name], access.spec, access.name, environment, []) is not None
+
+
+def _outside(field: str, what: str, access: ProjectAccess, environment: str, same_namespace: bool) -> str:
+    """Why a log group or service is not the referrer's to read (ops/remediation/ownership.py decides)."""
+    if not same_namespace:
+        return (f"{field}: {what} is not one of this namespace's deployments of DevOpsProject {access.key} "
+                f"({environment}): from another namespace than the project's, only resources in the project's "
+                "resource registry under this namespace's own InfraDeployments (and their log groups) may be "
+                "searched; nothing was searched")
+    how = (f"its name does not follow the naming pattern {access.spec.naming.pattern}"
+           if ownership.naming_proves_ownership(access.spec, access.name, environment) else
+           f"the naming pattern {access.spec.naming.pattern} has no {{project}} part, so a name proves nothing")
+    return (f"{field}: {what} is not the project's: it is not a log group of a resource in the resource registry of "
+            f"this namespace's deployments of {access.key} ({environment}), and {how}; nothing was searched")
 
 
 def _with_logs(ref: sources.ServiceRef, found_by: str) -> Located:

@@ -249,11 +249,12 @@ def _cannot_continue(runtime: Runtime, obj: dict[str, Any], exc: ValidationError
         apply_outcome(runtime.kube, KIND, obj, Outcome.reconciling(reason, message, str(status.get("phase")),
                                                                     _fields(status)))
         return recheck
-    if isinstance(exc, ProjectRefError) and exc.waiting:
+    if isinstance(exc, ProjectRefError) and not exc.stalled:
         apply_outcome(runtime.kube, KIND, obj, Outcome.reconciling(reason, message, "Pending", _fields(status)))
         return recheck
     apply_outcome(runtime.kube, KIND, obj, Outcome.stalled(reason, message, _fields(status)))
-    return None
+    # A refusal by policy is Stalled, and looked at again: a grant added later lets it go on.
+    return recheck if isinstance(exc, ProjectRefError) and exc.waiting else None
 
 
 def _as_acted(spec: RemediationSpec, status: Mapping[str, Any]) -> RemediationSpec:
@@ -306,21 +307,22 @@ def _aws_failure(ctx: Context, exc: BaseException, doing: str) -> float | None:
 
 
 def _owned(ctx: Context, client: Any) -> tuple[Described, str] | None:
-    """The target's description and why it is the project's; None (written Stalled) when it is not."""
+    """The target's description and why it is the referring namespace's; None (written Stalled) when not."""
     target = ctx.target()
     names = {target.id, target.name}
+    same_namespace = ctx.namespace == ctx.access.namespace
     registry = registry_view.registry_resources(ctx.runtime.kube, ctx.namespace, ctx.access.name,
                                                 ctx.access.namespace, ctx.spec.environment)
     found = ownership.without_aws(target.type, sorted(names), ctx.access.spec, ctx.access.name,
-                                  ctx.spec.environment, registry)
+                                  ctx.spec.environment, registry, same_namespace=same_namespace)
     described = ctx.adapter().describe(client, target)
-    if found is None:
+    if found is None and same_namespace:  # tags are the project's and anyone may tag: its own namespace only
         by_tags = ownership.by_tags(ctx.adapter().tags(client, described), ctx.access.spec, ctx.access.name,
                                     ctx.spec.environment)
         found = by_tags if by_tags.belongs else None
     if found is None:
         message = ownership.refusal(target.type.value, target.id, ctx.access.spec, ctx.access.key, ctx.access.name,
-                                    ctx.spec.environment)
+                                    ctx.spec.environment, same_namespace=same_namespace)
         _write(ctx, _outcome(ctx, "stalled", OUTSIDE_PROJECT, message, RemediationPhase.STALLED))
         return None
     return described, found.how
@@ -529,7 +531,11 @@ def _resume_action(ctx: Context) -> float | None:
                         "(the action was not sent again)")})
         return _acted(ctx, done)
     if applied == Applied.NO:
-        return _act(ctx, client, result)  # the first call never changed the resource: this is the only one
+        # The first call never changed the resource: this is the only one, so it is decided again here, on the
+        # spec as frozen in status (target, action, parameters, the assessment's digest), as a first act is.
+        if not _still_allowed(ctx, client):
+            return None
+        return _act(ctx, client, result)
     done = result.model_copy(update={
         "completed_at": rfc3339(ctx.clock()), "succeeded": None,
         "message": (f"the operator was interrupted after asking AWS to {ctx.spec.action} {ctx.spec.target.id}, and "
@@ -538,6 +544,28 @@ def _resume_action(ctx: Context) -> float | None:
     ctx.fields["actionResult"] = done.to_wire()
     _finish(ctx, RemediationPhase.FAILED, "stalled", "InterruptedUncertain", done.message, ctx.clock())
     return None
+
+
+def _still_allowed(ctx: Context, client: Any) -> bool:
+    """Before an interrupted action is sent after all: the target is still the namespace's, and the approval
+    still names the frozen assessment (not withdrawn, denied or expired). Otherwise nothing is sent, and the
+    status says why (a withdrawn approval waits for a new one)."""
+    if _owned(ctx, client) is None:  # written Stalled (OutsideProject)
+        return False
+    impact = _previous_impact(ctx)
+    if impact is None or not impact.digest:
+        _write(ctx, _outcome(ctx, "stalled", "NotActed", "the interrupted action's assessment is missing from "
+                             "status: nothing was sent; create a new Remediation", RemediationPhase.FAILED))
+        return False
+    _request, decision = _decide(ctx, impact, ctx.clock())
+    if decision.approved:
+        return True
+    ctx.fields["actionResult"] = None  # never sent: nothing to confirm later
+    _write(ctx, _outcome(ctx, "reconciling", decision.reason,
+                         f"the interrupted action was not sent: {decision.message}; {impact.summary}",
+                         RemediationPhase.AWAITING_APPROVAL, decision.condition(),
+                         (VERIFIED, "Unknown", "NotActed", "nothing has been done yet")))
+    return False
 
 
 # --- verification and rollback -------------------------------------------------------------------------------
