@@ -34,7 +34,7 @@ def project(api: ApiClient, namespace: str, name: str = "shop", *, production: b
         "spec": {"project": name, "environments": [
             {"name": "test", "autoApprove": auto_approve, "credentials": {"source": "ambient"}},
             {"name": "prod", "production": production or True, "autoApprove": False,
-             "credentials": {"source": "ambient"}},
+             "credentials": {"source": "ambient"}, "runner": {"planCredentials": {"source": "ambient"}}},
         ]},
     }
     created = CustomObjectsApi(api).create_namespaced_custom_object(API_GROUP, API_VERSION, namespace,

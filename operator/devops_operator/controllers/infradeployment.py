@@ -1279,7 +1279,7 @@ class DeploymentController:
             request.plan_sha256 = plan.artifact_sha256
             request.source_revision = plan.source_revision
             request.artifact_secret = plan.artifact_secret
-        manifest = build_job(job, request, inputs.job, obj)
+        manifest = build_job(job, request, inputs.job_for(step), obj)
         try:
             call_json(self.api, "POST", f"/apis/batch/v1/namespaces/{request.namespace}/jobs", body=manifest,
                       timeout=REQUEST_TIMEOUT)
