@@ -1332,8 +1332,9 @@ class DeploymentController:
         log_map = self._keep_log(obj, seen.name, kind, result)
         error = result.get("error") or {
             "OOMKilled": "the runner ran out of memory (OOMKilled, exit 137): raise spec.runner.resources.memory",
-            "ImagePullBackOff": "the runner image cannot be pulled: fix spec.runner.image or the project's "
-                                "terraform.runnerImage, or the registry credentials",
+            "ImagePullBackOff": "the runner image cannot be pulled: the project owner fixes the DevOpsProject's "
+                                "spec.environments[].runner.image or spec.terraform.runnerImage, or the registry "
+                                "credentials",
             "DeadlineExceeded": "the runner Job exceeded its deadline: raise spec.runner.activeDeadlineSeconds",
             "Killed": "the runner was killed (SIGKILL, exit 137) before it could report: a lock it held stays held "
                       "until released (see status.lock)",
