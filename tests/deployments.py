@@ -27,14 +27,16 @@ output "queue_url" {
 
 
 def project(api: ApiClient, namespace: str, name: str = "shop", *, production: bool = False,
-            auto_approve: bool = True) -> dict[str, Any]:
+            auto_approve: bool = True, test_runner: dict[str, Any] | None = None,
+            prod_runner: dict[str, Any] | None = None) -> dict[str, Any]:
     body = {
         "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "DevOpsProject",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"project": name, "environments": [
-            {"name": "test", "autoApprove": auto_approve, "credentials": {"source": "ambient"}},
+            {"name": "test", "autoApprove": auto_approve, "credentials": {"source": "ambient"},
+             **({"runner": test_runner} if test_runner else {})},
             {"name": "prod", "production": production or True, "autoApprove": False,
-             "credentials": {"source": "ambient"}},
+             "credentials": {"source": "ambient"}, "runner": prod_runner or {"planCredentials": {"source": "ambient"}}},
         ]},
     }
     created = CustomObjectsApi(api).create_namespaced_custom_object(API_GROUP, API_VERSION, namespace,

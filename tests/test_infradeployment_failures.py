@@ -18,12 +18,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 def test_an_image_that_cannot_be_pulled_fails_the_job_with_its_reason(
     operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, namespace: str
 ) -> None:
-    project(kube_api, namespace)
+    project(kube_api, namespace, test_runner={"image": "registry.invalid/runner:none"})
     kubelet.unpullable_images.add("registry.invalid/runner:none")
-    deployment(kube_api, namespace, "pull", runner={"image": "registry.invalid/runner:none"})
+    deployment(kube_api, namespace, "pull")
     failed = wait_phase(kube_api, namespace, "pull", "Failed")["status"]
     assert failed["jobs"]["lastFailed"]["reason"] == "ImagePullBackOff"
-    assert "spec.runner.image" in failed["message"]
+    assert "spec.environments[].runner.image" in failed["message"]
     assert [j for j in jobs(kube_api, namespace) if "-apply-" in j] == []
 
 

@@ -82,6 +82,9 @@ def validate_project(metadata_name: str, spec: DevOpsProjectSpec) -> ProjectRepo
         report.problems.extend(_credential_problems(f"{where}.credentials", env.credentials))
         if env.discovery_credentials is not None:
             report.problems.extend(_credential_problems(f"{where}.discoveryCredentials", env.discovery_credentials))
+        if env.runner.plan_credentials is not None:
+            report.problems.extend(_credential_problems(f"{where}.runner.planCredentials",
+                                                        env.runner.plan_credentials))
         if pattern is not None:
             status = _environment_status(metadata_name, spec, env, pattern)
             if isinstance(status, Problem):
@@ -132,8 +135,42 @@ def _environment_status(
         production=env.production,
         region=env.region or spec.aws.region,
         credentials_source=str(env.credentials.source),
+        plan_identity=plan_identity(env),
         example_resource_name=example,
     )
+
+
+PLAN_CREDENTIALS = "planCredentials"
+DEPLOY_FALLBACK = "deploy-fallback"
+PLAN_IDENTITY_MISSING = "missing"
+
+
+def plan_identity(env: EnvironmentPolicy) -> str:
+    """What plans of an environment run as: its planCredentials; or, without them, the deploy identity
+    (deploy-fallback) outside production, and nothing in production (missing: plans are refused, since they
+    would run the tenant's module code with the deploy identity before any approval)."""
+    if env.runner.plan_credentials is not None:
+        return PLAN_CREDENTIALS
+    return PLAN_IDENTITY_MISSING if env.production else DEPLOY_FALLBACK
+
+
+def plan_identity_condition(environments: list[EnvironmentStatus]) -> tuple[str, str, str, str]:
+    """The project's PlanIdentity condition: whether every environment's plans have an identity of their own."""
+    missing = [e.name for e in environments if e.plan_identity == PLAN_IDENTITY_MISSING]
+    fallback = [e.name for e in environments if e.plan_identity == DEPLOY_FALLBACK]
+    if missing:
+        more = f"; {', '.join(fallback)} plan(s) with the deploy identity" if fallback else ""
+        return ("PlanIdentity", "False", "PlanIdentityMissing",
+                f"production environment(s) {', '.join(missing)} have no runner.planCredentials: their "
+                "InfraDeployments do not plan (a plan runs the module's code, providers and external programs, "
+                f"before any approval, and must not hold the deploy identity){more}; set "
+                "spec.environments[].runner.planCredentials to a read-only identity")
+    if fallback:
+        return ("PlanIdentity", "False", "DeployIdentityFallback",
+                f"environment(s) {', '.join(fallback)} have no runner.planCredentials: their plans run the "
+                "module's code with the deploy identity and ServiceAccount; set "
+                "spec.environments[].runner.planCredentials to a read-only identity")
+    return ("PlanIdentity", "True", "Separate", "every environment's plans run with its runner.planCredentials")
 
 
 def naming_values(

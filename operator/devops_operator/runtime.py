@@ -112,7 +112,7 @@ class Runtime:
         used = frozenset(
             (namespace, creds.secret_ref.name)
             for env in spec.environments
-            for creds in (env.credentials, env.discovery_credentials)
+            for creds in (env.credentials, env.discovery_credentials, env.runner.plan_credentials)
             if creds is not None and creds.source == CredentialsSource.SECRET and creds.secret_ref is not None
         )
         with self._lock:

@@ -312,6 +312,10 @@ def project_violations(
             problems.extend(
                 _credential_problems(f"{where}.discoveryCredentials", env.discovery_credentials, rule, namespace)
             )
+        if env.runner.plan_credentials is not None:  # the plan identity is held to the same rule
+            problems.extend(
+                _credential_problems(f"{where}.runner.planCredentials", env.runner.plan_credentials, rule, namespace)
+            )
         if rule.account_ids is not None and env.account_id not in rule.account_ids:
             stated = f"accountId {env.account_id}" if env.account_id else "no accountId"
             problems.append(_denied(

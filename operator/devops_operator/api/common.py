@@ -294,6 +294,7 @@ def standard_columns(*extra: PrinterColumn) -> list[PrinterColumn]:
 # A DNS label: lower-case words joined by dashes. Environment, project and subsystem names use it
 # because they end up inside AWS resource names and Kubernetes labels.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ENVIRONMENT_PATTERN = DNS_LABEL_PATTERN
 AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
 

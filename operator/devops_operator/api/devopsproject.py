@@ -12,6 +12,7 @@ from devops_operator.api.common import (
     CRON_PATTERN,
     DNS_LABEL_PATTERN,
     DURATION_PATTERN,
+    OBJECT_NAME_PATTERN,
     EnvironmentName,
     KindInfo,
     LabelSelector,
@@ -26,6 +27,8 @@ from devops_operator.endpoints import canonical_endpoint
 DEFAULT_NAMING_PATTERN = "{project}-{subsystem}-{environment}-{resource}"
 DEFAULT_REQUIRED_TAGS = ["project", "environment", "team", "cost-center"]
 DEFAULT_RUNNER_IMAGE = "ghcr.io/fractary/devops-operator:0.1.0"
+DEFAULT_RUNNER_SERVICE_ACCOUNT = "devops-operator-runner"
+DEFAULT_PLAN_SERVICE_ACCOUNT = "devops-operator-runner-plan"
 
 
 class CredentialsSource(StrEnum):
@@ -138,7 +141,20 @@ class TerraformSettings(Model):
     runner_image: str = Field(default=DEFAULT_RUNNER_IMAGE, description="Image of the Terraform runner Jobs.")
     version: str = Field(default="1.9.8", description="Terraform version the runner image pins (informational).")
     service_account_name: str = Field(
-        default="devops-operator-runner", description="ServiceAccount the runner Jobs run as."
+        default=DEFAULT_RUNNER_SERVICE_ACCOUNT,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description="ServiceAccount apply Jobs run as (an environment's runner.serviceAccountName overrides it).",
+    )
+    plan_service_account_name: str = Field(
+        default=DEFAULT_PLAN_SERVICE_ACCOUNT,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description=(
+            "ServiceAccount plan, drift-check and destroy-plan Jobs run as: planning runs the module's code "
+            "(providers, data sources, external programs) before any approval, so it gets a ServiceAccount of "
+            "its own (an environment's runner.planServiceAccountName overrides it)."
+        ),
     )
     backend: TerraformBackend = Field(default_factory=TerraformBackend, description="Where Terraform state lives.")
     resources: ResourceRequirements = Field(
@@ -185,6 +201,47 @@ class ChangeWindow(Model):
     description: str | None = Field(default=None, max_length=256, description="Why the window exists.")
 
 
+class EnvironmentRunner(Model):
+    """What runs the Terraform of one environment, and as whom: set by the project owner, never by a deployment.
+
+    The runner executes the tenant's module (providers, data sources and provisioners run at plan time), so
+    its image, ServiceAccounts and credentials are decided here and bound into every plan id.
+    """
+
+    image: str | None = Field(
+        default=None, min_length=1, max_length=512,
+        description="Runner image of this environment's Jobs; unset: spec.terraform.runnerImage.",
+    )
+    service_account_name: str | None = Field(
+        default=None, max_length=253, pattern=OBJECT_NAME_PATTERN,
+        description="ServiceAccount of apply Jobs here; unset: spec.terraform.serviceAccountName.",
+    )
+    plan_service_account_name: str | None = Field(
+        default=None, max_length=253, pattern=OBJECT_NAME_PATTERN,
+        description=(
+            "ServiceAccount of plan, drift-check and destroy-plan Jobs here; unset: "
+            "spec.terraform.planServiceAccountName."
+        ),
+    )
+    plan_credentials: AwsCredentials | None = Field(
+        default=None,
+        description=(
+            "The read-only AWS identity plans, drift checks and destroy plans run with (they execute the "
+            "module's code before any approval); only apply Jobs get the deploy credentials. Required for "
+            "plans in a production environment; elsewhere unset falls back to the deploy credentials, which "
+            "the project's PlanIdentity condition reports."
+        ),
+    )
+    allowed_secrets: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            "Secrets (names or globs) of the deployment's namespace that an InfraDeployment's "
+            "spec.runner.env secretKeyRef may name in this environment; empty: none."
+        ),
+    )
+
+
 class EnvironmentPolicy(Model):
     name: EnvironmentName = Field(description="Environment name, e.g. test, staging, prod.")
     production: bool = Field(
@@ -214,6 +271,10 @@ class EnvironmentPolicy(Model):
     discovery_credentials: AwsCredentials | None = Field(
         default=None,
         description="Separate IAM-management identity used to grant permissions; defaults to none (no grants).",
+    )
+    runner: EnvironmentRunner = Field(
+        default_factory=EnvironmentRunner,
+        description="Runner image, ServiceAccounts, plan identity and Secrets runner env may name (owner-only).",
     )
     variables: dict[str, str] = Field(
         default_factory=dict, description="Terraform variables every deployment in this environment receives."
@@ -311,6 +372,13 @@ class EnvironmentStatus(Model):
     credentials_source: str = Field(description="Where its deploy credentials come from (ambient, irsa, secret).")
     identity: str | None = Field(default=None, description="ARN the deploy credentials resolved to (sts).")
     account_id: str | None = Field(default=None, description="AWS account of the deploy identity.")
+    plan_identity: str | None = Field(
+        default=None,
+        description=(
+            "What plans run as: planCredentials (and the ARN they resolved to), or deploy-fallback (no "
+            "planCredentials: plans use the deploy identity), or missing (production: plans refused)."
+        ),
+    )
     example_resource_name: str = Field(description="What the naming pattern renders for a resource named 'api'.")
 
 

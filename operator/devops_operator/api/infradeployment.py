@@ -19,6 +19,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 from devops_operator.api.common import (
     APPROVER_DESCRIPTION,
     DURATION_PATTERN,
+    OBJECT_NAME_PATTERN,
     ApprovalStatus,
     EnvironmentName,
     ErrorCategory,
@@ -36,7 +37,6 @@ from devops_operator.api.devopsproject import TerraformBackend, TerraformEngine
 from devops_operator.durations import parse_duration
 
 # A Kubernetes object name (DNS subdomain, RFC 1123).
-OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # A resource quantity as Kubernetes writes it: `500m`, `1`, `512Mi`, `2Gi`.
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 # One or more comma-separated Terraform version constraints: `1.9.8`, `>= 1.5, < 2.0`, `~> 1.9`.
@@ -551,22 +551,41 @@ class RunnerResources(Model):
 
 
 class RunnerOverrides(Model):
-    """Per-deployment overrides of the DevOpsProject's Terraform runner settings."""
+    """Per-deployment settings of the runner Job. What runs and as whom (image, ServiceAccount, credentials)
+    is the project owner's: set in the DevOpsProject's spec.environments[].runner, never here."""
 
-    image: str | None = Field(default=None, min_length=1, description="Runner image.")
-    resources: RunnerResources = Field(default_factory=RunnerResources, description="Runner resources.")
+    image: str | None = Field(
+        default=None, min_length=1,
+        description=(
+            "Refused (the deployment is Stalled): the runner image is set by the project owner in the "
+            "DevOpsProject's spec.environments[].runner.image (or spec.terraform.runnerImage). Kept so old "
+            "objects are refused, not silently changed."
+        ),
+    )
+    resources: RunnerResources = Field(
+        default_factory=RunnerResources, description="Runner resources (part of the plan id)."
+    )
     service_account_name: str | None = Field(
         default=None,
         max_length=253,
         pattern=OBJECT_NAME_PATTERN,
-        description="ServiceAccount of runner Jobs.",
+        description=(
+            "Refused (the deployment is Stalled): the runner's ServiceAccounts are set by the project owner in "
+            "the DevOpsProject's spec.environments[].runner.serviceAccountName and planServiceAccountName."
+        ),
     )
     active_deadline_seconds: int | None = Field(
-        default=None, ge=60, le=86_400, description="Deadline of one runner Job in seconds."
+        default=None, ge=60, le=86_400, description="Deadline of one runner Job in seconds (part of the plan id)."
     )
     env: list[EnvVar] = Field(
         max_length=50,
-        default_factory=list, description="Extra environment variables, e.g. TF_LOG or provider settings."
+        default_factory=list,
+        description=(
+            "Extra environment variables, e.g. TF_LOG or provider settings (part of the plan id). Names the "
+            "runner sets are refused (AWS_*, DEVOPS_*, KUBERNETES_*, KUBE_*, PYTHON*, LD_*, TF_CLI_ARGS*, "
+            "TF_IN_AUTOMATION, TF_INPUT, TF_DATA_DIR, TF_WORKSPACE, TF_CLI_CONFIG_FILE, KUBECONFIG, HOME, PATH, "
+            "HOSTNAME); a secretKeyRef may name only a Secret the environment's runner.allowedSecrets lists."
+        ),
     )
 
 

@@ -55,7 +55,7 @@ class IdentityCheck:
 def verify_identities(
     factory: AwsSessionFactory, project_key: str, environments: Sequence[EnvironmentPolicy]
 ) -> list[IdentityCheck]:
-    """Check the deploy identity of every environment and the discovery identity where one is set.
+    """Check the deploy identity of every environment, and the discovery and plan identities where set.
 
     In parallel: with AWS unreachable each check spends its whole retry budget, and they must not
     add up while holding one of kopf's workers.
@@ -65,6 +65,8 @@ def verify_identities(
         wanted.append((index, env, "deploy"))
         if env.discovery_credentials is not None:
             wanted.append((index, env, "discovery"))
+        if env.runner.plan_credentials is not None:
+            wanted.append((index, env, "plan"))
     if not wanted:
         return []
 

@@ -1,8 +1,9 @@
 """The one AWS session factory: per-environment credentials, regions and client settings.
 
 A DevOpsProject says, per environment, which region to use and how to get credentials for
-two identities: `deploy` (Terraform and day-2 operations) and `discovery` (the separate
-IAM-management identity that grants permissions). This module turns that into boto3:
+three identities: `deploy` (Terraform applies and day-2 operations), `discovery` (the separate
+IAM-management identity that grants permissions) and `plan` (the read-only identity of plan and
+drift-check Jobs, `runner.planCredentials`; the operator only verifies it). This module turns that into boto3:
 
 - `resolve_target(aws, env, identity)` is the pure part: which region, endpoint and
   credential recipe one (environment, identity) uses. It needs no AWS and is unit-tested.
@@ -75,8 +76,10 @@ __all__ = [
     "resolve_target",
 ]
 
-Identity = Literal["deploy", "discovery"]
-IDENTITIES: tuple[Identity, ...] = ("deploy", "discovery")
+Identity = Literal["deploy", "discovery", "plan"]
+IDENTITIES: tuple[Identity, ...] = ("deploy", "discovery", "plan")
+CREDENTIAL_FIELDS: dict[str, str] = {"deploy": "credentials", "discovery": "discoveryCredentials",
+                                     "plan": "runner.planCredentials"}
 
 
 class SecretReader(Protocol):
@@ -139,13 +142,20 @@ class AwsTarget:
 
 def credentials_field(environment: str, identity: str, index: int | None = None) -> str:
     """`spec.environments[0].credentials`, as Kubernetes names fields (by name only when the index is unknown)."""
-    name = "credentials" if identity == "deploy" else "discoveryCredentials"
+    name = CREDENTIAL_FIELDS.get(identity, identity)
     return f"spec.environments[{environment if index is None else index}].{name}"
 
 
 def _identity_credentials(env: EnvironmentPolicy, identity: str) -> AwsCredentials:
     if identity == "deploy":
         return env.credentials
+    if identity == "plan":
+        if env.runner.plan_credentials is None:
+            raise AwsConfigurationError(
+                f"Environment {env.name!r} has no runner.planCredentials: plans there run with the deploy "
+                "identity (or, in production, are refused): set spec.environments[].runner.planCredentials."
+            )
+        return env.runner.plan_credentials
     if identity != "discovery":
         raise AwsConfigurationError(f"Unknown AWS identity {identity!r}: use one of {', '.join(IDENTITIES)}.")
     if env.discovery_credentials is None:

@@ -79,25 +79,30 @@ def evaluate(name: str, namespace: str, spec: dict[str, Any], runtime: Runtime) 
 
 def _outcome(environments: list[EnvironmentStatus], checks: list[IdentityCheck], rule: str) -> Outcome:
     callers = {c.environment: c.caller for c in checks if c.identity == "deploy" and c.caller}
-    rendered = [
-        env.model_copy(update={"identity": callers[env.name].arn, "account_id": callers[env.name].account})
-        if env.name in callers else env
-        for env in environments
-    ]
+    planners = {c.environment: c.caller for c in checks if c.identity == "plan" and c.caller}
+    rendered = []
+    for env in environments:
+        update: dict[str, Any] = {}
+        if env.name in callers:
+            update |= {"identity": callers[env.name].arn, "account_id": callers[env.name].account}
+        if env.name in planners:
+            update["plan_identity"] = f"{projects.PLAN_CREDENTIALS}: {planners[env.name].arn}"
+        rendered.append(env.model_copy(update=update) if update else env)
     fields: dict[str, Any] = {"environments": [env.to_wire() for env in rendered],
                               "environmentCount": len(rendered), "tenancyRule": rule}
+    plans = projects.plan_identity_condition(environments)
     failed = [c for c in checks if c.failure is not None]
     if not failed:
         message = f"{len(rendered)} environment(s) ready: {', '.join(e.name for e in rendered)}"
         verified = (CREDENTIALS_VERIFIED, "True", "Verified", f"{len(checks)} identity(ies) verified with sts")
-        return Outcome.ready("Validated", message, {**fields, "lastVerified": rfc3339()}, (verified,))
+        return Outcome.ready("Validated", message, {**fields, "lastVerified": rfc3339()}, (verified, plans))
     message = "; ".join(c.describe() for c in failed)
     if all(c.transient for c in failed):
         # AWS unreachable, throttling or failing: nothing to fix in the spec, keep trying.
         unknown = (CREDENTIALS_VERIFIED, "Unknown", "AwsUnreachable", message)
-        return Outcome.reconciling("AwsUnreachable", message, "Pending", fields, (unknown,))
+        return Outcome.reconciling("AwsUnreachable", message, "Pending", fields, (unknown, plans))
     reason = "MissingCredentials" if any(c.missing_credentials for c in failed) else "CredentialsRejected"
-    return Outcome.stalled(reason, message, fields, ((CREDENTIALS_VERIFIED, "False", reason, message),))
+    return Outcome.stalled(reason, message, fields, ((CREDENTIALS_VERIFIED, "False", reason, message), plans))
 
 
 def _reconcile(name: str, namespace: str, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,

@@ -1328,7 +1328,7 @@ class DeploymentController:
             request.plan_sha256 = plan.artifact_sha256
             request.source_revision = plan.source_revision
             request.artifact_secret = plan.artifact_secret
-        manifest = build_job(job, request, inputs.job, obj)
+        manifest = build_job(job, request, inputs.job_for(step), obj)
         try:
             call_json(self.api, "POST", f"/apis/batch/v1/namespaces/{request.namespace}/jobs", body=manifest,
                       timeout=REQUEST_TIMEOUT)
@@ -1381,8 +1381,9 @@ class DeploymentController:
         log_map = self._keep_log(obj, seen.name, kind, result)
         error = result.get("error") or {
             "OOMKilled": "the runner ran out of memory (OOMKilled, exit 137): raise spec.runner.resources.memory",
-            "ImagePullBackOff": "the runner image cannot be pulled: fix spec.runner.image or the project's "
-                                "terraform.runnerImage, or the registry credentials",
+            "ImagePullBackOff": "the runner image cannot be pulled: the project owner fixes the DevOpsProject's "
+                                "spec.environments[].runner.image or spec.terraform.runnerImage, or the registry "
+                                "credentials",
             "DeadlineExceeded": "the runner Job exceeded its deadline: raise spec.runner.activeDeadlineSeconds",
             "Killed": "the runner was killed (SIGKILL, exit 137) before it could report: a lock it held stays held "
                       "until released (see status.lock)",

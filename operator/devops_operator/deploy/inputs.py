@@ -20,9 +20,11 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from devops_operator.api.devopsproject import CredentialsSource, TerraformEngine
+from devops_operator.api.devopsproject import AwsCredentials, CredentialsSource, TerraformEngine
 from devops_operator.api.infradeployment import InfraDeploymentSpec
 from devops_operator.config import OperatorConfig
+from devops_operator.deploy import runner_policy
+from devops_operator.deploy.runner_policy import RunnerChoice, StepIdentity
 from devops_operator.digests import short_digest
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.projectrefs import ProjectAccess
@@ -32,6 +34,9 @@ from devops_operator.terraform.backends import resolve_backend
 from devops_operator.terraform.identity import inputs_digest
 from devops_operator.terraform.jobs import JobSettings
 from devops_operator.terraform.request import RunRequest
+
+CREDENTIALS_SOURCE_ENV = "DEVOPS_CREDENTIALS_SOURCE"
+EXPECTED_ACCOUNT_ENV = "DEVOPS_EXPECTED_ACCOUNT_ID"
 
 FLUX_GROUP = "source.toolkit.fluxcd.io"
 FLUX_PLURALS = {"GitRepository": ("v1", "gitrepositories"), "OCIRepository": ("v1beta2", "ocirepositories"),
@@ -55,7 +60,12 @@ class ResolvedInputs:
     source: dict[str, Any]  # the wire source, plus "artifact" for Flux
     vars_from: list[dict[str, Any]]
     base: RunRequest
-    job: JobSettings
+    job: JobSettings  # the apply Job's: the deploy identity and ServiceAccount
+    plan_job: JobSettings  # plan, drift-check and destroy-plan Jobs': the environment's plan identity
+    runner: RunnerChoice
+
+    def job_for(self, step: str) -> JobSettings:
+        return self.plan_job if step in runner_policy.PLAN_STEPS else self.job
 
 
 def _get(api: ApiClient, path: str) -> dict[str, Any] | None:
@@ -148,17 +158,29 @@ def _vars_from(api: ApiClient, namespace: str, spec: InfraDeploymentSpec) -> lis
     return named
 
 
-def _credentials_env(access: ProjectAccess, namespace: str) -> list[dict[str, Any]]:
-    creds = access.environment.credentials
-    env: list[dict[str, Any]] = []
+def _credentials_env(api: ApiClient, access: ProjectAccess, namespace: str, creds: AwsCredentials,
+                     origin: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The container env of one step's AWS identity, and that identity as the plan id binds it.
+
+    A role is assumed by the runner for every source that names one (irsa too: web identity, then
+    sts:AssumeRole), and the account is checked against the environment's accountId before the engine starts.
+    """
+    env: list[dict[str, Any]] = [{"name": CREDENTIALS_SOURCE_ENV, "value": str(creds.source)}]
+    bound: dict[str, Any] = {"origin": origin, "source": str(creds.source), "roleArn": creds.role_arn,
+                             "externalId": creds.external_id, "sessionName": creds.session_name,
+                             "accountId": access.environment.account_id}
+    field = origin.split(" ")[0]
     if creds.source == CredentialsSource.SECRET and creds.secret_ref is not None:
         if access.namespace != namespace:
             raise InputError("CredentialsNotReachable", "spec.projectRef",
                              f"environment {access.environment.name} of DevOpsProject {access.key} uses keys from a "
-                             f"Secret in namespace {access.namespace}, which a runner Job in {namespace} cannot read: "
-                             "use IRSA (credentials.source: irsa) or deploy from the project's namespace",
+                             f"Secret in namespace {access.namespace} ({field}), which a runner Job in {namespace} "
+                             "cannot read: use IRSA (source: irsa) or deploy from the project's namespace",
                              waiting=False)
         ref = creds.secret_ref
+        secret = _get(api, f"/api/v1/namespaces/{namespace}/secrets/{ref.name}")
+        bound["secret"] = {"name": ref.name, "resourceVersion": ((secret or {}).get("metadata") or {}).get(
+            "resourceVersion"), "keys": [ref.access_key_id_key, ref.secret_access_key_key, ref.session_token_key]}
         env += [{"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": ref.name,
                                                                               "key": ref.access_key_id_key}}},
                 {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name,
@@ -166,12 +188,38 @@ def _credentials_env(access: ProjectAccess, namespace: str) -> list[dict[str, An
         if ref.session_token_key:
             env.append({"name": "AWS_SESSION_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name,
                                                                                      "key": ref.session_token_key}}})
-    if creds.role_arn and creds.source != CredentialsSource.IRSA:
+    if creds.role_arn:
         env.append({"name": "DEVOPS_ASSUME_ROLE_ARN", "value": creds.role_arn})
         env.append({"name": "DEVOPS_ASSUME_ROLE_SESSION", "value": creds.session_name})
         if creds.external_id:
             env.append({"name": "DEVOPS_ASSUME_ROLE_EXTERNAL_ID", "value": creds.external_id})
-    return env
+    if access.environment.account_id:
+        env.append({"name": EXPECTED_ACCOUNT_ENV, "value": access.environment.account_id})
+    return env, bound
+
+
+def _runner_choice(access: ProjectAccess, spec: InfraDeploymentSpec, vars_from: list[dict[str, Any]]) -> RunnerChoice:
+    """The owner's runner settings for this environment; a deployment asking for more is refused here."""
+    index = runner_policy.environment_index(access.spec, access.environment.name)
+    env_field = f"spec.environments[{index}]"
+    forbidden = runner_policy.credential_secrets(access.spec)
+    refusals = runner_policy.override_refusals(spec.runner, access.key, env_field)
+    refusals += runner_policy.env_refusals(spec.runner.env, access.environment, access.key, env_field, forbidden)
+    for position, item in enumerate(vars_from):
+        if item["kind"] == "Secret" and item["name"] in forbidden:
+            refusals.append(runner_policy.Refusal(
+                "RunnerSecretNotAllowed", f"spec.varsFrom[{position}].name",
+                f"Secret {item['name']} holds AWS keys of DevOpsProject {access.key}: variables may never read "
+                "them (the operator passes each Job only the identity of its step); remove the entry"))
+    if refusals:
+        first = refusals[0]
+        more = "; ".join(f"{r.field}: {r.message}" for r in refusals[1:3])
+        raise InputError(first.reason, first.field, first.message + (f"; also {more}" if more else ""),
+                         waiting=False)
+    choice = runner_policy.runner_choice(access.spec, access.environment, access.key, env_field)
+    if isinstance(choice, runner_policy.Refusal):
+        raise InputError(choice.reason, choice.field, choice.message, waiting=True)
+    return choice
 
 
 def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, owner: Mapping[str, Any],
@@ -183,6 +231,8 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
     `git_revision` is the commit the git source's branch names now (deploy/revisions.py): part of the
     request, so a new commit plans again. `rule`: the tenancy policy's rule for `namespace` (None: the
     default rule, which lets a sourceRef name only this namespace).
+    What runs and as whom (image, ServiceAccounts, identities, resources, deadline, env) is part of the
+    inputs digest, so changing any of it re-plans and voids an approval given to the old plan id.
     """
     project = access.spec
     terraform = project.terraform
@@ -191,38 +241,50 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
     if git_revision and "git" in source:
         source["revision"] = git_revision
     vars_from = _vars_from(api, namespace, spec)
+    choice = _runner_choice(access, spec, vars_from)
     backend = resolve_backend(spec.backend or terraform.backend, deployment=name, deployment_namespace=namespace,
                               project_namespace=access.namespace, region=region)
     engine = str(spec.engine or terraform.engine or TerraformEngine.TERRAFORM)
     endpoint = project.aws.endpoint_url or config.aws_endpoint_url
-    runner_env: list[dict[str, Any]] = [{"name": "AWS_REGION", "value": region},
-                                        {"name": "AWS_DEFAULT_REGION", "value": region}]
-    if endpoint:
-        runner_env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
-    runner_env += _credentials_env(access, namespace)
+    tenant_env: list[dict[str, Any]] = []
     for extra in spec.runner.env:
         if extra.secret_key_ref is not None:
-            runner_env.append({"name": extra.name, "valueFrom": {"secretKeyRef": extra.secret_key_ref.to_wire()}})
+            tenant_env.append({"name": extra.name, "valueFrom": {"secretKeyRef": extra.secret_key_ref.to_wire()}})
         else:
-            runner_env.append({"name": extra.name, "value": extra.value})
+            tenant_env.append({"name": extra.name, "value": extra.value})
+    # The operator's entries come after the tenant's (and reserved names are refused): none can be shadowed.
+    operator_env: list[dict[str, Any]] = [{"name": "AWS_REGION", "value": region},
+                                          {"name": "AWS_DEFAULT_REGION", "value": region}]
+    if endpoint:
+        operator_env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
+    apply_env, apply_identity = _credentials_env(api, access, namespace, choice.apply.credentials,
+                                                 choice.apply.origin)
+    plan_env, plan_identity = _credentials_env(api, access, namespace, choice.plan.credentials, choice.plan.origin)
+    resources = spec.runner.resources
+    cpu, memory = resources.cpu or terraform.resources.cpu, resources.memory or terraform.resources.memory
+    deadline = spec.runner.active_deadline_seconds or terraform.active_deadline_seconds
+    runner = {"image": choice.image, "resources": {"cpu": cpu, "memory": memory,
+                                                   "ephemeralStorage": resources.ephemeral_storage},
+              "activeDeadlineSeconds": deadline, "backoffLimit": terraform.backoff_limit,
+              "apply": {"serviceAccount": choice.apply.service_account, "identity": apply_identity},
+              "plan": {"serviceAccount": choice.plan.service_account, "identity": plan_identity}}
     environment_variables = dict(access.environment.variables)
     digest = inputs_digest(
         variables={"environment": environment_variables, "spec": spec.variables},
         vars_from=vars_from, var_files=spec.var_files, backend=backend.describe(), engine=engine,
         engine_version=spec.terraform_version or terraform.version,
-        environment_variables={e["name"]: e.get("value", e.get("valueFrom")) for e in runner_env},
-        dependencies=dependencies,
+        environment_variables={e["name"]: e.get("value", e.get("valueFrom")) for e in [*tenant_env, *operator_env]},
+        dependencies=dependencies, runner=runner,
     )
     request_key = short_digest({"source": source, "inputs": digest, "replans": replans}, 16)
-    resources = spec.runner.resources
-    job = JobSettings(
-        image=spec.runner.image or terraform.runner_image,
-        service_account=spec.runner.service_account_name or terraform.service_account_name,
-        cpu=resources.cpu or terraform.resources.cpu, memory=resources.memory or terraform.resources.memory,
-        ephemeral_storage=resources.ephemeral_storage,
-        active_deadline_seconds=spec.runner.active_deadline_seconds or terraform.active_deadline_seconds,
-        backoff_limit=terraform.backoff_limit, env=runner_env,
-    )
+
+    def settings(identity: StepIdentity, credentials_env: list[dict[str, Any]]) -> JobSettings:
+        return JobSettings(
+            image=choice.image, service_account=identity.service_account, cpu=cpu, memory=memory,
+            ephemeral_storage=resources.ephemeral_storage, active_deadline_seconds=deadline,
+            backoff_limit=terraform.backoff_limit, env=[*operator_env, *credentials_env], tenant_env=tenant_env,
+        )
+
     outputs = spec.outputs
     base = RunRequest(
         step="plan", deployment=name, namespace=namespace,
@@ -238,4 +300,5 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
         output_names=list(outputs.names), inputs_snapshot_secret=f"{name}-inputs"[:253], region=region,
     )
     return ResolvedInputs(digest=digest, request_key=request_key, source=source, vars_from=vars_from, base=base,
-                          job=job)
+                          job=settings(choice.apply, apply_env), plan_job=settings(choice.plan, plan_env),
+                          runner=choice)

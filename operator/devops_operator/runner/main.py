@@ -77,6 +77,29 @@ MAX_SNAPSHOT_SOURCE = 512 * 1024
 ALLOW_STANDIN_ENV = "DEVOPS_RUNNER_ALLOW_STANDIN"
 ENGINE_TIMEOUT = 6 * 3600
 ASSUME_ROLE_ENV = "DEVOPS_ASSUME_ROLE_ARN"
+CREDENTIALS_SOURCE_ENV = "DEVOPS_CREDENTIALS_SOURCE"
+EXPECTED_ACCOUNT_ENV = "DEVOPS_EXPECTED_ACCOUNT_ID"
+STATIC_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+WEB_IDENTITY = ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME")
+# AWS_* the engine may inherit: the operator's region, endpoint and the step's credentials, nothing else
+# (no profile, config file or per-service endpoint from wherever the pod's environment came from).
+AWS_SETTINGS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_STS_REGIONAL_ENDPOINTS")
+
+
+def keeps_aws_name(name: str, source: str) -> bool:
+    """Whether the engine inherits an AWS_* variable for a step whose credentials come from `source` (pure)."""
+    if not name.startswith("AWS_") or name in AWS_SETTINGS:
+        return True
+    if name in STATIC_KEYS:
+        return source != "irsa"
+    if name in WEB_IDENTITY:
+        return source != "secret"
+    return False
+
+
+def _keys(credentials: Mapping[str, Any]) -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"]}
 STALE_MARKERS = ("Saved plan is stale", "plan file can no longer be applied")
 
 
@@ -111,8 +134,8 @@ def choose_engine(wanted: str, env: Mapping[str, str]) -> Engine:
     if found:
         return Engine([found], wanted)
     raise StepFailed(f"{wanted} is not installed in the runner image: use the project's runner image "
-                     "(it pins terraform and tofu) or set spec.runner.image", category="config",
-                     field="spec.runner.image")
+                     "(it pins terraform and tofu): the project owner sets it in the DevOpsProject's "
+                     "spec.environments[].runner.image or spec.terraform.runnerImage", category="config")
 
 
 @dataclass
@@ -216,31 +239,82 @@ class Runner:
         return code, output
 
     def engine_env(self) -> dict[str, str]:
-        env = {k: v for k, v in self.env.items() if k != REQUEST_ENV}
+        env = {k: v for k, v in self.env.items() if k != REQUEST_ENV and keeps_aws_name(k, self.source)}
         env.setdefault("TF_IN_AUTOMATION", "true")
         env["HOME"] = str(self.workdir / "home")
-        env.update(self.assumed_role())
+        assumed = self.assumed_role()
+        if assumed:  # the engine acts as the assumed role alone, never falls back to the base identity
+            for name in (*STATIC_KEYS, *WEB_IDENTITY):
+                env.pop(name, None)
+        env.update(assumed)
         return env
 
+    @property
+    def source(self) -> str:
+        return self.env.get(CREDENTIALS_SOURCE_ENV) or "ambient"
+
+    def _sts(self, keys: Mapping[str, str] | None, *, unsigned: bool = False) -> Any:
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        config = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=10, read_timeout=30,
+                        **({"signature_version": UNSIGNED} if unsigned else {}))
+        session = boto3.session.Session(
+            aws_access_key_id=(keys or {}).get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=(keys or {}).get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=(keys or {}).get("AWS_SESSION_TOKEN"))
+        return session.client("sts", config=config,
+                              region_name=self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION")
+                              or "us-east-1", endpoint_url=self.env.get("AWS_ENDPOINT_URL") or None)
+
+    def base_keys(self) -> dict[str, str] | None:
+        """The step's base credentials as keys: the Secret's (source secret), the pod's web identity exchanged
+        with sts:AssumeRoleWithWebIdentity (source irsa), or None for the default chain (ambient)."""
+        if self.source == "irsa":
+            role, token_file = self.env.get("AWS_ROLE_ARN"), self.env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+            if not role or not token_file:
+                raise StepFailed("credentials.source is irsa but the pod has no web identity (AWS_ROLE_ARN and "
+                                 "AWS_WEB_IDENTITY_TOKEN_FILE): the runner's ServiceAccount needs the "
+                                 "eks.amazonaws.com/role-arn annotation", category="credentials")
+            token = Path(token_file).read_text().strip()
+            found = self._sts(None, unsigned=True).assume_role_with_web_identity(
+                RoleArn=role, RoleSessionName=self.env.get("DEVOPS_ASSUME_ROLE_SESSION") or "devops-runner",
+                WebIdentityToken=token)["Credentials"]
+            return _keys(found)
+        if self.env.get("AWS_ACCESS_KEY_ID") and self.env.get("AWS_SECRET_ACCESS_KEY"):
+            return {k: self.env[k] for k in STATIC_KEYS if self.env.get(k)}
+        return None
+
     def assumed_role(self) -> dict[str, str]:
-        """Temporary keys of the environment's deploy role (credentials.roleArn), assumed once per step."""
+        """Temporary keys of the environment's role (credentials.roleArn), assumed once per step from the base
+        identity, for every source (irsa too: web identity, then sts:AssumeRole)."""
         role = self.env.get(ASSUME_ROLE_ENV)
         if not role:
             return {}
         if not hasattr(self, "_assumed"):
-            import boto3
-            from botocore.config import Config
-
-            sts = boto3.client("sts", config=Config(retries={"mode": "adaptive", "max_attempts": 5},
-                                                    connect_timeout=10, read_timeout=30))
             kwargs = {"RoleArn": role, "RoleSessionName": self.env.get("DEVOPS_ASSUME_ROLE_SESSION") or "devops-runner"}
             if self.env.get("DEVOPS_ASSUME_ROLE_EXTERNAL_ID"):
                 kwargs["ExternalId"] = self.env["DEVOPS_ASSUME_ROLE_EXTERNAL_ID"]
-            creds = sts.assume_role(**kwargs)["Credentials"]
-            self._assumed = {"AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-                             "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-                             "AWS_SESSION_TOKEN": creds["SessionToken"]}
+            self._assumed = _keys(self._sts(self.base_keys()).assume_role(**kwargs)["Credentials"])
         return self._assumed
+
+    def check_account(self) -> None:
+        """Before the engine starts: the identity the engine will act as is in the environment's accountId."""
+        expected = self.env.get(EXPECTED_ACCOUNT_ENV)
+        if not expected:
+            return
+        keys = self.assumed_role() or self.base_keys()
+        try:
+            found = self._sts(keys).get_caller_identity()
+        except Exception as exc:  # botocore's errors: the identity cannot even be checked
+            raise StepFailed(f"the step's AWS identity could not be checked with sts:GetCallerIdentity: "
+                             f"{redact(str(exc))}", category="credentials") from None
+        if found.get("Account") != expected:
+            raise StepFailed(f"the step's AWS identity {found.get('Arn')} is in account {found.get('Account')}, not "
+                             f"the environment's accountId {expected}: nothing was planned or applied; the project "
+                             "owner fixes the environment's credentials, roleArn or accountId", category="credentials")
+        self.log.line(f"runner: acting as {found.get('Arn')} in account {expected}")
 
     # -- steps --------------------------------------------------------------------------------------
 
@@ -249,6 +323,7 @@ class Runner:
         return self.workdir / "source" / self.request.module_path
 
     def prepare(self) -> str:
+        self.check_account()
         self.engine = choose_engine(self.request.engine, self.env)
         self.result["engine"] = self.engine.describe()
         self.log.line(f"runner: {self.request.step} of {self.request.namespace}/{self.request.deployment} with "

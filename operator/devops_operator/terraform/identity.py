@@ -26,6 +26,7 @@ def inputs_digest(
     engine_version: str | None = None,
     environment_variables: Mapping[str, Any] | None = None,
     dependencies: Mapping[str, str] | None = None,
+    runner: Mapping[str, Any] | None = None,
 ) -> str:
     """sha256 of everything besides the source that goes into a plan.
 
@@ -33,8 +34,13 @@ def inputs_digest(
     "resourceVersion": ...}`), never the values: a rotated Secret changes the digest without its content
     ever being hashed into something that leaves the operator. `dependencies` maps each spec.dependsOn
     deployment to the digest of its applied plan and outputs, so a dependency's new outputs re-plan.
+    `runner` is what runs the plan and the apply and as whom: the image, resources and deadline, and each
+    step's ServiceAccount and AWS identity (source, role, Secret name and resourceVersion, account), so a
+    change to any of them while a plan waits for approval makes a new plan id.
     """
-    extra = {"dependencies": dict(dependencies)} if dependencies else {}  # absent: digests of old plans hold
+    extra: dict[str, Any] = {"dependencies": dict(dependencies)} if dependencies else {}  # absent: old digests hold
+    if runner is not None:
+        extra["runner"] = dict(runner)
     return digest({
         **extra,
         "variables": dict(variables),

@@ -40,7 +40,8 @@ class JobSettings:
     ephemeral_storage: str | None
     active_deadline_seconds: int
     backoff_limit: int
-    env: Sequence[Mapping[str, Any]]  # container env entries (value or valueFrom), already resolved
+    env: Sequence[Mapping[str, Any]]  # the operator's container env entries (value or valueFrom), resolved
+    tenant_env: Sequence[Mapping[str, Any]] = ()  # the deployment's spec.runner.env, before every entry of ours
 
 
 def build_job(name: str, request: RunRequest, settings: JobSettings, owner: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,8 +51,9 @@ def build_job(name: str, request: RunRequest, settings: JobSettings, owner: Mapp
     resources: dict[str, str] = {"cpu": settings.cpu, "memory": settings.memory}
     if settings.ephemeral_storage:
         resources["ephemeral-storage"] = settings.ephemeral_storage
-    env = [{"name": REQUEST_ENV, "value": request.to_env()}, {"name": "DEVOPS_JOB_NAME", "value": name},
-           {"name": "TF_IN_AUTOMATION", "value": "true"},
+    # The tenant's entries first: a later entry of the same name wins in a pod, so ours always do.
+    env = [*[dict(e) for e in settings.tenant_env], {"name": REQUEST_ENV, "value": request.to_env()},
+           {"name": "DEVOPS_JOB_NAME", "value": name}, {"name": "TF_IN_AUTOMATION", "value": "true"},
            {"name": "TF_INPUT", "value": "false"}, *[dict(e) for e in settings.env]]
     job = {
         "apiVersion": "batch/v1",
