@@ -322,9 +322,8 @@ class ObjectLifecycle:
                 return Deletion(self._store.write(key, ended, MODIFIED), gone=False)
             self.remove(key)
             return Deletion(current, gone=True)
-        if meta.get("deletionTimestamp"):
-            if grace_period >= int(meta.get("deletionGracePeriodSeconds") or 0):
-                return Deletion(current, gone=False)  # already terminating, with a shorter or equal grace
+        if meta.get("deletionTimestamp") and grace_period >= int(meta.get("deletionGracePeriodSeconds") or 0):
+            return Deletion(current, gone=False)  # already terminating, with a shorter or equal grace
         marked = copy.deepcopy(current)
         marked["metadata"].update(
             deletionTimestamp=metadata.timestamp_in(grace_period),
