@@ -359,13 +359,13 @@ class KubeletDouble:
             if run and run.deadline and now > run.deadline and not run.done and run.failure is None:
                 run.failure = ("DeadlineExceeded", "Job was active longer than specified deadline")
                 self._patch_job(run, {"conditions": [_condition("FailureTarget", *run.failure)]})
-                for pod in list(run.pods):
-                    self._delete_pod(container.namespace, pod, grace=None)
+                for name in list(run.pods):
+                    self._delete_pod(container.namespace, name, grace=None)
                 container.deadline_hit = True
             pod = pods.get((container.namespace, container.pod))
             if pod is None:
                 grace = MINIMUM_GRACE_SECONDS
-            elif (pod["metadata"]).get("deletionTimestamp"):
+            elif pod["metadata"].get("deletionTimestamp"):
                 grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
             else:
                 continue
