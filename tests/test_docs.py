@@ -31,3 +31,22 @@ def test_every_stalled_reason_of_the_runtime_kinds_is_in_troubleshooting() -> No
                 "AwaitingApproval", "DigestMismatch", "ProjectNotReady", "ProjectNotFound"}
     missing = sorted(reason for reason in reasons if f"`{reason}`" not in text)
     assert not missing, f"not in docs/troubleshooting.md: {missing}"
+
+
+def test_the_readme_kind_table_is_what_the_operator_reconciles() -> None:
+    import kopf
+
+    import devops_operator.handlers  # noqa: F401  (registers every controller)
+    from devops_operator.api import ALL_KINDS
+    from devops_operator.api.common import API_GROUP
+    from devops_operator.controllers.unreconciled import UNRECONCILED_KINDS
+
+    text = (ROOT / "README.md").read_text()
+    table = dict(re.findall(r"^\| `(\w+)` \(`\w+`\) \| .+ \| (yes|not yet) \|$", text, re.MULTILINE))
+    registry = kopf.get_default_registry()
+    handled = {handler.selector.any_name for handler in registry._changing.get_all_handlers()
+               if handler.selector is not None and handler.selector.group == API_GROUP}
+    placeholders = {info.plural for info in UNRECONCILED_KINDS}
+    expected = {info.kind: "yes" if info.plural in handled - placeholders else "not yet" for info in ALL_KINDS}
+    assert table == expected
+    assert placeholders <= handled  # a kind without a controller still says so in its status

@@ -14,7 +14,14 @@ import kopf
 
 from devops_operator import metrics
 from devops_operator.config import ANNOTATION_PREFIX, FINALIZER, OperatorConfig
-from devops_operator.controllers import devopsproject, healthcheck, infradeployment, investigation, remediation
+from devops_operator.controllers import (
+    devopsproject,
+    healthcheck,
+    infradeployment,
+    investigation,
+    remediation,
+    unreconciled,  # noqa: F401  (registers the handlers that say a kind is not reconciled yet)
+)
 from devops_operator.controllers.wakeups import Wakeups
 from devops_operator.kube import client as kube_client
 from devops_operator.kube.diffbase import CompactDiffBaseStorage
