@@ -386,6 +386,8 @@ PROJECT_RULE_CASES = [
     ("infradeployments", "spec.source", None,
      _deployment({"inline": {"main.tf": ""}, "sourceRef": {"kind": "GitRepository", "name": "infra"}}),
      "set exactly one of git, configMapRef, inline or sourceRef"),
+    ("infradeployments", "spec.interval", None,
+     {**_deployment({"inline": {"main.tf": ""}}), "interval": "1s"}, "interval must be at least 30s"),
     ("infradeployments", "spec.source.git.ref", None,
      _deployment({"git": {"url": "https://example.com/r.git", "ref": {"branch": "main", "tag": "v1"}}}),
      "set at most one of branch, tag or commit"),
