@@ -444,8 +444,8 @@ def test_the_project_crd_rules_refuse_violations(
             api.create_namespaced_custom_object("devops.fractary.io", "v1alpha1", ns, plural, {**body, "spec": before})
             api.patch_namespaced_custom_object("devops.fractary.io", "v1alpha1", ns, plural, "rule", {"spec": spec})
     assert refused.value.status == 422
-    body = json.loads(refused.value.body)["message"]
-    assert any(f'{path}: Invalid value: "{kind}": {message}' in body for kind in ("object", "string"))
+    said = json.loads(refused.value.body)["message"]
+    assert any(f'{path}: Invalid value: "{kind}": {message}' in said for kind in ("object", "string"))
     if before is not None:
         return
     fixed = copy.deepcopy(body)
