@@ -22,7 +22,8 @@ MODULE = 'variable "name" {\n  type = string\n}\nresource "aws_sqs_queue" "q" {\
 def project(namespace: str) -> dict[str, Any]:
     return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "DevOpsProject",
             "metadata": {"name": "shop", "namespace": namespace},
-            "spec": {"environments": [{"name": "prod", "production": True}]}}
+            "spec": {"environments": [{"name": "prod", "production": True,
+                                       "runner": {"planCredentials": {"source": "ambient"}}}]}}
 
 
 def project_ready(custom: CustomObjectsApi, namespace: str) -> bool:
