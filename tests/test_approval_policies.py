@@ -160,7 +160,7 @@ def test_the_two_person_rule_refuses_the_author_of_the_spec_and_accepts_someone_
         API_GROUP, API_VERSION, namespace, "devopsprojects", "shop", {"spec": {"environments": [
             {"name": "test", "autoApprove": True, "credentials": {"source": "ambient"}},
             {"name": "prod", "production": True, "requireDistinctApprover": True,
-             "credentials": {"source": "ambient"}}]}})
+             "credentials": {"source": "ambient"}, "runner": {"planCredentials": {"source": "ambient"}}}]}})
     deployment(kube_api, namespace, "web", environment="prod")
     CustomObjectsApi(kube_api).patch_namespaced_custom_object(
         API_GROUP, API_VERSION, namespace, "infradeployments", "web",
