@@ -110,36 +110,6 @@ def test_a_dependency_digest_changes_the_inputs_digest_and_none_keeps_old_digest
     assert one != base and one != inputs_digest(variables={"a": 1}, dependencies={"ns/db": "d2"})
 
 
-def test_a_branch_head_is_looked_up_once_per_interval_and_a_failing_remote_keeps_the_last_commit() -> None:
-    from devops_operator.deploy.revisions import RevisionCache
-
-    now = [0.0]
-    answers = ["c1"]
-    calls: list[float] = []
-
-    def lookup() -> str:
-        calls.append(now[0])
-        if answers[0] == "down":
-            raise RuntimeError("git ls-remote failed: could not resolve host")
-        return answers[0]
-
-    cache = RevisionCache(clock=lambda: now[0])
-    key = ("ns", "https://git.example/infra.git", "refs/heads/main", "")
-    assert cache.revision(key, 60, lookup).revision == "c1"
-    now[0] = 30
-    answers[0] = "c2"
-    assert cache.revision(key, 60, lookup).revision == "c1" and calls == [0.0]  # not asked again yet
-    now[0] = 61
-    assert cache.revision(key, 60, lookup).revision == "c2"
-    answers[0] = "down"
-    now[0] = 130
-    failed = cache.revision(key, 60, lookup)
-    assert failed.revision == "c2" and "could not resolve host" in str(failed.error)  # the last commit stands
-    now[0] = 150
-    assert cache.revision(key, 60, lookup).error and calls == [0.0, 61, 130]  # a failing remote waits too
-    assert RevisionCache(clock=lambda: 0).revision(key, 60, lookup, last_known="c0").revision == "c0"
-
-
 def test_only_this_deployments_runner_pods_hold_a_lock_the_operator_may_call_stale() -> None:
     assert locks.is_runner_pod("web-apply-0123456789ab-x7k2q", "web")
     assert locks.is_runner_pod("web-drift-0123456789ab-abcde", "web")
