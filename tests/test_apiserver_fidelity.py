@@ -538,6 +538,81 @@ def test_delete_with_finalizers_waits_for_them(cluster: EmulatedKubernetes, name
     assert [event["type"] for event in events] == ["MODIFIED", "MODIFIED", "DELETED"]
 
 
+def _pod(name: str, *, node: str | None = "node-a", grace: int | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox"}]}
+    if node:
+        spec["nodeName"] = node
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def test_deleting_a_running_pod_marks_it_until_its_kubelet_confirms(cluster: EmulatedKubernetes,
+                                                                    namespace: str) -> None:
+    """Graceful pod deletion: deletionTimestamp = now + the pod's grace period, the object kept (a MODIFIED
+    event), then removed when the kubelet deletes it again with gracePeriodSeconds=0 (DELETED)."""
+    url = f"{cluster.url}/api/v1/namespaces/{namespace}/pods"
+    requests.post(url, json=_pod("busy", grace=45), timeout=5)
+    start = requests.get(url, timeout=5).json()["metadata"]["resourceVersion"]
+    before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    answer = requests.delete(f"{url}/busy", timeout=5)
+    marked = answer.json()
+    assert (answer.status_code, marked["kind"]) == (200, "Pod")  # the object, not a Status: it is not gone
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 45
+    at = datetime.datetime.fromisoformat(marked["metadata"]["deletionTimestamp"].replace("Z", "+00:00"))
+    assert datetime.timedelta(seconds=44) <= at - before <= datetime.timedelta(seconds=47)
+    kept = requests.get(f"{url}/busy", timeout=5).json()
+    assert kept["metadata"]["deletionTimestamp"] == marked["metadata"]["deletionTimestamp"]
+    # The kubelet writes the final status while the pod terminates: that does not remove it.
+    patch(f"{url}/busy/status", {"status": {"phase": "Failed"}})
+    assert requests.get(f"{url}/busy", timeout=5).status_code == 200
+    confirmed = requests.delete(f"{url}/busy", json={"gracePeriodSeconds": 0}, timeout=5).json()
+    assert (confirmed["kind"], confirmed["status"]) == ("Status", "Success")
+    assert requests.get(f"{url}/busy", timeout=5).status_code == 404
+    events = watch_events(url, resourceVersion=start)
+    assert [event["type"] for event in events] == ["MODIFIED", "MODIFIED", "DELETED"]
+
+
+def test_a_pod_grace_period_comes_from_the_request_and_may_only_shrink(cluster: EmulatedKubernetes,
+                                                                        namespace: str) -> None:
+    url = f"{cluster.url}/api/v1/namespaces/{namespace}/pods"
+    requests.post(url, json=_pod("default-grace"), timeout=5)
+    assert requests.delete(f"{url}/default-grace", timeout=5).json()["metadata"]["deletionGracePeriodSeconds"] == 30
+    requests.post(url, json=_pod("asked", grace=300), timeout=5)
+    first = requests.delete(f"{url}/asked", json={"gracePeriodSeconds": 20}, timeout=5).json()
+    assert first["metadata"]["deletionGracePeriodSeconds"] == 20
+    longer = requests.delete(f"{url}/asked?gracePeriodSeconds=60", timeout=5).json()
+    assert longer["metadata"]["deletionGracePeriodSeconds"] == 20  # never lengthened
+    shorter = requests.delete(f"{url}/asked", json={"gracePeriodSeconds": 5}, timeout=5).json()
+    assert shorter["metadata"]["deletionGracePeriodSeconds"] == 5
+    assert shorter["metadata"]["deletionTimestamp"] <= first["metadata"]["deletionTimestamp"]
+
+
+def test_a_pod_with_nothing_to_stop_is_deleted_at_once(cluster: EmulatedKubernetes, namespace: str) -> None:
+    """Never scheduled (no nodeName), already Succeeded/Failed, or a forced delete (gracePeriodSeconds=0)."""
+    url = f"{cluster.url}/api/v1/namespaces/{namespace}/pods"
+    requests.post(url, json=_pod("unscheduled", node=None), timeout=5)
+    requests.post(url, json=_pod("finished"), timeout=5)
+    patch(f"{url}/finished/status", {"status": {"phase": "Succeeded"}})
+    requests.post(url, json=_pod("forced"), timeout=5)
+    for name, options in (("unscheduled", None), ("finished", None), ("forced", {"gracePeriodSeconds": 0})):
+        answer = requests.delete(f"{url}/{name}", json=options, timeout=5).json()
+        assert answer["kind"] == "Status", name
+        assert requests.get(f"{url}/{name}", timeout=5).status_code == 404, name
+
+
+def test_a_terminating_pod_with_a_finalizer_waits_for_both(cluster: EmulatedKubernetes, namespace: str) -> None:
+    url = f"{cluster.url}/api/v1/namespaces/{namespace}/pods"
+    body = _pod("held")
+    body["metadata"]["finalizers"] = ["example.dev/hold"]
+    requests.post(url, json=body, timeout=5)
+    requests.delete(f"{url}/held", timeout=5)
+    confirmed = requests.delete(f"{url}/held", json={"gracePeriodSeconds": 0}, timeout=5).json()
+    assert confirmed["metadata"]["deletionGracePeriodSeconds"] == 0  # stopped; the finalizer still holds it
+    patch(f"{url}/held", {"metadata": {"finalizers": None}})
+    assert requests.get(f"{url}/held", timeout=5).status_code == 404
+
+
 def test_delete_answers_success_and_a_missing_object_404(core: kubernetes.client.CoreV1Api, namespace: str) -> None:
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "gone"}})
     deleted = core.delete_namespaced_config_map("gone", namespace)  # this client method returns the raw dict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,79 @@ def test_version_constraints() -> None:
     assert satisfies("1.9.8", ">= 1.5, < 2.0") and satisfies("1.9.8", "~> 1.9") and satisfies("1.9.8", "1.9.8")
     assert not satisfies("1.9.8", "~> 1.10") and not satisfies("1.9.8", "< 1.6") and not satisfies("1.9.8", "!= 1.9.8")
     assert satisfies("1.9.8", "~> 1.9.2") and not satisfies("1.10.0", "~> 1.9.2")
+
+
+THREE_QUEUES = "".join(f"""
+resource "aws_sqs_queue" "q{i}" {{
+  name = "${{var.name}}-q{i}"
+}}
+""" for i in range(3)) + """
+variable "name" {
+  type = string
+}
+provider "aws" {
+  region = "us-east-1"
+}
+"""
+
+
+def _applying(directory: Path, aws_url: str, **env: str) -> subprocess.Popen[str]:
+    assert standin(directory, aws_url, "init", "-input=false").returncode == 0
+    assert standin(directory, aws_url, "plan", "-input=false", "-out=p.tfplan").returncode == 0
+    full = {**os.environ, "AWS_ENDPOINT_URL": aws_url, "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", **env}
+    return subprocess.Popen([sys.executable, "-m", "devops_operator.terraform.standin", "apply", "p.tfplan"],
+                            cwd=directory, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read_until(process: subprocess.Popen[str], marker: str) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if marker in line:
+            return
+    raise AssertionError(f"the apply ended before {marker!r}")
+
+
+def _queues(aws_url: str, prefix: str) -> set[str]:
+    sqs = boto3.client("sqs", endpoint_url=aws_url, region_name="us-east-1")
+    return {url.rsplit("/", 1)[1] for url in sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])}
+
+
+def _state_queues(directory: Path) -> set[str]:
+    path = directory / "terraform.tfstate"
+    if not path.exists():
+        return set()
+    return {r["instances"][0]["attributes"]["name"] for r in json.loads(path.read_text())["resources"]}
+
+
+def test_sigterm_finishes_the_resource_in_flight_saves_state_and_releases_the_lock(
+    tmp_path: Path, aws_url: str, namespace: str
+) -> None:
+    name = f"{namespace[:40]}-term"
+    (tmp_path / "main.tf").write_text(THREE_QUEUES)
+    (tmp_path / "terraform.tfvars.json").write_text(json.dumps({"name": name}))
+    process = _applying(tmp_path, aws_url, DEVOPS_STANDIN_OPERATION_SECONDS="1.5")
+    _read_until(process, "aws_sqs_queue.q0: Creating...")
+    process.send_signal(signal.SIGTERM)  # while q0's create is in flight
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1 and "Gracefully shutting down" in err and "interrupted" in err
+    assert _queues(aws_url, name) == {f"{name}-q0"} == _state_queues(tmp_path)  # finished, saved, no more
+    assert not (tmp_path / ".terraform.tfstate.lock.info").exists()
+
+
+@pytest.mark.parametrize(("interval", "recorded"), [("0", 1), ("", 0)])
+def test_after_sigkill_the_state_is_what_was_persisted(
+    tmp_path: Path, aws_url: str, namespace: str, interval: str, recorded: int
+) -> None:
+    """TF_STATE_PERSIST_INTERVAL as Terraform's: snapshots during the apply; by default (20 s) none in a short one,
+    so a SIGKILL leaves created resources that no state records, and the lock held."""
+    name = f"{namespace[:40]}-kill"
+    (tmp_path / "main.tf").write_text(THREE_QUEUES)
+    (tmp_path / "terraform.tfvars.json").write_text(json.dumps({"name": name}))
+    process = _applying(tmp_path, aws_url, DEVOPS_STANDIN_OPERATION_SECONDS="1", TF_STATE_PERSIST_INTERVAL=interval)
+    _read_until(process, "aws_sqs_queue.q1: Creating...")
+    process.kill()
+    process.wait(timeout=10)
+    assert _queues(aws_url, name) == {f"{name}-q0"}
+    assert len(_state_queues(tmp_path)) == recorded
+    assert (tmp_path / ".terraform.tfstate.lock.info").exists()  # nothing released it

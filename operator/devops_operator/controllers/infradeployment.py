@@ -137,6 +137,13 @@ def _failed(reason: str, message: str, fields: Mapping[str, Any] | None = None,
 UNREAD: Any = object()  # "the Job was not looked up yet" (None means it does not exist)
 
 
+def _saved_and_released(result: Mapping[str, Any]) -> bool:
+    """An apply the runner reports interrupted by a signal, whose engine saved the state (no errored.tfstate)
+    and so released the lock: nothing is lost, and re-planning is safe."""
+    return bool(result.get("interrupted") and not result.get("ok") and result.get("category") == "state"
+                and not result.get("stale") and not result.get("erroredStateSecret"))
+
+
 def _has_condition(obj: Mapping[str, Any], ctype: str) -> bool:
     return any(c.get("type") == ctype for c in (obj.get("status") or {}).get("conditions") or [])
 
@@ -672,6 +679,21 @@ class DeploymentController:
                        "nothing was applied")
             post_event(self.api, obj, "Warning", "StalePlan", message)
             return Outcome.reconciling("StalePlan", message, "Planning", fields, conds)
+        if (seen.failed or not result.get("ok")) and _saved_and_released(result):
+            # SIGTERM (the pod deleted, evicted, drained): Terraform finished the resource in flight, saved the
+            # state and released the lock, so the saved plan is stale; what remains is planned again.
+            metrics.TERRAFORM_JOB_FAILURES.labels("apply", "Interrupted").inc()
+            fields["replans"] = int(status.get("replans") or 0) + 1
+            fields["approval"] = None
+            fields["jobs"] = {"current": None, "step": None, "startedAt": None,
+                              "lastFailed": {"name": seen.name, "step": "apply", "reason": "Interrupted",
+                                             "exitCode": None, "logConfigMap": result_name(job), "at": rfc3339()}}
+            message = (f"the apply of plan {plan.id} was interrupted (its runner pod was stopped with SIGTERM: "
+                       "deleted, evicted or drained); Terraform saved the state with what it had done and released "
+                       "the lock, so the remaining changes are planned again (a new approval where the environment "
+                       "needs one)")
+            post_event(self.api, obj, "Warning", "ApplyInterrupted", message)
+            return Outcome.reconciling("ApplyInterrupted", message, "Planning", fields, conds)
         if seen.failed or not result.get("ok"):
             failed = self._job_failed(obj, seen, "apply", result)
             return Outcome(failed.state, failed.reason, failed.message, failed.phase, {**fields, **failed.fields},
@@ -1385,8 +1407,12 @@ class DeploymentController:
                                 "spec.environments[].runner.image or spec.terraform.runnerImage, or the registry "
                                 "credentials",
             "DeadlineExceeded": "the runner Job exceeded its deadline: raise spec.runner.activeDeadlineSeconds",
-            "Killed": "the runner was killed (SIGKILL, exit 137) before it could report: a lock it held stays held "
-                      "until released (see status.lock)",
+            "Killed": "the runner was killed (SIGKILL, exit 137) before it could report: a state lock it held stays "
+                      "held until released (see status.lock and the StaleLock condition), and resources the apply "
+                      "created after Terraform last saved its state may exist in AWS without being in the state; "
+                      "compare the registry with AWS (terraform import what is missing) before re-planning"
+                      if step == "apply" else "the runner was killed (SIGKILL, exit 137) before it could report: a "
+                      "state lock it held stays held until released (see status.lock and the StaleLock condition)",
         }.get(kind, f"the runner Job failed ({seen.message or kind}) without reporting a result")
         if not self._seen_failure(obj, seen.name):
             metrics.TERRAFORM_JOB_FAILURES.labels(step, kind).inc()

@@ -198,10 +198,11 @@ class Runner:
     # -- engine -------------------------------------------------------------------------------------
 
     def run_engine(self, args: Sequence[str], *, capture: bool = False,
-                   ok_codes: Sequence[int] = (0,)) -> tuple[int, str]:
+                   ok_codes: Sequence[int] = (0,), after_signal: bool = False) -> tuple[int, str]:
+        """Run the engine; once a signal came, only reads that record what was already done (`after_signal`)."""
         assert self.engine is not None
         with self.forwarder.lock:
-            if self.forwarder.interrupted:
+            if self.forwarder.interrupted and not after_signal:
                 raise StepFailed("interrupted before the engine started", category="state")
         process = subprocess.Popen([*self.engine.command, *args], cwd=self.module_dir, env=self.engine_env(),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -511,12 +512,13 @@ class Runner:
         self.plan(destroy=True)
 
     def collect_state(self) -> None:
-        _, shown = self.run_engine(["show", "-json", "-no-color"], capture=True)
+        """What the finished apply left (read even after a SIGTERM: the apply is done and must be reported)."""
+        _, shown = self.run_engine(["show", "-json", "-no-color"], capture=True, after_signal=True)
         state = json.loads(shown) if shown.strip() else {"format_version": "1.0", "values": {}}
         resources = state_resources(state, default_region=self.request.region)
         self.result["resources"] = [r.__dict__ for r in resources[:MAX_RESULT_RESOURCES]]
         self.result["resourceCount"] = len(resources)
-        _, raw_outputs = self.run_engine(["output", "-json", "-no-color"], capture=True)
+        _, raw_outputs = self.run_engine(["output", "-json", "-no-color"], capture=True, after_signal=True)
         outputs = state_outputs(json.loads(raw_outputs or "{}"))
         wanted = set(self.request.output_names)
         plain = {k: v for k, v in outputs.values.items() if not wanted or k in wanted}

@@ -17,6 +17,7 @@ an image that cannot be pulled, an OOM kill, a SIGTERM to a running container, e
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import shutil
@@ -40,6 +41,7 @@ from devops_operator.kube.client import call_json
 PASSED_THROUGH = ("PATH", "LANG", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                   "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
 POLL_SECONDS = 0.1
+MINIMUM_GRACE_SECONDS = 2.0  # the kubelet's floor, also for a pod force-deleted from the API
 
 
 def usable_engine() -> str | None:
@@ -68,18 +70,41 @@ def _now() -> str:
 
 @dataclass
 class Container:
+    """One pod's runner container, as the double runs it."""
+
     namespace: str
     job: str
     pod: str
     process: subprocess.Popen[bytes] | None
     log_path: Path
     started: float
-    deadline: float | None
-    grace: float
+    grace: float  # the pod's terminationGracePeriodSeconds
     oom: bool = False
-    terminated_at: float | None = None
-    deadline_hit: bool = False
     image: str = ""
+    uid: str = ""
+    terminating_since: float | None = None  # SIGTERM sent (the pod deleted, the Job's deadline)
+    kill_at: float | None = None  # SIGKILL to every process of the container then
+    counted: bool = False  # the Job controller counted this pod (failed when deleted, else at its end)
+    deadline_hit: bool = False
+
+
+@dataclass
+class JobRun:
+    """What the Job controller keeps of one Job: its spec and counts (the double plays the controller too)."""
+
+    namespace: str
+    name: str
+    job: dict[str, Any]
+    failed: int = 0
+    pods: list[str] = field(default_factory=list)
+    next_start: float | None = None  # a replacement pod is due then (Kubernetes' exponential back-off)
+    failure: tuple[str, str] | None = None  # FailureTarget: (reason, message); Failed once no pod terminates
+    deadline: float | None = None
+    done: bool = False
+
+    @property
+    def backoff_limit(self) -> int:
+        return int(self.job["spec"].get("backoffLimit", 6))
 
 
 @dataclass
@@ -99,12 +124,16 @@ class KubeletDouble:
     api: ApiClient | None = None
     # None: the stand-in unless a real engine with a local AWS provider is installed; tests pass True.
     use_standin: bool | None = None
+    # The Job controller's back-off before a replacement pod: 10 s, doubled per failure, at most 6 min.
+    backoff_seconds: float = 10.0
     _handled: set[tuple[str, str]] = field(default_factory=set)
-    _running: dict[tuple[str, str], Container] = field(default_factory=dict)
+    _jobs: dict[tuple[str, str], JobRun] = field(default_factory=dict)
+    _running: dict[tuple[str, str], Container] = field(default_factory=dict)  # (namespace, pod)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    started_jobs: list[str] = field(default_factory=list)
+    started_jobs: list[str] = field(default_factory=list)  # each Job once, at its first pod
+    started_pods: list[str] = field(default_factory=list)  # every pod, replacements included
 
     def __post_init__(self) -> None:
         self.api = self.api or _node_client(self.kube_url)
@@ -125,7 +154,7 @@ class KubeletDouble:
             running = list(self._running.values())
         for container in running:
             if container.process and container.process.poll() is None:
-                container.process.kill()
+                _kill_all(container.process)
 
     def __enter__(self) -> KubeletDouble:
         return self.start()
@@ -135,11 +164,18 @@ class KubeletDouble:
 
     # -- hooks for tests ----------------------------------------------------------------------------
 
-    def signal_job(self, namespace: str, job: str, signum: int = signal.SIGTERM) -> bool:
-        """Send a signal to a running container (what deleting its pod does): True if one was running."""
+    def _live(self, namespace: str, job: str) -> Container | None:
+        """The Job's newest container still running."""
         with self.lock:
-            container = self._running.get((namespace, job))
-        if container is None or container.process is None or container.process.poll() is not None:
+            found = [c for c in self._running.values() if (c.namespace, c.job) == (namespace, job)
+                     and c.process is not None and c.process.poll() is None]
+        return max(found, key=lambda c: c.started) if found else None
+
+    def signal_job(self, namespace: str, job: str, signum: int = signal.SIGTERM) -> bool:
+        """Send a signal to a running container's main process (a test's own; deleting the pod is the way a
+        node does it): True if one was running."""
+        container = self._live(namespace, job)
+        if container is None or container.process is None:
             return False
         container.process.send_signal(signum)
         return True
@@ -147,24 +183,34 @@ class KubeletDouble:
     def kill_job(self, namespace: str, job: str) -> bool:
         """SIGKILL every process of a running container (a node lost, a kernel OOM kill): nothing can clean up,
         so a Terraform lock it held stays held. True if one was running."""
-        with self.lock:
-            container = self._running.get((namespace, job))
-        if container is None or container.process is None or container.process.poll() is not None:
+        container = self._live(namespace, job)
+        if container is None or container.process is None:
             return False
-        os.killpg(container.process.pid, signal.SIGKILL)
+        _kill_all(container.process)
         return True
 
     def running(self, namespace: str, job: str) -> bool:
-        with self.lock:
-            container = self._running.get((namespace, job))
-        return bool(container and container.process and container.process.poll() is None)
+        return self._live(namespace, job) is not None
+
+    def pod_of(self, namespace: str, job: str) -> str | None:
+        """The pod of the Job's newest running container."""
+        container = self._live(namespace, job)
+        return container.pod if container else None
 
     def release(self, prefix: str) -> None:
         with self.lock:
             self.hold_jobs.discard(prefix)
 
     def log(self, namespace: str, job: str) -> str:
-        path = self.log_dir / f"{namespace}_{job}.log"
+        """The container logs of every pod the Job had, oldest first."""
+        with self.lock:
+            run = self._jobs.get((namespace, job))
+            pods = list(run.pods) if run else []
+        parts = [(self.log_dir / f"{namespace}_{pod}.log") for pod in pods]
+        return "".join(path.read_text(errors="replace") for path in parts if path.exists())
+
+    def pod_log(self, namespace: str, pod: str) -> str:
+        path = self.log_dir / f"{namespace}_{pod}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -173,7 +219,9 @@ class KubeletDouble:
         while not self._stop.is_set():
             try:
                 self._scan()
+                self._watch_pods()
                 self._reap()
+                self._replace()
             except Exception as exc:  # a double must keep running through an API hiccup
                 print(f"kubelet double: {type(exc).__name__}: {exc}", file=sys.stderr)
             self._stop.wait(POLL_SECONDS)
@@ -196,10 +244,17 @@ class KubeletDouble:
             if held:
                 continue
             self._handled.add(key)
-            self._start(job)
+            deadline = job["spec"].get("activeDeadlineSeconds")
+            run = JobRun(key[0], key[1], job, deadline=time.monotonic() + float(deadline) if deadline else None)
+            with self.lock:
+                self._jobs[key] = run
+            self.started_jobs.append(meta["name"])
+            self._patch_job(run, {"startTime": _now()})
+            self._start(run)
 
-    def _start(self, job: dict[str, Any]) -> None:
+    def _start(self, run: JobRun) -> None:
         assert self.api is not None
+        job = run.job
         meta, spec = job["metadata"], job["spec"]
         namespace, name = meta["namespace"], meta["name"]
         template = spec["template"]
@@ -212,9 +267,11 @@ class KubeletDouble:
                             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
                                                  "uid": meta.get("uid", ""), "controller": True}]},
                "spec": {**template["spec"], "nodeName": "kubelet-double"}}
-        call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/pods", body=pod)
-        self._patch_job(namespace, name, {"startTime": _now(), "active": 1})
-        self.started_jobs.append(name)
+        created = call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/pods", body=pod) or {}
+        with self.lock:
+            run.pods.append(pod_name)
+        self.started_pods.append(pod_name)
+        self._job_counts(run)
         if container.get("image") in self.unpullable_images:
             self._pod_status(namespace, pod_name, {"phase": "Pending", "containerStatuses": [{
                 "name": container["name"], "ready": False, "restartCount": 0, "image": container["image"],
@@ -224,22 +281,21 @@ class KubeletDouble:
             return
         env = self._environment(namespace, pod_name, container.get("env") or [])
         command = [sys.executable if c == "python" else c for c in container.get("command") or []]
-        log_path = self.log_dir / f"{namespace}_{name}.log"
+        log_path = self.log_dir / f"{namespace}_{pod_name}.log"
         workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.log_dir.resolve()))
         env["DEVOPS_RUNNER_WORKDIR"] = str(workdir)
         with log_path.open("wb") as log:
             # A session of its own, as a container's processes are: kill_job ends all of them at once.
             process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
                                        start_new_session=True)
-        deadline = spec.get("activeDeadlineSeconds")
         with self.lock:
             oom = any(name.startswith(p) for p in self.oom_jobs)
         running = Container(namespace, name, pod_name, process, log_path, time.monotonic(),
-                            time.monotonic() + float(deadline) if deadline else None,
                             float(template["spec"].get("terminationGracePeriodSeconds") or 30), oom=oom,
-                            image=str(container.get("image") or ""))
+                            image=str(container.get("image") or ""),
+                            uid=str((created.get("metadata") or {}).get("uid") or ""))
         with self.lock:
-            self._running[(namespace, name)] = running
+            self._running[(namespace, pod_name)] = running
         self._pod_status(namespace, pod_name, {"phase": "Running", "startTime": _now(), "containerStatuses": [{
             "name": container["name"], "ready": True, "restartCount": 0, "image": container.get("image"),
             "imageID": f"kubelet-double://{container.get('image')}",
@@ -284,6 +340,59 @@ class KubeletDouble:
             return namespace
         return None
 
+    # -- pod deletion, as a kubelet honours it -------------------------------------------------------
+
+    def _watch_pods(self) -> None:
+        """Pods of ours being deleted: SIGTERM to the container's main process, SIGKILL to all of its processes
+        once the grace period (deletionGracePeriodSeconds) is over. A pod removed outright (a forced delete)
+        still gets the kubelet's minimum grace of 2 s. The Job's deadline deletes its pods the same way."""
+        assert self.api is not None
+        with self.lock:
+            running = list(self._running.values())
+        if not running:
+            return
+        listing = call_json(self.api, "GET", "/api/v1/pods", query={"fieldSelector": "spec.nodeName=kubelet-double"})
+        pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in (listing or {}).get("items") or []}
+        now = time.monotonic()
+        for container in running:
+            run = self._jobs.get((container.namespace, container.job))
+            if run and run.deadline and now > run.deadline and not run.done and run.failure is None:
+                run.failure = ("DeadlineExceeded", "Job was active longer than specified deadline")
+                self._patch_job(run, {"conditions": [_condition("FailureTarget", *run.failure)]})
+                for name in list(run.pods):
+                    self._delete_pod(container.namespace, name, grace=None)
+                container.deadline_hit = True
+            pod = pods.get((container.namespace, container.pod))
+            if pod is None:
+                grace = MINIMUM_GRACE_SECONDS
+            elif pod["metadata"].get("deletionTimestamp"):
+                grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+            else:
+                continue
+            self._terminate(container, grace, now)
+            if run is not None and not container.counted:
+                self._count_failed(run, container)  # a terminating pod counts as failed (no podFailurePolicy)
+
+    def _terminate(self, container: Container, grace: float, now: float) -> None:
+        process = container.process
+        if process is None or process.poll() is not None:
+            return
+        grace = max(grace, MINIMUM_GRACE_SECONDS)
+        if container.terminating_since is None:
+            container.terminating_since = now
+            process.send_signal(signal.SIGTERM)  # to PID 1 only, as a container runtime does
+        kill_at = container.terminating_since + grace
+        container.kill_at = kill_at if container.kill_at is None else min(container.kill_at, kill_at)
+
+    def _delete_pod(self, namespace: str, pod: str, grace: int | None) -> None:
+        assert self.api is not None
+        try:
+            call_json(self.api, "DELETE", f"/api/v1/namespaces/{namespace}/pods/{pod}",
+                      body={} if grace is None else {"gracePeriodSeconds": grace})
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def _reap(self) -> None:
         with self.lock:
             running = list(self._running.items())
@@ -292,17 +401,13 @@ class KubeletDouble:
             assert process is not None
             now = time.monotonic()
             if container.oom and process.poll() is None and now - container.started > 0.5:
-                process.kill()
-            if container.deadline and now > container.deadline and process.poll() is None:
-                if container.terminated_at is None:
-                    container.deadline_hit = True
-                    container.terminated_at = now
-                    process.send_signal(signal.SIGTERM)
-                elif now - container.terminated_at > container.grace:
-                    process.kill()
+                _kill_all(process)
+            if container.kill_at is not None and now >= container.kill_at and process.poll() is None:
+                _kill_all(process)
             code = process.poll()
             if code is None:
                 continue
+            _kill_all(process)  # PID 1 gone: whatever else ran in the container goes with it
             with self.lock:
                 self._running.pop(key, None)
             self._finish(container, code)
@@ -319,23 +424,86 @@ class KubeletDouble:
                                    "imageID": f"kubelet-double://{container.image}",
                                    "state": {"terminated": {"exitCode": exit_code, "reason": reason,
                                                             "finishedAt": _now()}}}]})
-        if container.deadline_hit:
-            condition = {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
-                         "message": "Job was active longer than specified deadline", "lastTransitionTime": _now()}
-            self._patch_job(container.namespace, container.job, {"active": 0, "failed": 1, "conditions": [condition]})
-        elif exit_code == 0:
-            condition = {"type": "Complete", "status": "True", "lastTransitionTime": _now()}
-            self._patch_job(container.namespace, container.job, {"active": 0, "succeeded": 1,
-                                                                 "completionTime": _now(), "conditions": [condition]})
-        else:
-            condition = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                         "message": "Job has reached the specified backoff limit", "lastTransitionTime": _now()}
-            self._patch_job(container.namespace, container.job, {"active": 0, "failed": 1, "conditions": [condition]})
+        if container.terminating_since is not None:  # the kubelet confirms: the pod object goes now
+            self._delete_pod(container.namespace, container.pod, grace=0)
+        run = self._jobs.get((container.namespace, container.job))
+        if run is None:
+            return
+        if not container.counted:
+            container.counted = True
+            if exit_code == 0:
+                run.done = True
+                self._job_counts(run, succeeded=1, conditions=[_condition("Complete")], completionTime=_now())
+                return
+            self._count_failed(run, container, counted_already=True)
+        self._settle(run)
 
-    def _patch_job(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    # -- the Job controller -------------------------------------------------------------------------
+
+    def _count_failed(self, run: JobRun, container: Container, *, counted_already: bool = False) -> None:
+        """One more failed pod: a replacement after the back-off while backoffLimit allows, else FailureTarget
+        now and Failed once none of the Job's pods is still terminating (Kubernetes 1.31+)."""
+        container.counted = True
+        run.failed += 1
+        if run.done or run.failure is not None:
+            self._job_counts(run)
+            return
+        if run.failed > run.backoff_limit:
+            run.failure = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+            self._job_counts(run, conditions=[_condition("FailureTarget", *run.failure)])
+            self._settle(run)
+            return
+        delay = min(self.backoff_seconds * 2 ** (run.failed - 1), 360.0)
+        run.next_start = time.monotonic() + delay
+        self._job_counts(run)
+
+    def _settle(self, run: JobRun) -> None:
+        """The Failed condition once the Job has a failure and none of its pods runs any more."""
+        if run.failure is None or run.done:
+            return
+        with self.lock:
+            alive = any((c.namespace, c.job) == (run.namespace, run.name) for c in self._running.values())
+        if alive:
+            self._job_counts(run)
+            return
+        run.done = True
+        self._job_counts(run, conditions=[_condition("FailureTarget", *run.failure),
+                                          _condition("Failed", *run.failure)])
+
+    def _replace(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            due = [r for r in self._jobs.values() if r.next_start is not None and now >= r.next_start]
+        for run in due:
+            run.next_start = None
+            if run.done or run.failure is not None:
+                continue
+            assert self.api is not None
+            try:
+                call_json(self.api, "GET", f"/apis/batch/v1/namespaces/{run.namespace}/jobs/{run.name}")
+            except ApiException as exc:
+                if exc.status == 404:  # the Job was deleted meanwhile: nothing to replace
+                    run.done = True
+                    continue
+                raise
+            self._start(run)
+
+    def _job_counts(self, run: JobRun, **status: Any) -> None:
+        """Job status: active (running, not terminating), terminating, failed, and what else is given."""
+        with self.lock:
+            containers = [c for c in self._running.values() if (c.namespace, c.job) == (run.namespace, run.name)]
+        terminating = sum(1 for c in containers if c.terminating_since is not None)
+        self._patch_job(run, {"active": len(containers) - terminating, "terminating": terminating,
+                              "failed": run.failed, **status})
+
+    def _patch_job(self, run: JobRun, status: dict[str, Any]) -> None:
         assert self.api is not None
-        call_json(self.api, "PATCH", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}/status",
-                  body={"status": status}, content_type="application/merge-patch+json")
+        try:
+            call_json(self.api, "PATCH", f"/apis/batch/v1/namespaces/{run.namespace}/jobs/{run.name}/status",
+                      body={"status": status}, content_type="application/merge-patch+json")
+        except ApiException as exc:
+            if exc.status != 404:  # the Job was deleted (its pods are being deleted with it)
+                raise
 
     def _pod_status(self, namespace: str, pod: str, status: dict[str, Any]) -> None:
         assert self.api is not None
@@ -343,5 +511,16 @@ class KubeletDouble:
             call_json(self.api, "PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod}/status",
                       body={"status": status}, content_type="application/merge-patch+json")
         except ApiException as exc:
-            if exc.status != 404:  # the pod was deleted meanwhile (a test doing what a node drain does)
+            if exc.status != 404:  # the pod was removed meanwhile (a forced delete)
                 raise
+
+
+def _condition(ctype: str, reason: str | None = None, message: str | None = None) -> dict[str, Any]:
+    return {"type": ctype, "status": "True", "lastTransitionTime": _now(),
+            **({"reason": reason} if reason else {}), **({"message": message} if message else {})}
+
+
+def _kill_all(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every process of the container (its own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

@@ -21,6 +21,8 @@ from devops_operator.sandbox.apiserver.store import ObjectKey, ObjectStore
 from devops_operator.sandbox.apiserver.watching import ADDED, MODIFIED
 
 NAMESPACES = kmock.resource("", "v1", "namespaces")
+PODS = kmock.resource("", "v1", "pods")
+DEFAULT_POD_GRACE_SECONDS = 30  # the default of spec.terminationGracePeriodSeconds
 _GENERATE_NAME_ATTEMPTS = 10
 
 
@@ -198,7 +200,9 @@ class ObjectLifecycle:
         limits.check_storage_size(target.key(current["metadata"]["name"]), updated)
         stored = self._store.write(target.key(current["metadata"]["name"]), updated, MODIFIED)
         self._after_store(stored, served)
-        if stored["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers"):
+        # Removed once the last finalizer goes, unless a graceful deletion (a pod's) still waits for its kubelet.
+        if (stored["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers")
+                and not stored["metadata"].get("deletionGracePeriodSeconds")):
             self.remove(target.key(current["metadata"]["name"]))
         return stored
 
@@ -267,11 +271,17 @@ class ObjectLifecycle:
 
     # --- delete -------------------------------------------------------------------------------
 
-    def delete(self, key: ObjectKey, *, collect_dependents: bool = True) -> Deletion | None:
-        """Delete now, or mark for deletion while finalizers remain; ``None`` if there is no object."""
+    def delete(self, key: ObjectKey, *, collect_dependents: bool = True,
+               grace_period: int | None = None) -> Deletion | None:
+        """Delete now, or mark for deletion while finalizers remain (or, for a pod, while its kubelet stops
+        it: graceful deletion); ``None`` if there is no object."""
         current = self._store.get(key)
         if current is None:
             return None
+        if key[0] == PODS:
+            graceful = self._graceful_pod_delete(key, current, grace_period)
+            if graceful is not None:
+                return graceful
         meta = current["metadata"]
         if meta.get("deletionTimestamp"):
             return Deletion(current, gone=False)
@@ -285,6 +295,42 @@ class ObjectLifecycle:
             return Deletion(self._store.write(key, marked, MODIFIED), gone=False)
         self.remove(key, collect_dependents=collect_dependents)
         return Deletion(current, gone=True)
+
+    def _graceful_pod_delete(self, key: ObjectKey, current: dict[str, Any],
+                             grace_period: int | None) -> Deletion | None:
+        """A pod bound to a node is not removed at once: as the real server does (the pod strategy's
+        CheckGracefulDelete), it gets ``deletionTimestamp`` = now + the grace period and
+        ``deletionGracePeriodSeconds``, and stays until its kubelet has stopped its containers and deletes it
+        again with a grace period of 0. The grace period is the request's ``gracePeriodSeconds``, else the
+        pod's ``spec.terminationGracePeriodSeconds`` (default 30); a pod never scheduled or already
+        Succeeded/Failed has nothing to stop and goes at once. A second delete may shorten the grace period,
+        never lengthen it. Returns None where the ordinary delete (finalizers, then removal) follows."""
+        meta, spec = current["metadata"], current.get("spec") or {}
+        phase = (current.get("status") or {}).get("phase")
+        if grace_period is None:
+            grace_period = spec.get("terminationGracePeriodSeconds")
+            grace_period = DEFAULT_POD_GRACE_SECONDS if grace_period is None else int(grace_period)
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+            grace_period = 0
+        grace_period = max(0, int(grace_period))
+        if grace_period == 0:
+            if not meta.get("deletionTimestamp"):
+                return None
+            if meta.get("finalizers"):  # the kubelet's confirmation: the finalizers alone hold it now
+                ended = copy.deepcopy(current)
+                ended["metadata"]["deletionGracePeriodSeconds"] = 0
+                return Deletion(self._store.write(key, ended, MODIFIED), gone=False)
+            self.remove(key)
+            return Deletion(current, gone=True)
+        if meta.get("deletionTimestamp") and grace_period >= int(meta.get("deletionGracePeriodSeconds") or 0):
+            return Deletion(current, gone=False)  # already terminating, with a shorter or equal grace
+        marked = copy.deepcopy(current)
+        marked["metadata"].update(
+            deletionTimestamp=metadata.timestamp_in(grace_period),
+            deletionGracePeriodSeconds=grace_period,
+            generation=int(meta.get("generation", 1)) + (0 if meta.get("deletionTimestamp") else 1),
+        )
+        return Deletion(self._store.write(key, marked, MODIFIED), gone=False)
 
     def remove(self, key: ObjectKey, *, collect_dependents: bool = True) -> None:
         """The final removal: the object goes, then what it owned (background propagation)."""

@@ -51,6 +51,12 @@ def now_timestamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def timestamp_in(seconds: int) -> str:
+    """now_timestamp() `seconds` from now (a graceful deletion's deletionTimestamp)."""
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+    return later.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_timestamp(value: Any) -> datetime.datetime | None:
     if not isinstance(value, str):
         return None

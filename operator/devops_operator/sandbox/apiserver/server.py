@@ -114,6 +114,19 @@ def _present(obj: Mapping[str, Any], served: ServedResource) -> dict[str, Any]:
     return {"apiVersion": served.api_version, "kind": served.kind, **rest}
 
 
+def _grace_period(request: kmock.Request, options: Mapping[str, Any]) -> int | None:
+    """DeleteOptions.gracePeriodSeconds, from the body or the query (kubectl sends it in the body)."""
+    raw = options.get("gracePeriodSeconds")
+    if raw is None:
+        raw = request.params.get("gracePeriodSeconds")
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise errors.bad_request(f"gracePeriodSeconds: Invalid value: {raw!r}: must be an integer") from None
+
+
 def _success_status(served: ServedResource, obj: Mapping[str, Any]) -> dict[str, Any]:
     meta = obj.get("metadata", {})
     return {
@@ -427,7 +440,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if target.dry_run:
             return kmock.Response(status=200, payload=_success_status(served, current))
         policy = options.get("propagationPolicy") or request.params.get("propagationPolicy")
-        deletion = self._lifecycle.delete(target.key(target.name), collect_dependents=policy != "Orphan")
+        deletion = self._lifecycle.delete(target.key(target.name), collect_dependents=policy != "Orphan",
+                                          grace_period=_grace_period(request, options))
         assert deletion is not None  # it exists: just checked
         payload = _success_status(served, current) if deletion.gone else _present(deletion.obj, served)
         return kmock.Response(status=200, payload=payload)
@@ -446,11 +460,12 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 raise errors.conflict(served.group, served.plural, meta["name"], detail)
 
     def _delete_collection(self, request: kmock.Request, served: ServedResource) -> kmock.Response:
+        options = request.data if isinstance(request.data, Mapping) else {}
         matches = self._matcher(request, served)
         deleted = []
         for key, obj in self._store.items(served.storage, request.namespace):
             if matches(obj):
-                deletion = self._lifecycle.delete(key)
+                deletion = self._lifecycle.delete(key, grace_period=_grace_period(request, options))
                 if deletion is not None:
                     deleted.append(_present(deletion.obj, served))
         return kmock.Response(status=200, payload=self._list_body(deleted, served, continue_token=None))

@@ -144,6 +144,16 @@ def _write_state(store: StateStore, state: dict[str, Any], directory: Path) -> N
                           "save the state; it was written to errored.tfstate in the working directory.") from exc
 
 
+def _persist_intermediate(store: StateStore, state: dict[str, Any]) -> None:
+    """A snapshot of the state during the apply; one that cannot be saved is a warning (the final save decides)."""
+    try:
+        if os.environ.get(FAIL_STATE_WRITE_ENV):
+            raise StateWriteError("the state backend refused the write (DEVOPS_STANDIN_FAIL_STATE_WRITE)")
+        store.write(state)
+    except StateWriteError as exc:
+        print(f"Warning: Failed to persist an intermediate state snapshot: {exc}", file=sys.stderr, flush=True)
+
+
 def _backend_config(module: Any) -> dict[str, Any]:
     if module.backend is None:
         return {"type": "local", "config": {}}
@@ -244,7 +254,8 @@ def _apply(directory: Path, positional: list[str], stop: Stop) -> int:
 
         try:
             new_state = engine.apply(saved["plan"], state, should_stop=lambda: stop.requested,
-                                     progress=lambda line: print(line, flush=True), destroy=bool(saved.get("destroy")))
+                                     progress=lambda line: print(line, flush=True), destroy=bool(saved.get("destroy")),
+                                     persist=lambda snapshot: _persist_intermediate(store, snapshot))
         except ApplyFailed as failed:
             _write_state(store, failed.state, directory)
             print(str(failed), file=sys.stderr)

@@ -31,6 +31,13 @@ FORMAT_VERSION = "1.2"
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Test hook, as moto has its own: seconds to wait before each resource operation (to interrupt an apply).
 DELAY_ENV = "DEVOPS_STANDIN_OPERATION_DELAY"
+# Test hook: seconds each resource operation takes once started (a slow AWS call): a signal cannot cut it short,
+# as Terraform finishes the resource in flight; only SIGKILL can, and then the resource may exist unrecorded.
+IN_FLIGHT_ENV = "DEVOPS_STANDIN_OPERATION_SECONDS"
+# Terraform (1.5+) persists the state during a long apply every TF_STATE_PERSIST_INTERVAL seconds (default 20),
+# besides at the end and when interrupted: what a SIGKILL leaves is the last state persisted.
+PERSIST_INTERVAL_ENV = "TF_STATE_PERSIST_INTERVAL"
+DEFAULT_PERSIST_INTERVAL = 20.0
 
 
 class StalePlan(Exception):
@@ -301,12 +308,27 @@ class Engine:
 
     def apply(self, plan: Mapping[str, Any], state: Mapping[str, Any] | None, *,
               should_stop: Callable[[], bool] = lambda: False,
-              progress: Callable[[str], None] = lambda line: None, destroy: bool = False) -> dict[str, Any]:
-        """Carry out the plan's changes; returns the new state (also when interrupted: see Interrupted)."""
+              progress: Callable[[str], None] = lambda line: None, destroy: bool = False,
+              persist: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Carry out the plan's changes; returns the new state (also when interrupted: see Interrupted).
+
+        `persist` gets the state so far after a resource operation once the persist interval has passed
+        since the last one, as Terraform's intermediate state snapshots."""
         current = {f"{e['type']}.{e['name']}": e for e in (state or {}).get("resources") or []}
         attributes = {a: (e.get("instances") or [{}])[0].get("attributes") or {} for a, e in current.items()}
         changes = {c["address"]: c for c in plan.get("resource_changes") or []}
         delay = float(self.env.get(DELAY_ENV) or 0)
+        in_flight = float(self.env.get(IN_FLIGHT_ENV) or 0)
+        interval = float(self.env.get(PERSIST_INTERVAL_ENV) or DEFAULT_PERSIST_INTERVAL)
+        persisted_at = time.monotonic()
+        prior = state
+
+        def snapshot() -> None:
+            nonlocal persisted_at, prior
+            if persist is not None and time.monotonic() - persisted_at >= interval:
+                prior = self._state(prior, attributes, final=False)
+                persist(prior)
+                persisted_at = time.monotonic()
         order = [r.address for r in self.module.order()] if self.module.resources else []
         deletions = _dependents_first([a for a, c in changes.items() if c["change"]["actions"] == ["delete"]],
                                       current)
@@ -324,9 +346,11 @@ class Engine:
                     continue
                 if actions == ["delete"]:
                     progress(f"{address}: Destroying...")
+                    time.sleep(in_flight)
                     spec.delete(self.aws, attributes[address])
                     attributes.pop(address, None)
                     progress(f"{address}: Destruction complete")
+                    snapshot()
                     continue
                 resource = self.module.resources[address]
                 wanted = self.desired(resource)
@@ -337,18 +361,21 @@ class Engine:
                     spec.delete(self.aws, attributes[address])
                 if actions == ["update"]:
                     progress(f"{address}: Modifying...")
+                    time.sleep(in_flight)
                     result = spec.update(self.aws, attributes[address], wanted)
                     progress(f"{address}: Modifications complete")
                 else:
                     progress(f"{address}: Creating...")
+                    time.sleep(in_flight)
                     result = spec.create(self.aws, wanted)
                     progress(f"{address}: Creation complete [id={result.get('id')}]")
                 attributes[address] = {**wanted, **result, "tags": wanted.get("tags")}
                 self.values[address] = attributes[address]
+                snapshot()
         except Exception as exc:  # an AWS refusal: keep what was done, then report it
-            partial = self._state(state, attributes, final=False)
+            partial = self._state(prior, attributes, final=False)
             raise ApplyFailed(partial, f"Error: {type(exc).__name__}: {exc}") from exc
-        new_state = self._state(state, attributes, final=not interrupted, destroy=destroy)
+        new_state = self._state(prior, attributes, final=not interrupted, destroy=destroy)
         if interrupted:
             raise Interrupted(new_state)
         return new_state
