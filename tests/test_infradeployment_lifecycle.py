@@ -207,7 +207,7 @@ def test_an_operator_restart_mid_apply_starts_no_second_apply(
     assert len([j for j in kubelet.started_jobs if j.startswith("restart-apply-")]) == 1
 
 
-def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released(
+def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released_and_the_rest_replanned(
     operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
 ) -> None:
     project(kube_api, namespace)
@@ -221,21 +221,31 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released(
     locked = wait_until(holding, timeout=180, what="the apply holding the lock")
     lock = locked["status"]["lock"]
     job = lock["holderJob"]
+    first_plan = locked["status"]["plan"]["id"]
     assert lock["holderPod"].startswith(job)
     wait_until(lambda: queue_exists(aws_url, f"{namespace}-sig-first"), timeout=120, what="the first queue")
     assert kubelet.signal_job(namespace, job)
     assert kubelet.signal_job(namespace, job)  # a second signal is never forwarded
-    failed = wait_phase(kube_api, namespace, "sig", "Failed")
-    assert failed["status"]["jobs"]["lastFailed"]["reason"] == "Interrupted"
+
+    def interrupted() -> dict | None:
+        events = call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/events")["items"]
+        return next((e for e in events if e.get("reason") == "ApplyInterrupted"), None)
+
+    event = wait_until(interrupted, timeout=120, what="the ApplyInterrupted Event")
+    assert first_plan in event["message"] and "planned again" in event["message"]
     result = json.loads(CoreV1Api(kube_api).read_namespaced_config_map(f"{job}-result", namespace).data["result.json"])
     assert result["signalsForwarded"] == 1 and result["interrupted"]
+    # The saved plan is stale once part of it is applied: what remains is planned again (a new id) and applied.
+    ready = wait_phase(kube_api, namespace, "sig", "Ready")
+    assert ready["status"]["plan"]["id"] != first_plan
+    assert (ready["status"]["plan"]["add"], ready["status"]["plan"]["destroy"]) == (1, 0)  # only the second queue
+    assert queue_exists(aws_url, f"{namespace}-sig-second")
     lease = call_json(kube_api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/"
                       "lock-tfstate-default-tfstate-sig")
     assert not lease["spec"].get("holderIdentity")
     secret = call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-sig")
     state = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
-    assert len(state["resources"]) == 1  # what was done before the signal is in the state
-    assert not queue_exists(aws_url, f"{namespace}-sig-second")  # Terraform stopped after the resource in flight
+    assert len(state["resources"]) == 2
 
 
 def test_errored_state_is_kept_in_a_secret(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -134,6 +135,9 @@ def _failed(reason: str, message: str, fields: Mapping[str, Any] | None = None,
     return Outcome("stalled", reason, message, "Failed", fields or {}, conditions)
 
 
+LOCK_ID = re.compile(r"\bID:\s*([0-9A-Za-z][0-9A-Za-z-]{7,63})")  # Terraform's "Lock Info: ID: <uuid>"
+# Reasons whose transition Event is a Warning: the deployment goes on, but something went wrong on the way.
+WARNING_REASONS = frozenset({"StalePlan", "ApplyInterrupted"})
 UNREAD: Any = object()  # "the Job was not looked up yet" (None means it does not exist)
 
 
@@ -275,7 +279,8 @@ class DeploymentController:
             self._record_gauges(obj, outcome)
             try:
                 # Still waiting for the same thing: the status says so already (no write, no churn).
-                apply_outcome(self.api, KIND, obj, outcome, only_if_changed=outcome.reason in WAITING_REASONS)
+                apply_outcome(self.api, KIND, obj, outcome, only_if_changed=outcome.reason in WAITING_REASONS,
+                              warning_reasons=WARNING_REASONS)
             except ApiException as exc:
                 if exc.status != 404:
                     raise
@@ -677,7 +682,6 @@ class DeploymentController:
             fields["jobs"] = {"current": None, "step": None, "startedAt": None}
             message = (f"plan {plan.id} is stale ({result.get('error')}): it is made again and needs a new approval; "
                        "nothing was applied")
-            post_event(self.api, obj, "Warning", "StalePlan", message)
             return Outcome.reconciling("StalePlan", message, "Planning", fields, conds)
         if (seen.failed or not result.get("ok")) and _saved_and_released(result):
             # SIGTERM (the pod deleted, evicted, drained): Terraform finished the resource in flight, saved the
@@ -692,9 +696,10 @@ class DeploymentController:
                        "deleted, evicted or drained); Terraform saved the state with what it had done and released "
                        "the lock, so the remaining changes are planned again (a new approval where the environment "
                        "needs one)")
-            post_event(self.api, obj, "Warning", "ApplyInterrupted", message)
             return Outcome.reconciling("ApplyInterrupted", message, "Planning", fields, conds)
-        if seen.failed or not result.get("ok"):
+        # A runner that reported a finished apply stands even when its Job counts the pod as failed (the pod was
+        # deleted after the report: the Job controller counts a deleted pod as failed).
+        if not result.get("ok"):
             failed = self._job_failed(obj, seen, "apply", result)
             return Outcome(failed.state, failed.reason, failed.message, failed.phase, {**fields, **failed.fields},
                            (*conds, *failed.domain_conditions))
@@ -1385,9 +1390,11 @@ class DeploymentController:
     def _job_failed(self, obj: dict[str, Any], seen: JobObservation, step: str, result: dict[str, Any],
                     override: tuple[str, int | None, str | None] | None = None) -> Outcome:
         namespace = obj["metadata"]["namespace"]
-        reason, exit_code, _pod = override or self._pod_state(namespace, seen.name)
+        reason, exit_code, pod = override or self._pod_state(namespace, seen.name)
         if seen.reason == "DeadlineExceeded":
             kind = "DeadlineExceeded"
+        elif pod is None and not result and override is None:
+            kind = "PodDeleted"  # the pod was deleted and stopped before it reported; a deleted pod is gone
         elif reason == "OOMKilled":
             kind = "OOMKilled"
         elif exit_code == 137:  # SIGKILL without an OOM report: the node lost it, or someone killed it
@@ -1413,6 +1420,12 @@ class DeploymentController:
                       "compare the registry with AWS (terraform import what is missing) before re-planning"
                       if step == "apply" else "the runner was killed (SIGKILL, exit 137) before it could report: a "
                       "state lock it held stays held until released (see status.lock and the StaleLock condition)",
+            "PodDeleted": "the runner pod was deleted (kubectl delete pod, a node drain or an eviction) and stopped "
+                          "before it reported (its grace period ran out, or it was force-deleted): a state lock it "
+                          "held stays held until released (see status.lock and the StaleLock condition)"
+                          + (", and resources the apply created after Terraform last saved its state may exist in "
+                             "AWS without being in the state; compare the registry with AWS (terraform import what "
+                             "is missing) before re-planning" if step == "apply" else ""),
         }.get(kind, f"the runner Job failed ({seen.message or kind}) without reporting a result")
         if not self._seen_failure(obj, seen.name):
             metrics.TERRAFORM_JOB_FAILURES.labels(step, kind).inc()
@@ -1424,6 +1437,15 @@ class DeploymentController:
                           "message": redact(str(error))[:2000], "step": step, "at": rfc3339()},
             "lock": None,
         }
+        held_by = LOCK_ID.search(str(error)) if "state lock" in str(error).lower() else None
+        if held_by:  # e.g. a replacement pod finding the lock its killed predecessor held
+            error = (f"{error}; the lock is reported in status.lock (the StaleLock condition says when its holder is "
+                     "gone); once nothing runs with it, release it with "
+                     f"{annotate_command(namespace, obj['metadata']['name'], RELEASE_LOCK_ANNOTATION, held_by[1])}"
+                     + ("; if its holder was an apply killed on the way (an earlier pod of this Job, say), resources "
+                        "it created after Terraform last saved its state may exist in AWS without being in the "
+                        "state: compare the registry with AWS (terraform import what is missing) before re-planning"
+                        if step == "apply" else ""))
         if result.get("erroredStateSecret"):
             fields["erroredStateSecret"] = result["erroredStateSecret"]
             error = f"{error}; Terraform's errored.tfstate is kept in Secret {result['erroredStateSecret']}"

@@ -129,8 +129,12 @@ def changes_status(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 def apply_outcome(api: ApiClient, info: KindInfo, obj: Mapping[str, Any], outcome: Outcome, *,
-                  resource_version: str | None = None, only_if_changed: bool = False) -> dict[str, Any]:
+                  resource_version: str | None = None, only_if_changed: bool = False,
+                  warning_reasons: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Outside kopf's handlers (background rechecks): the same status and Event, written directly.
+
+    The Event of a transition to a reason in `warning_reasons` is a Warning (something went wrong on the way,
+    though the object is not stalled: e.g. a stale plan made again).
 
     With `resource_version`, the write is refused (409) if the object changed since it was read at that
     version: a controller recording what it is about to do learns that someone else got there first.
@@ -151,7 +155,7 @@ def apply_outcome(api: ApiClient, info: KindInfo, obj: Mapping[str, Any], outcom
     if update.event is not None:
         event_type, reason, message = update.event
         post_event(api, {"apiVersion": info.api_version, "kind": info.kind, "metadata": metadata},
-                   "Warning" if event_type == "Warning" else "Normal", reason, message)
+                   "Warning" if event_type == "Warning" or reason in warning_reasons else "Normal", reason, message)
     return update.status
 
 

@@ -676,7 +676,8 @@ def _tfvars(text: str) -> dict[str, Any]:
     return {k: evaluate(v, no_refs, "tfvars") for k, v in hcl2.loads(text).items()}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, early_signals: Sequence[int] = ()) -> int:
+    """Run one step; `early_signals` came before the runner's handler was installed (see __main__)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0] not in STEPS:
         print(f"usage: python -m devops_operator.runner {{{'|'.join(STEPS)}}}", file=sys.stderr)
@@ -696,6 +697,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner = Runner(request, api, workdir, os.environ)
     signal.signal(signal.SIGTERM, runner.forwarder)
     signal.signal(signal.SIGINT, runner.forwarder)
+    for signum in list(early_signals):  # stopped while starting: the step reports "interrupted" at once
+        runner.forwarder(signum, None)
     started = time.monotonic()
     code = runner.execute()
     runner.result["durationSeconds"] = round(time.monotonic() - started, 3)
