@@ -248,6 +248,36 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released_and_t
     assert len(state["resources"]) == 2
 
 
+def test_a_pod_deleted_mid_apply_and_killed_after_its_grace_period_is_pod_deleted_with_the_lock_reported(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    """`kubectl delete pod --grace-period=2` while an AWS call takes longer: the kubelet SIGKILLs the runner
+    before Terraform can save the state or release the lock, and the pod is gone with its exit code."""
+    project(kube_api, namespace)
+    kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_OPERATION_SECONDS": "30"}
+    deployment(kube_api, namespace, "gone", files=TWO_QUEUES, approval={"mode": "auto"})
+
+    def holding() -> dict | None:
+        lock = (get(kube_api, namespace, "gone").get("status") or {}).get("lock") or {}
+        return lock if lock.get("operation") == "OperationTypeApply" else None
+
+    lock = wait_until(holding, timeout=180, what="the apply holding the lock")
+    call_json(kube_api, "DELETE", f"/api/v1/namespaces/{namespace}/pods/{lock['holderPod']}",
+              body={"gracePeriodSeconds": 2})
+    failed = wait_phase(kube_api, namespace, "gone", "Failed", timeout=120)
+    status = failed["status"]
+    assert status["jobs"]["lastFailed"]["reason"] == "PodDeleted", json.dumps(status)[:3000]
+    assert "status.lock" in status["message"] and "terraform import" in status["message"]
+    def stale() -> dict | None:
+        reported = get(kube_api, namespace, "gone")["status"].get("lock") or {}
+        return reported if reported.get("stale") else None
+
+    held = wait_until(stale, timeout=60, what="the lock reported stale")
+    assert held["id"] == lock["id"]
+    reasons = [e.get("reason") for e in call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/events")["items"]]
+    assert "ApplyFailed" in reasons and "ApplyInterrupted" not in reasons
+
+
 def test_errored_state_is_kept_in_a_secret(
     operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
 ) -> None:

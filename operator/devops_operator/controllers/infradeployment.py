@@ -136,6 +136,7 @@ def _failed(reason: str, message: str, fields: Mapping[str, Any] | None = None,
 
 
 LOCK_ID = re.compile(r"\bID:\s*([0-9A-Za-z][0-9A-Za-z-]{7,63})")  # Terraform's "Lock Info: ID: <uuid>"
+POD_DELETED = "PodDeleted"  # what _pod_state calls a pod being deleted
 # Reasons whose transition Event is a Warning: the deployment goes on, but something went wrong on the way.
 WARNING_REASONS = frozenset({"StalePlan", "ApplyInterrupted"})
 UNREAD: Any = object()  # "the Job was not looked up yet" (None means it does not exist)
@@ -240,15 +241,20 @@ class DeploymentController:
         return json.loads(raw) if raw else None
 
     def _pod_state(self, namespace: str, job: str) -> tuple[str | None, int | None, str | None]:
-        """(reason, exit code, pod name) of the Job's runner container, as its pod reports it."""
+        """(reason, exit code, pod name) of the Job's runner container, as its pod reports it; the reason is
+        POD_DELETED for a pod being deleted (kubectl delete pod, a drain, an eviction)."""
         listing = call_json(self.api, "GET", f"/api/v1/namespaces/{namespace}/pods",
                             query={"labelSelector": f"job-name={job}"}, timeout=REQUEST_TIMEOUT) or {}
         for pod in listing.get("items") or []:
+            deleted = bool(pod["metadata"].get("deletionTimestamp"))
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 state = status.get("state") or {}
                 if "terminated" in state:
                     term = state["terminated"]
-                    return term.get("reason"), term.get("exitCode"), pod["metadata"]["name"]
+                    return (POD_DELETED if deleted else term.get("reason")), term.get("exitCode"), pod["metadata"][
+                        "name"]
+            if deleted:
+                return POD_DELETED, None, pod["metadata"]["name"]
                 if "waiting" in state:
                     return state["waiting"].get("reason"), None, pod["metadata"]["name"]
             return None, None, pod["metadata"]["name"]
@@ -1391,10 +1397,15 @@ class DeploymentController:
                     override: tuple[str, int | None, str | None] | None = None) -> Outcome:
         namespace = obj["metadata"]["namespace"]
         reason, exit_code, pod = override or self._pod_state(namespace, seen.name)
-        if seen.reason == "DeadlineExceeded":
+        # A runner that never reported got a result written by _keep_log, with the kind found then (its pod may
+        # be gone since): that kind stands (the result holds nothing else).
+        kept = str(result["reason"]) if "step" not in result and result.get("reason") else None
+        if kept:
+            kind = kept
+        elif seen.reason == "DeadlineExceeded":
             kind = "DeadlineExceeded"
-        elif pod is None and not result and override is None:
-            kind = "PodDeleted"  # the pod was deleted and stopped before it reported; a deleted pod is gone
+        elif (pod is None or reason == POD_DELETED) and not result and override is None:
+            kind = "PodDeleted"  # deleted, and stopped before it reported (a deleted pod goes once it stopped)
         elif reason == "OOMKilled":
             kind = "OOMKilled"
         elif exit_code == 137:  # SIGKILL without an OOM report: the node lost it, or someone killed it
