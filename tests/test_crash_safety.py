@@ -41,9 +41,8 @@ from devops_operator.sandbox.operator_thread import OperatorThread
 from deployments import deployment, get
 from support import delete_namespaced_objects, get_custom, wait_until
 
-pytestmark = pytest.mark.slow
-
 TRIALS = int(os.environ.get("CRASH_SAFETY_TRIALS") or 10)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300 + 60 * TRIALS)]  # a trial takes 10-40 s, five at once
 AT_ONCE = 5
 SEED = 14
 GROUPS = ("alpha", "bravo", "charlie", "delta")

@@ -812,7 +812,8 @@ class FailedJob(Model):
     step: JobStep = Field(description="plan, apply, destroy or drift.")
     reason: str = Field(
         description=(
-            "Why it failed: Error, OOMKilled, ImagePullBackOff, DeadlineExceeded, Evicted, Killed or Interrupted."
+            "Why it failed: Error, OOMKilled, ImagePullBackOff, DeadlineExceeded, Evicted, Killed, PodDeleted or "
+            "Interrupted."
         )
     )
     exit_code: int | None = Field(default=None, description="Exit code of the runner container, when known.")
