@@ -227,7 +227,8 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released(
     assert kubelet.signal_job(namespace, job)  # a second signal is never forwarded
     failed = wait_phase(kube_api, namespace, "sig", "Failed")
     assert failed["status"]["jobs"]["lastFailed"]["reason"] == "Interrupted"
-    result = json.loads(CoreV1Api(kube_api).read_namespaced_config_map(f"{job}-result", namespace).data["result.json"])
+    kept = CoreV1Api(kube_api).read_namespaced_secret(f"{job}-result", namespace).data
+    result = json.loads(base64.b64decode(kept["result.json"]))
     assert result["signalsForwarded"] == 1 and result["interrupted"]
     lease = call_json(kube_api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/"
                       "lock-tfstate-default-tfstate-sig")
@@ -268,7 +269,8 @@ def test_an_oom_killed_job_keeps_its_log_after_the_pod_is_gone(
     for pod in call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"]:
         call_json(kube_api, "DELETE", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}")
     assert call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"] == []
-    assert "killed" in core.read_namespaced_config_map(last["logConfigMap"], namespace).data["runner.log"]
+    kept = core.read_namespaced_secret(last["logSecret"], namespace).data
+    assert "killed" in base64.b64decode(kept["runner.log"]).decode()
 
 
 def test_reconciliations_cost_an_exact_number_of_kubernetes_requests(

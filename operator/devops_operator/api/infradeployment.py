@@ -816,8 +816,10 @@ class FailedJob(Model):
         )
     )
     exit_code: int | None = Field(default=None, description="Exit code of the runner container, when known.")
-    log_config_map: str | None = Field(
-        default=None, description="ConfigMap keeping the tail of the runner's log."
+    log_secret: str | None = Field(
+        default=None, description=(
+            "Secret keeping the runner's result and the tail of its log (a Secret: the log shows planned values)."
+        )
     )
     at: str | None = Field(default=None, description="When the failure was observed (RFC 3339).")
 

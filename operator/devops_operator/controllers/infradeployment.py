@@ -1,7 +1,7 @@
 """InfraDeployment controller: plan → test → approve → apply → verify → register, in runner Jobs.
 
 Thin by design: the decisions are pure (approvals.decide, planjson, registry, checks, jobs.job_name);
-this module reads what exists (the deployment, its Jobs and their result ConfigMaps), decides the next
+this module reads what exists (the deployment, its Jobs and their result Secrets), decides the next
 step, starts at most one Job for it, and writes status through `apply_outcome`.
 
 Crash safety: Job names are deterministic per plan request (plan) and plan id (apply), and the controller
@@ -25,6 +25,7 @@ they share the state lock, so a spec change during an apply or a drift check wai
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -224,9 +225,10 @@ class DeploymentController:
         return self._get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
 
     def _result(self, namespace: str, job: str) -> dict[str, Any] | None:
-        found = self._get(f"/api/v1/namespaces/{namespace}/configmaps/{result_name(job)}")
+        """What the runner reported, from its result Secret (a Secret: the log and error show plan values)."""
+        found = self._get(f"/api/v1/namespaces/{namespace}/secrets/{result_name(job)}")
         raw = ((found or {}).get("data") or {}).get(RESULT_KEY)
-        return json.loads(raw) if raw else None
+        return json.loads(base64.b64decode(raw)) if raw else None
 
     def _pod_state(self, namespace: str, job: str) -> tuple[str | None, int | None, str | None]:
         """(reason, exit code, pod name) of the Job's runner container, as its pod reports it."""
@@ -1378,7 +1380,7 @@ class DeploymentController:
             kind = "Interrupted"
         else:
             kind = "Error"
-        log_map = self._keep_log(obj, seen.name, kind, result)
+        log_secret = self._keep_log(obj, seen.name, kind, result)
         error = result.get("error") or {
             "OOMKilled": "the runner ran out of memory (OOMKilled, exit 137): raise spec.runner.resources.memory",
             "ImagePullBackOff": "the runner image cannot be pulled: the project owner fixes the DevOpsProject's "
@@ -1393,7 +1395,7 @@ class DeploymentController:
         fields: dict[str, Any] = {
             "jobs": {"current": None, "step": None, "startedAt": None,
                      "lastFailed": {"name": seen.name, "step": step, "reason": kind, "exitCode": exit_code,
-                                    "logConfigMap": log_map, "at": rfc3339()}},
+                                    "logSecret": log_secret, "at": rfc3339()}},
             "lastError": {"category": result.get("category") or ("resource" if kind != "Error" else "unknown"),
                           "message": redact(str(error))[:2000], "step": step, "at": rfc3339()},
             "lock": None,
@@ -1402,7 +1404,8 @@ class DeploymentController:
             fields["erroredStateSecret"] = result["erroredStateSecret"]
             error = f"{error}; Terraform's errored.tfstate is kept in Secret {result['erroredStateSecret']}"
         condition = (PLANNED if step == "plan" else APPLIED, "False", "JobFailed", str(error))
-        hint = f" (log: kubectl -n {namespace} get configmap {log_map} -o jsonpath='{{.data.runner\\.log}}')"
+        hint = (f" (log: kubectl -n {namespace} get secret {log_secret} -o jsonpath='{{.data.runner\\.log}}' "
+                "| base64 -d)")
         if result.get("category") == "config":
             where = f"{result['field']}: " if result.get("field") and not str(error).startswith(result["field"]) else ""
             return Outcome.stalled("InvalidModule" if step == "plan" else "InvalidInput", f"{where}{error}{hint}",
@@ -1415,7 +1418,9 @@ class DeploymentController:
         return bool(last.get("name") == job)
 
     def _keep_log(self, obj: dict[str, Any], job: str, kind: str, result: dict[str, Any]) -> str:
-        """The result ConfigMap keeps the runner's log after the pod is gone; a killed runner gets one written."""
+        """The result Secret keeps the runner's log after the pod is gone; a killed runner gets one written.
+
+        A Secret like the runner's own (never a ConfigMap): whoever may read one may read the other."""
         namespace = obj["metadata"]["namespace"]
         name = result_name(job)
         if result:
@@ -1424,10 +1429,11 @@ class DeploymentController:
 
         text = (f"the runner did not report ({kind}): it was killed or never started; its pod log is gone with "
                 "its pod")
-        body = adopt({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-                      "data": {RESULT_KEY: json.dumps({"ok": False, "reason": kind}), LOG_KEY: text}}, obj)
+        body = adopt({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                      "metadata": {"name": name, "namespace": namespace},
+                      "stringData": {RESULT_KEY: json.dumps({"ok": False, "reason": kind}), LOG_KEY: text}}, obj)
         try:
-            call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body,
+            call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/secrets", body=body,
                       timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status != 409:
