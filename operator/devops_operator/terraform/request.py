@@ -10,6 +10,10 @@ definition, user data), which key-name redaction cannot recognise. ConfigMaps ar
 Kubernetes' `view` role; Secrets are not. The whole result goes there (not a split into "safe" facts
 and the log): one object, one write and one read, and no list of fields to get wrong. What the operator
 copies from it into status is bounded and redacted.
+
+The result is the runner's report, and the runner runs the tenant's code: the operator takes no plan
+count, plan id or resource from it on trust (deploy/results.py reads the sha-verified plan artefact and
+the backend's state, and records where the report differs).
 """
 
 from __future__ import annotations
