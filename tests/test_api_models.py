@@ -122,7 +122,7 @@ INFRA_STATUS: dict[str, Any] = {
             "step": "apply",
             "reason": "OOMKilled",
             "exitCode": 137,
-            "logConfigMap": "api-apply-2-log",
+            "logSecret": "api-apply-2-result",
             "at": "2026-11-20T09:00:00Z",
         }
     },

@@ -118,7 +118,7 @@ def test_a_module_the_standin_cannot_run_names_the_construct(shop: str, kube_api
     deployment(kube_api, shop, "counted", files=files, approval={"mode": "auto"})
     status = stalled(kube_api, shop, "counted")
     assert "count" in status["message"] and "install terraform or tofu" in status["message"]
-    assert status["jobs"]["lastFailed"]["logConfigMap"].endswith("-result")
+    assert status["jobs"]["lastFailed"]["logSecret"].endswith("-result")
     assert [j for j in jobs(kube_api, shop) if "-apply-" in j] == []
 
 

@@ -233,7 +233,8 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released_and_t
 
     event = wait_until(interrupted, timeout=120, what="the ApplyInterrupted Event")
     assert first_plan in event["message"] and "planned again" in event["message"]
-    result = json.loads(CoreV1Api(kube_api).read_namespaced_config_map(f"{job}-result", namespace).data["result.json"])
+    kept = CoreV1Api(kube_api).read_namespaced_secret(f"{job}-result", namespace).data
+    result = json.loads(base64.b64decode(kept["result.json"]))
     assert result["signalsForwarded"] == 1 and result["interrupted"]
     # The saved plan is stale once part of it is applied: what remains is planned again (a new id) and applied.
     ready = wait_phase(kube_api, namespace, "sig", "Ready")
@@ -308,7 +309,8 @@ def test_an_oom_killed_job_keeps_its_log_after_the_pod_is_gone(
     for pod in call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"]:
         call_json(kube_api, "DELETE", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}")
     assert call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/pods")["items"] == []
-    assert "killed" in core.read_namespaced_config_map(last["logConfigMap"], namespace).data["runner.log"]
+    kept = core.read_namespaced_secret(last["logSecret"], namespace).data
+    assert "killed" in base64.b64decode(kept["runner.log"]).decode()
 
 
 def test_reconciliations_cost_an_exact_number_of_kubernetes_requests(

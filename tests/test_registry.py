@@ -88,3 +88,55 @@ def test_concurrent_deployments_lose_no_entry(kube_api: ApiClient, namespace: st
     stored = ConfigMapDocument(kube_api, namespace, "shop-test-registry", registry.REGISTRY_KEY).read()
     assert sorted(stored["resources"]) == sorted(f"arn:q{i}" for i in range(8))
     assert len(stored["deployments"]) == 8
+
+
+def test_a_crafted_id_or_region_cannot_change_a_console_link_s_host_or_path() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    crafted = "x/../../evil?next=https://evil.example/#@evil.example) [click](https://evil.example"
+    for rtype in CONSOLE_LINKS:
+        plain = urlsplit(console_link(rtype, "eu-west-1", "thing", "arn:aws:x:eu-west-1:1:thing/a/b") or "")
+        link = console_link(rtype, "eu-west-1", crafted, f"arn:aws:x:eu-west-1:1:{crafted}/a/b")
+        assert link is not None
+        parts = urlsplit(link)
+        # The same host, the same number of path segments, the same query keys as for a plain id.
+        assert parts.netloc == plain.netloc and parts.netloc.endswith("console.aws.amazon.com"), link
+        assert parts.path.count("/") == plain.path.count("/"), link
+        assert sorted(parse_qs(parts.query)) == sorted(parse_qs(plain.query)), link
+        assert " " not in link and ")" not in link and "/../" not in link, link
+    bucket = console_link("aws_s3_bucket", "us-east-1", "a/b?c#d", None)
+    assert bucket == "https://s3.console.aws.amazon.com/s3/buckets/a%2Fb%3Fc%23d?region=us-east-1"
+    # The region is part of the host name: one that is not an AWS region gives no link at all.
+    assert console_link("aws_lambda_function", "evil.example/x", "fn", None) is None
+    assert console_link("aws_lambda_function", "us-gov-west-1", "fn", None) == (
+        "https://us-gov-west-1.console.aws.amazon.com/lambda/home?region=us-gov-west-1#/functions/fn")
+
+
+def test_one_deployment_s_share_of_the_registry_is_capped_and_marked_without_evicting_others() -> None:
+    doc = registry.record_apply(None, deployment="ns/a", resources=[resource("aws_sqs_queue.a", "arn:a")],
+                                changes=[], plan_id="p1", revision="r1", engine="terraform", at="t1")
+    many = [resource(f"aws_sqs_queue.q{i:03}", f"arn:q{i:03}") for i in range(30)]
+    many.append(resource("aws_sqs_queue.aaa-takeover", "arn:a"))  # claims a's queue, first by address
+    doc = registry.record_apply(doc, deployment="ns/big", resources=many, changes=[], plan_id="p2", revision="r2",
+                                engine="terraform", at="t2", max_resources=10)
+    assert len(registry.resources_of(doc, "ns/big")) == 9  # ten recorded, one of them a claim on a's entry
+    assert doc["resources"]["arn:a"]["deployment"] == "ns/a"  # a's entry stays a's
+    assert registry.truncation_of(doc, "ns/big") == {"recorded": 10, "total": 31}
+    assert registry.truncation_of(doc, "ns/a") is None
+    text = registry.render_deployed_md(doc, title="shop / test")
+    assert "**Truncated:** this deployment manages 31 resources; only the first 10" in text
+    # Back under the cap: the marker goes.
+    doc = registry.record_apply(doc, deployment="ns/big", resources=many[:3], changes=[], plan_id="p3",
+                                revision="r3", engine="terraform", at="t3", max_resources=10)
+    assert registry.truncation_of(doc, "ns/big") is None and "Truncated" not in registry.render_deployed_md(
+        doc, title="shop / test")
+
+
+def test_the_default_share_bounds_a_registry_of_many_deployments() -> None:
+    doc = None
+    for index in range(3):
+        resources = [resource(f"aws_sqs_queue.q{i}", f"arn:{index}:{i}") for i in range(
+            registry.MAX_RESOURCES_PER_DEPLOYMENT + 100)]
+        doc = registry.record_apply(doc, deployment=f"ns/d{index}", resources=resources, changes=[], plan_id="p",
+                                    revision="r", engine="terraform", at="t")
+    assert len(doc["resources"]) == 3 * registry.MAX_RESOURCES_PER_DEPLOYMENT

@@ -95,3 +95,49 @@ def test_verification_names_what_the_state_lacks() -> None:
     result = verify_applied(plan.changes, resources)
     assert not result.passed
     assert result.missing == ("a.one",) and result.unexpected == ("a.gone",)
+
+
+def test_a_backend_s_state_file_is_read_as_the_registry_needs_it() -> None:
+    from devops_operator.terraform.planjson import raw_state_resources
+
+    state = {"version": 4, "serial": 3, "lineage": "l", "resources": [
+        {"mode": "data", "type": "aws_caller_identity", "name": "me", "instances": [{"attributes": {"id": "1"}}]},
+        {"mode": "managed", "type": "aws_sqs_queue", "name": "q", "instances": [
+            {"index_key": 0, "attributes": {"id": "https://q0", "arn": "arn:aws:sqs:eu-west-1:1:q0",
+                                             "tags": {"team": "a"}}},
+            {"index_key": 1, "attributes": {"id": "https://q1", "arn": "arn:aws:sqs:eu-west-1:1:q1"}}]},
+        {"module": "module.db", "mode": "managed", "type": "aws_db_instance", "name": "main", "instances": [
+            {"index_key": "blue", "attributes": {"id": "db-1", "password": "hunter2", "region": "us-west-2"},
+             "sensitive_attributes": [[{"type": "get_attr", "value": "password"}]]}]},
+    ]}
+    found = raw_state_resources(state, default_region="us-east-1")
+    assert [r.address for r in found] == ['aws_sqs_queue.q[0]', 'aws_sqs_queue.q[1]',
+                                          'module.db.aws_db_instance.main["blue"]']
+    assert (found[0].region, found[0].tags, found[2].region) == ("eu-west-1", {"team": "a"}, "us-west-2")
+    assert "hunter2" not in repr(found)
+    with pytest.raises(PlanFormatError):
+        raw_state_resources({"format_version": "1.0", "values": {}})
+
+
+def test_what_a_runner_reports_is_compared_with_what_the_operator_reads() -> None:
+    from devops_operator.deploy import results
+    from devops_operator.terraform.planjson import StateResource
+
+    plan = {"format_version": "1.2", "resource_changes": [
+        {"address": "aws_sqs_queue.q", "type": "aws_sqs_queue", "name": "q",
+         "change": {"actions": ["delete", "create"], "before": {"name": "a"}, "after": {"name": "b"}}}]}
+    summary = summarize_plan(plan)
+    honest = {"add": 0, "change": 0, "destroy": 0, "replace": 1, "planDigest": summary.digest, "planId": "p",
+              "changesTotal": 1}
+    assert results.plan_differences(honest, summary, "p") == []
+    lying = {**honest, "replace": 0, "add": 1, "planId": "other"}
+    assert results.plan_differences(lying, summary, "p") == [
+        "add 1 reported, 0 in the artefact", "replace 0 reported, 1 in the artefact",
+        "plan id 'other' reported, p computed"]
+    held = [StateResource("aws_sqs_queue.q", "aws_sqs_queue", "q", "u", "arn:q", "us-east-1")]
+    assert results.resource_differences({"resourceCount": 1, "resources": [
+        {"address": "aws_sqs_queue.q", "type": "aws_sqs_queue", "arn": "arn:q"}]}, held) == []
+    assert results.resource_differences({"resourceCount": 1, "resources": [
+        {"address": "aws_sqs_queue.q", "type": "aws_sqs_queue", "arn": "arn:theirs"}]}, held) == [
+        "reported but not in the state: arn:theirs", "in the state but not reported: arn:q"]
+    assert results.condition([], "plan p")[1:3] == ("True", "Matches")

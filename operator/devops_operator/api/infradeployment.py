@@ -12,7 +12,7 @@ destroys through a finalizer from the inputs snapshotted at apply time.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -817,8 +817,10 @@ class FailedJob(Model):
         )
     )
     exit_code: int | None = Field(default=None, description="Exit code of the runner container, when known.")
-    log_config_map: str | None = Field(
-        default=None, description="ConfigMap keeping the tail of the runner's log."
+    log_secret: str | None = Field(
+        default=None, description=(
+            "Secret keeping the runner's result and the tail of its log (a Secret: the log shows planned values)."
+        )
     )
     at: str | None = Field(default=None, description="When the failure was observed (RFC 3339).")
 
@@ -1069,6 +1071,18 @@ class RegistryStatus(Model):
     )
     conflicts_truncated: bool = Field(
         default=False, description="More conflicts were found than conflicts holds."
+    )
+    resources_truncated: bool = Field(
+        default=False, description=(
+            "The deployment manages more resources than one deployment may record in the shared registry: "
+            "only the first ones (by address) are listed there, with a truncation marker."
+        ),
+    )
+    resources_from: Literal["state", "reported"] | None = Field(
+        default=None, description=(
+            "Where the registered resources come from: `state` (the backend's state, read by the operator) or "
+            "`reported` (the runner's list, for a backend the operator does not read: S3)."
+        ),
     )
 
 

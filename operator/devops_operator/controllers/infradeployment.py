@@ -1,7 +1,7 @@
 """InfraDeployment controller: plan → test → approve → apply → verify → register, in runner Jobs.
 
 Thin by design: the decisions are pure (approvals.decide, planjson, registry, checks, jobs.job_name);
-this module reads what exists (the deployment, its Jobs and their result ConfigMaps), decides the next
+this module reads what exists (the deployment, its Jobs and their result Secrets), decides the next
 step, starts at most one Job for it, and writes status through `apply_outcome`.
 
 Crash safety: Job names are deterministic per plan request (plan) and plan id (apply), and the controller
@@ -25,6 +25,8 @@ they share the state lock, so a spec change during an apply or a drift check wai
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import logging
 import re
@@ -60,7 +62,7 @@ from devops_operator.api.infradeployment import (
 )
 from devops_operator.controllers.status import Outcome, apply_outcome
 from devops_operator.controllers.wakeups import Wakeups, waiting_delay
-from devops_operator.deploy import checks, dependencies, drift, locks, registry, windows
+from devops_operator.deploy import checks, dependencies, drift, locks, registry, results, windows
 from devops_operator.deploy.inputs import InputError, ResolvedInputs, resolve
 from devops_operator.deploy.revisions import RevisionCache
 from devops_operator.digests import short_digest
@@ -76,7 +78,7 @@ from devops_operator.runtime import Runtime
 from devops_operator.tenancy import git_host_allowed
 from devops_operator.terraform import backends
 from devops_operator.terraform.jobs import DEPLOYMENT_LABEL, JobObservation, build_job, job_name, observe
-from devops_operator.terraform.planjson import Change, StateResource, verify_applied
+from devops_operator.terraform.planjson import Change, PlanSummary, StateResource, verify_applied
 from devops_operator.terraform.request import LOG_KEY, RESULT_KEY, result_name
 
 logger = logging.getLogger(__name__)
@@ -236,9 +238,10 @@ class DeploymentController:
         return self._get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
 
     def _result(self, namespace: str, job: str) -> dict[str, Any] | None:
-        found = self._get(f"/api/v1/namespaces/{namespace}/configmaps/{result_name(job)}")
+        """What the runner reported, from its result Secret (a Secret: the log and error show plan values)."""
+        found = self._get(f"/api/v1/namespaces/{namespace}/secrets/{result_name(job)}")
         raw = ((found or {}).get("data") or {}).get(RESULT_KEY)
-        return json.loads(raw) if raw else None
+        return json.loads(base64.b64decode(raw)) if raw else None
 
     def _pod_state(self, namespace: str, job: str) -> tuple[str | None, int | None, str | None]:
         """(reason, exit code, pod name) of the Job's runner container, as its pod reports it; the reason is
@@ -534,19 +537,19 @@ class DeploymentController:
             return failed
         metrics.TERRAFORM_PLAN_DURATION.labels(result.get("engine") or "unknown").observe(
             float(result.get("durationSeconds") or 0))
-        changes = [Change(c["address"], c.get("type", ""), c["address"].rsplit(".", 1)[-1], c["action"])
-                   for c in result.get("changes") or []]
+        checked = self._checked_plan(obj, job, inputs, result)
+        if isinstance(checked, Outcome):
+            return checked
+        verified, identifier, runner_result = checked
         summary, truncated = bounded(PlanStatus, "summary", [{"address": c.address, "action": c.action}
-                                                             for c in changes])
+                                                             for c in verified.changes])
         plan = PlanStatus(
-            id=result["planId"], digest=result["planDigest"], inputs_digest=inputs.digest,
+            id=identifier, digest=verified.digest, inputs_digest=inputs.digest,
             generation=obj["metadata"].get("generation"), source_revision=result.get("sourceRevision"),
-            add=result.get("add", 0), change=result.get("change", 0), destroy=result.get("destroy", 0),
-            replace=result.get("replace", 0), summary=summary,
-            summary_truncated=truncated or int(result.get("changesTotal") or 0) > len(changes),
-            created_at=rfc3339(), artifact_secret=result.get("artifactSecret"),
-            artifact_chunks=result.get("artifactChunks"), artifact_sha256=result.get("artifactSha256"),
-            request=inputs.request_key, engine=result.get("engine"),
+            add=verified.add, change=verified.change, destroy=verified.destroy, replace=verified.replace,
+            summary=summary, summary_truncated=truncated, created_at=rfc3339(),
+            artifact_secret=result.get("artifactSecret"), artifact_chunks=result.get("artifactChunks"),
+            artifact_sha256=result.get("artifactSha256"), request=inputs.request_key, engine=result.get("engine"),
         )
         for action in ("add", "change", "destroy", "replace"):
             metrics.TERRAFORM_PLANNED_RESOURCES.labels(namespace, name, action).set(getattr(plan, action))
@@ -555,7 +558,29 @@ class DeploymentController:
         status["plan"] = plan.to_wire()
         status["engine"] = plan.engine
         status["sourceRevision"] = plan.source_revision
-        return self._gate(obj, spec, access, inputs, status, plan, fresh=True)
+        gated = self._gate(obj, spec, access, inputs, status, plan, fresh=True)
+        return Outcome(gated.state, gated.reason, gated.message, gated.phase, gated.fields,
+                       (runner_result, *gated.domain_conditions))
+
+    def _checked_plan(self, obj: dict[str, Any], job: str, inputs: ResolvedInputs, result: dict[str, Any]) -> (
+            Outcome | tuple[PlanSummary, str, tuple[str, str, str, str]]):
+        """The plan as the operator reads it from its sha-verified artefact (never the runner's counts): the
+        summary, its plan id and the RunnerResult condition; a Failed outcome when it cannot be read."""
+        namespace = obj["metadata"]["namespace"]
+        try:
+            verified = results.read_plan(self.api, namespace, inputs.base, result)
+        except results.ResultError as exc:
+            message = f"plan Job {job} reported a plan the operator cannot check: {exc}; nothing is approved or applied"
+            post_event(self.api, obj, "Warning", "PlanUnverified", message)
+            return _failed("PlanUnverified", message, {"jobs": {"current": None, "step": None, "startedAt": None}},
+                           ((PLANNED, "False", "PlanUnverified", message),
+                            (results.CONDITION, "False", "Unverifiable", message)))
+        identifier = results.computed_plan_id(verified, inputs.base, result)
+        differences = results.plan_differences(result, verified, identifier)
+        condition = results.condition(differences, f"plan {identifier}")
+        if differences:
+            post_event(self.api, obj, "Warning", "RunnerResultMismatch", condition[3])
+        return verified, identifier, condition
 
     def _gate(self, obj: dict[str, Any], spec: InfraDeploymentSpec, access: ProjectAccess, inputs: ResolvedInputs,
               status: dict[str, Any], plan: PlanStatus, fresh: bool = False) -> Outcome:
@@ -697,7 +722,7 @@ class DeploymentController:
             fields["approval"] = None
             fields["jobs"] = {"current": None, "step": None, "startedAt": None,
                               "lastFailed": {"name": seen.name, "step": "apply", "reason": "Interrupted",
-                                             "exitCode": None, "logConfigMap": result_name(job), "at": rfc3339()}}
+                                             "exitCode": None, "logSecret": result_name(job), "at": rfc3339()}}
             message = (f"the apply of plan {plan.id} was interrupted (its runner pod was stopped with SIGTERM: "
                        "deleted, evicted or drained); Terraform saved the state with what it had done and released "
                        "the lock, so the remaining changes are planned again (a new approval where the environment "
@@ -715,16 +740,24 @@ class DeploymentController:
                              inputs: ResolvedInputs,
                              status: dict[str, Any], plan: PlanStatus, result: dict[str, Any],
                              fields: dict[str, Any], conds: tuple[tuple[str, str, str, str], ...]) -> Outcome:
-        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        namespace = obj["metadata"]["namespace"]
         metrics.TERRAFORM_APPLY_DURATION.labels(result.get("engine") or "unknown").observe(
             float(result.get("durationSeconds") or 0))
-        resources = [StateResource(**r) for r in result.get("resources") or []]
-        plan_result = self._result(namespace, job_name(name, "plan", plan.request or "")) or {}
-        changes = [Change(c["address"], c.get("type", ""), "", c["action"]) for c in plan_result.get("changes") or []]
+        checked = self._checked_apply(obj, inputs, plan, result)
+        if isinstance(checked, Outcome):
+            return Outcome(checked.state, checked.reason, checked.message, checked.phase,
+                           {**fields, **checked.fields}, (*conds, *checked.domain_conditions))
+        resources, changes, source, runner_result = checked
+        conds = (*conds, runner_result)
         verification = verify_applied(changes, resources)
         access_key = (spec.project_ref.namespace or namespace, spec.project_ref.name)
         try:
             registry_status = self._register(obj, access_key, spec.environment, resources, changes, plan)
+            registry_status["resourcesFrom"] = source
+            if registry_status.get("resourcesTruncated"):
+                post_event(self.api, obj, "Warning", "RegistryTruncated", f"plan {plan.id} left {len(resources)} "
+                           f"resources; the registry records the first {registry.MAX_RESOURCES_PER_DEPLOYMENT} (one "
+                           "deployment's share of the shared registry), marked truncated in DEPLOYED.md")
         except StoreError as exc:  # e.g. a registry too large for one ConfigMap: the apply itself stands
             registry_status = RegistryStatus(
                 config_map_name=registry.registry_name(access_key[1], spec.environment)).to_wire()
@@ -735,7 +768,7 @@ class DeploymentController:
         at = rfc3339()
         fields.update({
             "lastAppliedPlanId": plan.id, "lastAppliedRevision": result.get("sourceRevision"), "lastAppliedAt": at,
-            "resourceCount": result.get("resourceCount", len(resources)),
+            "resourceCount": len(resources),
             "inputsSnapshotSecret": result.get("inputsSnapshotSecret"), "lock": None,
             "jobs": {"current": None, "step": None, "startedAt": None},
             "outputs": OutputsStatus(config_map_name=inputs.base.outputs_config_map,
@@ -748,7 +781,7 @@ class DeploymentController:
                              "failed": len(verification.unexpected), "completedAt": at},
         })
         applied = (APPLIED, "True", "Applied", f"plan {plan.id} applied by {result.get('engine')}")
-        post_event(self.api, obj, "Normal", "Applied", f"plan {plan.id} applied: {result.get('resourceCount', 0)} "
+        post_event(self.api, obj, "Normal", "Applied", f"plan {plan.id} applied: {len(resources)} "
                    f"resources; registry {registry_status['configMapName']}")
         if not verification.passed:
             return _failed("VerificationFailed", f"plan {plan.id} was applied, but {verification.describe()}",
@@ -767,6 +800,34 @@ class DeploymentController:
             post_event(self.api, obj, "Normal", "DriftResolved", resolved)
         return self._drift(obj, spec, access, inputs, fresh_drift, Outcome.ready("Applied", message, fields,
                                                                                  (*conds, applied)))
+
+    def _checked_apply(self, obj: dict[str, Any], inputs: ResolvedInputs, plan: PlanStatus,
+                       result: dict[str, Any]) -> Outcome | tuple[list[StateResource], list[Change], str,
+                                                                  tuple[str, str, str, str]]:
+        """What an apply left, as the operator reads it: the resources in the backend's state (the runner's
+        list only where the operator does not read the backend, marked reported), the changes of the approved
+        plan from its artefact (the digest status recorded), and the RunnerResult condition."""
+        namespace = obj["metadata"]["namespace"]
+        try:
+            held = results.read_state(self.api, inputs.base)
+            planned = results.read_plan(self.api, namespace, inputs.base, {
+                "artifactSecret": plan.artifact_secret, "artifactSha256": plan.artifact_sha256})
+        except results.ResultError as exc:
+            message = f"plan {plan.id} was applied, but the operator cannot read what it left: {exc}"
+            post_event(self.api, obj, "Warning", "ApplyUnverified", message)
+            return _failed("ApplyUnverified", message, {"jobs": {"current": None, "step": None, "startedAt": None}},
+                           ((results.CONDITION, "False", "Unverifiable", message),))
+        if held is None:
+            resources, source = results.reported_resources(result), results.REPORTED
+            condition = (results.CONDITION, "Unknown", "Reported", f"plan {plan.id}: the resources are the runner's "
+                         "list (the operator does not read an S3 backend's state), marked reported in the registry")
+        else:
+            resources, source = held, results.FROM_STATE
+            differences = results.resource_differences(result, held)
+            condition = results.condition(differences, f"apply of plan {plan.id}")
+            if differences:
+                post_event(self.api, obj, "Warning", "RunnerResultMismatch", condition[3])
+        return resources, list(planned.changes), source, condition
 
     def _register(self, obj: dict[str, Any], project: tuple[str, str], environment: str,
                   resources: list[StateResource], changes: list[Change], plan: PlanStatus) -> dict[str, Any]:
@@ -798,7 +859,7 @@ class DeploymentController:
             config_map_name=cm_name, resource_count=len(registry.resources_of(document, deployment)),
             conflicts=[{"resourceId": c.key, "address": c.address, "deployment": c.other}
                        for c in listed],
-            conflicts_truncated=cut,
+            conflicts_truncated=cut, resources_truncated=registry.truncation_of(document, deployment) is not None,
         ).to_wire()
 
     def _refresh_conflicts(self, document: Any, other: str, cm_name: str) -> None:
@@ -1234,9 +1295,19 @@ class DeploymentController:
         if not result.get("ok"):
             return self._destroy_failed(obj, spec, deletion, attempts, "destroy plan", plan_job, result, blocked,
                                         waiting)
-        destroy_plan = str(result["planId"])
+        try:  # the destroy plan as its artefact says, as for any plan (never the runner's counts)
+            verified = results.read_plan(self.api, namespace, inputs.base, result)
+        except results.ResultError as exc:
+            return blocked("PlanUnverified", f"destroy plan Job {plan_job} reported a plan the operator cannot "
+                           f"check: {exc}")
+        destroy_plan = results.computed_plan_id(verified, inputs.base, result)
+        differences = results.plan_differences(result, verified, destroy_plan)
+        if differences:  # looked at again on every reconciliation while it waits: one Event, then the condition
+            lock_conds.append(results.condition(differences, f"destroy plan {destroy_plan}"))
+            if not _has_condition_reason(obj, results.CONDITION, "Mismatch"):
+                post_event(self.api, obj, "Warning", "RunnerResultMismatch", lock_conds[-1][3])
         deletion["planId"] = destroy_plan
-        if int(result.get("destroy") or 0) + int(result.get("replace") or 0) == 0:
+        if verified.destroy + verified.replace == 0:
             return self._finish_destroy(obj, spec, f"destroy plan {destroy_plan} destroys nothing (the resources "
                                         "are already gone)")
         request = approvals.ApprovalRequest(
@@ -1250,7 +1321,7 @@ class DeploymentController:
         decision, policy = self._safeguard(obj, access, decision)
         if not decision.approved:
             lock_conds.extend((decision.condition(), *policy))
-            text = f"destroy plan {destroy_plan} destroys {result.get('destroy', 0)} resource(s): {decision.message}"
+            text = f"destroy plan {destroy_plan} destroys {verified.destroy} resource(s): {decision.message}"
             if decision.refused:
                 return blocked(decision.refused, text)
             return waiting("AwaitingApproval", "AwaitingApproval", text, phase="AwaitingApproval")
@@ -1260,7 +1331,7 @@ class DeploymentController:
             held = self._held(obj, spec, access, "apply", f"destroy plan {destroy_plan} is approved")
             if held is not None:
                 return waiting("WaitingForWindow", held.reason, held.message, phase=held.phase)
-        plan = PlanStatus(id=destroy_plan, digest=str(result.get("planDigest")), request=destroy_key,
+        plan = PlanStatus(id=destroy_plan, digest=verified.digest, request=destroy_key,
                           artifact_secret=result.get("artifactSecret"), artifact_sha256=result.get("artifactSha256"),
                           source_revision=result.get("sourceRevision"))
         busy, result = self._destroy_job(obj, apply_job, "apply", inputs, plan,
@@ -1354,8 +1425,8 @@ class DeploymentController:
 
     def _create_job(self, job: str, inputs: ResolvedInputs, step: str, obj: dict[str, Any],
                     plan: PlanStatus | None = None) -> None:
-        request = inputs.base
-        request.step = step
+        # A copy: the same inputs go on to check the Job's result (the artefact prefix must stay the plan's).
+        request = dataclasses.replace(inputs.base, step=step)
         if plan is not None:
             request.plan_id = plan.id
             request.plan_sha256 = plan.artifact_sha256
@@ -1418,7 +1489,7 @@ class DeploymentController:
             kind = "Interrupted"
         else:
             kind = "Error"
-        log_map = self._keep_log(obj, seen.name, kind, result)
+        log_secret = self._keep_log(obj, seen.name, kind, result)
         error = result.get("error") or {
             "OOMKilled": "the runner ran out of memory (OOMKilled, exit 137): raise spec.runner.resources.memory",
             "ImagePullBackOff": "the runner image cannot be pulled: the project owner fixes the DevOpsProject's "
@@ -1443,7 +1514,7 @@ class DeploymentController:
         fields: dict[str, Any] = {
             "jobs": {"current": None, "step": None, "startedAt": None,
                      "lastFailed": {"name": seen.name, "step": step, "reason": kind, "exitCode": exit_code,
-                                    "logConfigMap": log_map, "at": rfc3339()}},
+                                    "logSecret": log_secret, "at": rfc3339()}},
             "lastError": {"category": result.get("category") or ("resource" if kind != "Error" else "unknown"),
                           "message": redact(str(error))[:2000], "step": step, "at": rfc3339()},
             "lock": None,
@@ -1461,7 +1532,8 @@ class DeploymentController:
             fields["erroredStateSecret"] = result["erroredStateSecret"]
             error = f"{error}; Terraform's errored.tfstate is kept in Secret {result['erroredStateSecret']}"
         condition = (PLANNED if step == "plan" else APPLIED, "False", "JobFailed", str(error))
-        hint = f" (log: kubectl -n {namespace} get configmap {log_map} -o jsonpath='{{.data.runner\\.log}}')"
+        hint = (f" (log: kubectl -n {namespace} get secret {log_secret} -o jsonpath='{{.data.runner\\.log}}' "
+                "| base64 -d)")
         if result.get("category") == "config":
             where = f"{result['field']}: " if result.get("field") and not str(error).startswith(result["field"]) else ""
             return Outcome.stalled("InvalidModule" if step == "plan" else "InvalidInput", f"{where}{error}{hint}",
@@ -1474,7 +1546,9 @@ class DeploymentController:
         return bool(last.get("name") == job)
 
     def _keep_log(self, obj: dict[str, Any], job: str, kind: str, result: dict[str, Any]) -> str:
-        """The result ConfigMap keeps the runner's log after the pod is gone; a killed runner gets one written."""
+        """The result Secret keeps the runner's log after the pod is gone; a killed runner gets one written.
+
+        A Secret like the runner's own (never a ConfigMap): whoever may read one may read the other."""
         namespace = obj["metadata"]["namespace"]
         name = result_name(job)
         if result:
@@ -1483,10 +1557,11 @@ class DeploymentController:
 
         text = (f"the runner did not report ({kind}): it was killed or never started; its pod log is gone with "
                 "its pod")
-        body = adopt({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-                      "data": {RESULT_KEY: json.dumps({"ok": False, "reason": kind}), LOG_KEY: text}}, obj)
+        body = adopt({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                      "metadata": {"name": name, "namespace": namespace},
+                      "stringData": {RESULT_KEY: json.dumps({"ok": False, "reason": kind}), LOG_KEY: text}}, obj)
         try:
-            call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", body=body,
+            call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/secrets", body=body,
                       timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status != 409:
@@ -1529,8 +1604,6 @@ class DeploymentController:
 
 def _summary_view(plan: PlanStatus) -> Any:
     """The plan as the gate's checks see it (a PlanSummary built from status)."""
-    from devops_operator.terraform.planjson import PlanSummary
-
     return PlanSummary(digest=plan.digest, changes=tuple(Change(c.address, "", "", str(c.action))
                                                          for c in plan.summary),
                        add=plan.add, change=plan.change, destroy=plan.destroy, replace=plan.replace,

@@ -23,6 +23,12 @@ from devops_operator.terraform.planjson import Change, StateResource
 
 REGISTRY_KEY = "registry.json"
 DEPLOYED_KEY = "DEPLOYED.md"
+# One deployment's share of its environment's registry (one ConfigMap, at most 1 MiB, shared by every
+# deployment of the project environment): past it, the first ones by address are recorded and the rest is a
+# truncation marker, so a deployment with too many resources (or a runner that reports too many) can neither
+# fill the ConfigMap for the others nor crowd their entries out.
+MAX_RESOURCES_PER_DEPLOYMENT = 500
+MAX_CHANGES_PER_DEPLOYMENT = 200  # changes listed under lastApply (DEPLOYED.md's rollback section)
 
 
 def registry_name(project: str, environment: str) -> str:
@@ -61,10 +67,17 @@ def record_apply(
     revision: str | None,
     engine: str,
     at: str,
+    max_resources: int = MAX_RESOURCES_PER_DEPLOYMENT,
 ) -> dict[str, Any]:
-    """The document after `deployment` applied `plan_id` and now manages exactly `resources`."""
+    """The document after `deployment` applied `plan_id` and now manages exactly `resources`.
+
+    Entries other deployments own are never removed or taken over: a resource they own gets a claim (a
+    conflict). Past `max_resources`, only the first by address are recorded, and the deployment's record says
+    how many there were (`resourcesTruncated`)."""
     doc = _normalised(document)
     entries: dict[str, Any] = doc["resources"]
+    total = len(resources)
+    resources = sorted(resources, key=lambda r: r.address)[:max_resources]
     keys = {resource_key(r) for r in resources}
     # What this deployment no longer manages leaves the registry (or its claim on it does).
     for key in list(entries):
@@ -96,14 +109,22 @@ def record_apply(
             claims.append({"deployment": deployment, "address": resource.address, "at": at})
             existing["claimedBy"] = claims
     previous = (doc["deployments"].get(deployment) or {}).get("lastApply")
+    listed = [{"address": c.address, "action": c.action} for c in changes[:MAX_CHANGES_PER_DEPLOYMENT]]
     doc["deployments"][deployment] = {
         "lastApply": {
-            "planId": plan_id, "revision": revision, "engine": engine, "at": at,
-            "changes": [{"address": c.address, "action": c.action} for c in changes],
+            "planId": plan_id, "revision": revision, "engine": engine, "at": at, "changes": listed,
+            **({"changesTotal": len(changes)} if len(changes) > len(listed) else {}),
         },
         **({"previousApply": {k: previous.get(k) for k in ("planId", "revision", "at")}} if previous else {}),
+        **({"resourcesTruncated": {"recorded": len(resources), "total": total}} if total > len(resources) else {}),
     }
     return doc
+
+
+def truncation_of(document: Any, deployment: str) -> dict[str, int] | None:
+    """{"recorded", "total"} when `deployment` manages more resources than its share records, else None."""
+    found = ((_normalised(document)["deployments"].get(deployment) or {}).get("resourcesTruncated"))
+    return dict(found) if isinstance(found, Mapping) else None
 
 
 def forget_deployment(document: Any, deployment: str) -> dict[str, Any]:
@@ -189,6 +210,12 @@ def render_deployed_md(document: Any, *, title: str) -> str:
         changed = ", ".join(f"{c['action']} {c['address']}" for c in (last.get("changes") or [])[:20]) or "nothing"
         lines.append(f"### {name}")
         lines.append("")
+        cut = record.get("resourcesTruncated")
+        if isinstance(cut, Mapping):
+            lines.append(f"**Truncated:** this deployment manages {cut.get('total')} resources; only the first "
+                         f"{cut.get('recorded')} (by address) are recorded here, the share one deployment may take "
+                         "of this registry.")
+            lines.append("")
         lines.append(f"Last apply: plan {last.get('planId')} (revision {last.get('revision')}, "
                      f"{last.get('engine')}) at {last.get('at')}; it changed: {changed}.")
         if previous:

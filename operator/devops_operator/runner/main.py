@@ -4,11 +4,12 @@
 
 It fetches the source, writes the backend override and the variables, runs the engine (terraform, tofu,
 or where neither is installed and the node allows it, the project's stand-in test double), and writes its
-result into a ConfigMap owned by the InfraDeployment: plan summary, resources, output names, a redacted
-log excerpt and the error text. Plan files go into Secrets (artifacts.py), outputs into their ConfigMap and
-Secret, the inputs (variables and the fetched source) into a snapshot Secret at apply time: `destroy` makes a
-destroy plan from that snapshot, which a later `apply` applies like any approved plan, so destroying still
-works once the variables' ConfigMaps or Secrets, or the source ConfigMap, are gone.
+result into a Secret owned by the InfraDeployment (never a ConfigMap: the log excerpt shows the plan's
+values): plan summary, resources, output names, a redacted log excerpt and the error text. Plan files go
+into Secrets (artifacts.py), outputs into their ConfigMap and Secret, the inputs (variables and the
+fetched source) into a snapshot Secret at apply time: `destroy` makes a destroy plan from that snapshot,
+which a later `apply` applies like any approved plan, so destroying still works once the variables'
+ConfigMaps or Secrets, or the source ConfigMap, are gone.
 
 SIGTERM (the Job deleted, its deadline, a node drain) is forwarded to the engine exactly once: Terraform
 then finishes the resource in flight, saves its state and releases the lock, and a second signal would
@@ -587,9 +588,10 @@ class Runner:
         self.result["signalsForwarded"] = self.forwarder.forwarded
         name = result_name(job_name)
         data = {RESULT_KEY: json.dumps(self.result, sort_keys=True), LOG_KEY: self.result["log"]}
-        self.put("configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name,
-                                "labels": {"devops.fractary.io/infradeployment": self.request.deployment}},
-                                "data": data})
+        # A Secret: the log shows the plan's values and the error may echo them (terraform/request.py).
+        self.put("secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": name,
+                             "labels": {"devops.fractary.io/infradeployment": self.request.deployment}},
+                             "stringData": data})
 
     def execute(self) -> int:
         steps: dict[str, Callable[[], None]] = {

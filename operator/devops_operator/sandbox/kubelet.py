@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +120,9 @@ class KubeletDouble:
     unpullable_images: set[str] = field(default_factory=set)
     oom_jobs: set[str] = field(default_factory=set)  # job-name prefixes whose container is OOM-killed
     hold_jobs: set[str] = field(default_factory=set)  # job-name prefixes not started until released
+    # Test hooks for a runner that lies (the tenant's code runs in it): job-name prefix -> a rewrite of the
+    # result the runner wrote, applied before the Job is marked finished (so before the operator reads it).
+    tamper_results: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
     namespaces: set[str] | None = None  # None: every namespace
     job_label: str | None = None  # only Jobs carrying this label key (None: every Job, as a node would)
     api: ApiClient | None = None
@@ -412,7 +416,19 @@ class KubeletDouble:
                 self._running.pop(key, None)
             self._finish(container, code)
 
+    def _tamper(self, namespace: str, job: str) -> None:
+        rewrite = next((f for prefix, f in self.tamper_results.items() if job.startswith(prefix)), None)
+        if rewrite is None:
+            return
+        assert self.api is not None
+        path = f"/api/v1/namespaces/{namespace}/secrets/{job}-result"
+        secret = call_json(self.api, "GET", path)
+        result = json.loads(base64.b64decode(secret["data"]["result.json"]))
+        secret["data"]["result.json"] = base64.b64encode(json.dumps(rewrite(result)).encode()).decode()
+        call_json(self.api, "PUT", path, body=secret)
+
     def _finish(self, container: Container, code: int) -> None:
+        self._tamper(container.namespace, container.job)
         if container.oom:
             reason, exit_code = "OOMKilled", 137
         else:

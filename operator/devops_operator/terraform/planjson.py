@@ -11,6 +11,7 @@ into names (for status) and values (for the outputs ConfigMap or Secret only).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,23 +214,71 @@ def _region_from_arn(arn: str | None) -> str | None:
     return parts[3] or None if len(parts) > 3 and parts[0] == "arn" else None
 
 
+def _state_resource(address: str, rtype: str, name: str, values: Mapping[str, Any],
+                    default_region: str | None) -> StateResource:
+    tags = values.get("tags_all") or values.get("tags") or {}
+    arn = values.get("arn") if isinstance(values.get("arn"), str) else None
+    region = _region_from_arn(arn) or values.get("region") or default_region
+    return StateResource(
+        address=address, type=rtype, name=name,
+        id=str(values["id"]) if values.get("id") is not None else None,
+        arn=arn,
+        region=str(region) if region is not None else None,
+        tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
+    )
+
+
 def state_resources(state: Any, *, default_region: str | None = None) -> list[StateResource]:
     """The managed resources of a state's `show -json` (sensitive attribute values are never read)."""
     document = _require_format(state, "state")
     found = []
     for resource in iter_state_resources(document.get("values") or {}):
         values = mask_sensitive(resource.get("values") or {}, resource.get("sensitive_values") or {})
-        tags = values.get("tags_all") or values.get("tags") or {}
-        arn = values.get("arn") if isinstance(values.get("arn"), str) else None
-        found.append(StateResource(
-            address=str(resource.get("address")),
-            type=str(resource.get("type")),
-            name=str(resource.get("name")),
-            id=str(values["id"]) if values.get("id") is not None else None,
-            arn=arn,
-            region=_region_from_arn(arn) or values.get("region") or default_region,
-            tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, Mapping) else {},
-        ))
+        found.append(_state_resource(str(resource.get("address")), str(resource.get("type")),
+                                     str(resource.get("name")), values, default_region))
+    return found
+
+
+def _sensitive_paths(marked: Any) -> dict[str, Any]:
+    """A raw state instance's `sensitive_attributes` as a *_sensitive tree of its top-level names: Terraform
+    writes paths (`[{"type": "get_attr", "value": "password"}, ...]`), the stand-in the names alone."""
+    tree: dict[str, Any] = {}
+    for path in marked if isinstance(marked, list) else []:
+        if isinstance(path, str):
+            tree[path] = True
+        elif isinstance(path, list) and path and isinstance(path[0], Mapping) and path[0].get("value"):
+            tree[str(path[0]["value"])] = True  # the whole top-level attribute: masking more is the safe side
+    return tree
+
+
+def _instance_address(entry: Mapping[str, Any], instance: Mapping[str, Any]) -> str:
+    base = f"{entry.get('type')}.{entry.get('name')}"
+    if entry.get("mode") == "data":
+        base = f"data.{base}"
+    if entry.get("module"):
+        base = f"{entry['module']}.{base}"
+    key = instance.get("index_key")
+    if key is None:
+        return base
+    return f"{base}[{key}]" if isinstance(key, int) else f"{base}[{json.dumps(key)}]"
+
+
+def raw_state_resources(state: Any, *, default_region: str | None = None) -> list[StateResource]:
+    """The managed resources of a state file as a backend stores it (format version 4: what Terraform,
+    OpenTofu and the stand-in write), read by the operator itself rather than taken from a runner's report."""
+    if not isinstance(state, Mapping) or state.get("version") != 4:
+        raise PlanFormatError("not a Terraform state file (version 4)")
+    found = []
+    for entry in state.get("resources") or []:
+        if not isinstance(entry, Mapping) or entry.get("mode", "managed") != "managed":
+            continue
+        for instance in entry.get("instances") or []:
+            if not isinstance(instance, Mapping):
+                continue
+            values = mask_sensitive(instance.get("attributes") or {},
+                                    _sensitive_paths(instance.get("sensitive_attributes")))
+            found.append(_state_resource(_instance_address(entry, instance), str(entry.get("type")),
+                                         str(entry.get("name")), values, default_region))
     return found
 
 

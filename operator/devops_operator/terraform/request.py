@@ -2,7 +2,18 @@
 
 The request travels in the Job's environment (DEVOPS_RUN_REQUEST, JSON); secret values never do: vars
 from Secrets are named, and the runner reads them through the API. The result comes back in a
-ConfigMap named after the Job (`<job>-result`), owned by the InfraDeployment, so it outlives the pod.
+Secret named after the Job (`<job>-result`), owned by the InfraDeployment, so it outlives the pod.
+
+A Secret, never a ConfigMap: the result carries the tail of the runner's log and the error text, and
+Terraform's plan output shows every value not marked sensitive (a Lambda's environment, an ECS container
+definition, user data), which key-name redaction cannot recognise. ConfigMaps are readable with
+Kubernetes' `view` role; Secrets are not. The whole result goes there (not a split into "safe" facts
+and the log): one object, one write and one read, and no list of fields to get wrong. What the operator
+copies from it into status is bounded and redacted.
+
+The result is the runner's report, and the runner runs the tenant's code: the operator takes no plan
+count, plan id or resource from it on trust (deploy/results.py reads the sha-verified plan artefact and
+the backend's state, and records where the report differs).
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ REQUEST_ENV = "DEVOPS_RUN_REQUEST"
 RESULT_KEY = "result.json"
 LOG_KEY = "runner.log"
 RESULT_SUFFIX = "-result"
-# Bounds of what a result carries (it lives in a ConfigMap, and parts of it are copied into status).
+# Bounds of what a result carries (it lives in a Secret, and parts of it are copied into status).
 MAX_RESULT_CHANGES = 2000
 MAX_RESULT_RESOURCES = 2000
 MAX_LOG_LINES = 200

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from devops_operator.terraform.planjson import summarize_plan
+from devops_operator.terraform.planjson import mask_sensitive, summarize_plan
 from devops_operator.terraform.standin.errors import ModuleError
 from devops_operator.terraform.standin.expressions import EvaluationError, Unsupported, evaluate
 from devops_operator.terraform.standin.state import LockError, StateStore, StateWriteError
@@ -192,8 +192,11 @@ def _plan(directory: Path, flags: dict[str, list[str]]) -> int:
     finally:
         store.unlock(lock_id)
     summary = summarize_plan(plan)
+    attributes = {item.get("address"): item.get("change") or {} for item in plan.get("resource_changes") or []}
     for change in summary.changes:
         print(f"  # {change.address} will be {_verb(change.action)}")
+        for line in _shown_values(attributes.get(change.address) or {}):
+            print(line)
     if summary.empty:
         print("No changes. Your infrastructure matches the configuration.")
     else:
@@ -206,6 +209,24 @@ def _plan(directory: Path, flags: dict[str, list[str]]) -> int:
         Path(flags["out"][-1]).write_bytes(gzip.compress(json.dumps(saved).encode()))
         print(f"\nSaved the plan to: {flags['out'][-1]}")
     return 2 if "detailed-exitcode" in flags and not summary.empty else 0
+
+
+def _shown_values(change: dict[str, Any]) -> list[str]:
+    """The planned values as Terraform's human-readable plan shows them: every known value in clear, only
+    those marked sensitive hidden (which is why a plan's log is no place for many to read)."""
+    after = change.get("after")
+    if not isinstance(after, dict):
+        return []
+    marks = change.get("after_sensitive")
+    hidden: dict[str, Any] = marks if isinstance(marks, dict) else {}
+    lines = []
+    for name, value in sorted(after.items()):
+        if value is None or value == [] or value == {}:
+            continue
+        marked = hidden.get(name, False)
+        shown = "(sensitive value)" if marked is True else json.dumps(mask_sensitive(value, marked), sort_keys=True)
+        lines.append(f"      + {name} = {shown}")
+    return lines
 
 
 def _verb(action: str) -> str:
