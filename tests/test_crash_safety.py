@@ -185,7 +185,9 @@ def check(api: ApiClient, aws_url: str, trial: Trial) -> None:
     # The way there: what the operator made of the deletion (none: the apply ended as if nothing happened).
     way = [str(e.get("reason")) for e in sorted(events(api, trial.namespace), key=lambda e: str(e.get("eventTime")))
            if e.get("reason") in ("ApplyInterrupted", "StalePlan", "ApplyFailed")]
-    trial.outcome = (status["phase"] if status["phase"] == "Ready" else f"{status['phase']}:{ready.get('reason')}"
+    failed = ((status.get("jobs") or {}).get("lastFailed") or {}).get("reason")
+    trial.outcome = (status["phase"] if status["phase"] == "Ready"
+                     else f"{status['phase']} ({ready.get('reason')}, {failed or 'no failed Job'})"
                      ) + (f" after {', '.join(way)}" if way and status["phase"] == "Ready" else "")
     state = state_of(api, trial.namespace)
     addresses = [f"{r['type']}.{r['name']}" for r in (state or {}).get("resources") or []]
