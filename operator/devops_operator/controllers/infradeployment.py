@@ -249,18 +249,18 @@ class DeploymentController:
         listing = call_json(self.api, "GET", f"/api/v1/namespaces/{namespace}/pods",
                             query={"labelSelector": f"job-name={job}"}, timeout=REQUEST_TIMEOUT) or {}
         for pod in listing.get("items") or []:
+            name = pod["metadata"]["name"]
             deleted = bool(pod["metadata"].get("deletionTimestamp"))
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 state = status.get("state") or {}
                 if "terminated" in state:
                     term = state["terminated"]
-                    return (POD_DELETED if deleted else term.get("reason")), term.get("exitCode"), pod["metadata"][
-                        "name"]
-            if deleted:
-                return POD_DELETED, None, pod["metadata"]["name"]
+                    return (POD_DELETED if deleted else term.get("reason")), term.get("exitCode"), name
+                if deleted:
+                    return POD_DELETED, None, name
                 if "waiting" in state:
-                    return state["waiting"].get("reason"), None, pod["metadata"]["name"]
-            return None, None, pod["metadata"]["name"]
+                    return state["waiting"].get("reason"), None, name
+            return (POD_DELETED if deleted else None), None, name
         return None, None, None
 
     # -- the entry point ------------------------------------------------------------------------------
