@@ -84,9 +84,9 @@ PLANNED, TESTED, APPLIED = "Planned", "Tested", "Applied"
 JOB_PHASES = frozenset({"Planning", "Applying"})
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 # Ready-condition reasons of deployments that wait for something outside them: the recheck looks again.
-WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "SourceArtifactMissing", "VariablesNotFound",
-                             "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady", "PolicyDenied",
-                             "WaitingForDependencies", "ReconcileError"})
+WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "UnsafeSourceKey", "SourceArtifactMissing",
+                             "VariablesNotFound", "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady",
+                             "PolicyDenied", "WaitingForDependencies", "ReconcileError"})
 DRIFTED = "Drifted"
 POLL = "poll"  # the scheduler reason of a deployment's polls (a running Job's lock, a wait's back-off)
 # Failure categories of a plan worth retrying as is (spec.retry): the same inputs may well work next time.

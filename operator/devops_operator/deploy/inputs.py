@@ -2,8 +2,9 @@
 the engine, the runner's environment; its digest; and the runner request built from it.
 
 Everything a spec names is checked here before a Job is started, so bad input stalls with the field and
-its fix instead of failing inside a Job: a missing ConfigMap source, a git credentials Secret without
-usable keys, a Flux source with no artifact, a varsFrom object that does not exist.
+its fix instead of failing inside a Job: a missing ConfigMap source or one whose keys would decode to
+paths outside the workspace, a git credentials Secret without usable keys, a Flux source with no
+artifact, a varsFrom object that does not exist.
 
 A Flux source in another namespace is refused before anything is read, unless the tenancy policy's rule
 for the deployment's namespace lists that namespace in `sourceNamespaces` (Flux's own
@@ -28,7 +29,7 @@ from devops_operator.deploy.runner_policy import RunnerChoice, StepIdentity
 from devops_operator.digests import short_digest
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.projectrefs import ProjectAccess
-from devops_operator.runner.sources import module_path
+from devops_operator.runner.sources import SourceError, config_map_files, module_path
 from devops_operator.tenancy import DEFAULT_RULE, TenancyRule, source_namespace_allowed
 from devops_operator.terraform.backends import resolve_backend
 from devops_operator.terraform.identity import inputs_digest
@@ -100,9 +101,14 @@ def _source(api: ApiClient, namespace: str, spec: InfraDeploymentSpec,
     source = spec.source.to_wire()
     if spec.source.config_map_ref is not None:
         name = spec.source.config_map_ref.name
-        if _get(api, f"/api/v1/namespaces/{namespace}/configmaps/{name}") is None:
+        found = _get(api, f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        if found is None:
             raise InputError("SourceNotFound", "spec.source.configMapRef.name",
                              f"ConfigMap {namespace}/{name} does not exist: create it with the module's files")
+        try:  # the runner refuses such keys too; here no Job is started for them
+            config_map_files(namespace, name, found.get("data") or {})
+        except SourceError as exc:
+            raise InputError("UnsafeSourceKey", exc.field, exc.message) from None
     if spec.source.git is not None and spec.source.git.credentials_secret_ref is not None:
         name = spec.source.git.credentials_secret_ref.name
         secret = _get(api, f"/api/v1/namespaces/{namespace}/secrets/{name}")
