@@ -85,8 +85,8 @@ JOB_PHASES = frozenset({"Planning", "Applying"})
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 # Ready-condition reasons of deployments that wait for something outside them: the recheck looks again.
 WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "UnsafeSourceKey", "SourceArtifactMissing",
-                             "VariablesNotFound", "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady",
-                             "PolicyDenied", "WaitingForDependencies", "ReconcileError"})
+                             "LegacyStateShared", "VariablesNotFound", "GitCredentialsNotFound", "ProjectNotFound",
+                             "ProjectNotReady", "PolicyDenied", "WaitingForDependencies", "ReconcileError"})
 DRIFTED = "Drifted"
 POLL = "poll"  # the scheduler reason of a deployment's polls (a running Job's lock, a wait's back-off)
 # Failure categories of a plan worth retrying as is (spec.retry): the same inputs may well work next time.
@@ -388,6 +388,8 @@ class DeploymentController:
         # `handled` is shared: the drift and lock steps record the requests they act on in it.
         outcome = self._steps(obj, spec, access, inputs, {**status, "replans": replans, "handled": handled})
         fields: dict[str, Any] = {**outcome.fields, "suspended": spec.suspend, "dependencies": depends}
+        if inputs.state is not None:  # recorded before any plan: the name a later look keeps (deploy/inputs.py)
+            fields["state"] = inputs.state
         if replans != int(status.get("replans") or 0):
             fields.setdefault("replans", replans)
         conds: tuple[tuple[str, str, str, str], ...] = (depends_condition,) if depends_condition else ()
@@ -1166,10 +1168,11 @@ class DeploymentController:
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(
                 update={"vars_from": []}), access, 0, rule=self.runtime.tenancy_rule(namespace))
         except InputError as exc:
-            if exc.reason not in ("SourceNotFound", "SourceArtifactMissing", "GitCredentialsNotFound"):
+            if exc.reason not in ("SourceNotFound", "SourceArtifactMissing", "GitCredentialsNotFound",
+                                  "UnsafeSourceKey"):
                 return blocked(exc.reason, f"the destroy cannot run: {exc}")
-            # The source is gone with its namespace: the snapshot Secret holds the source as applied (a source
-            # too large to snapshot cannot be fetched, and the runner says so).
+            # The source is gone with its namespace (or no longer fit to fetch): the snapshot Secret holds the
+            # source as applied (a source too large to snapshot cannot be fetched, and the runner says so).
             snapshot_only = spec.source.model_copy(update={"config_map_ref": None, "source_ref": None, "git": None,
                                                            "inline": {"snapshot.tf": ""}})
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(update={
