@@ -25,8 +25,10 @@ they share the state lock, so a spec change during an apply or a drift check wai
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -67,6 +69,7 @@ from devops_operator.durations import parse_duration
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.kube.conditions import rfc3339
 from devops_operator.kube.events import post_event
+from devops_operator.kube.owners import adopt
 from devops_operator.kube.redaction import redact
 from devops_operator.kube.store import ConfigMapDocument, StoreError
 from devops_operator.projectrefs import ProjectAccess, ProjectRefError, resolve_project
@@ -76,7 +79,7 @@ from devops_operator.tenancy import git_host_allowed
 from devops_operator.terraform import backends
 from devops_operator.terraform.jobs import DEPLOYMENT_LABEL, JobObservation, build_job, job_name, observe
 from devops_operator.terraform.planjson import Change, StateResource, verify_applied
-from devops_operator.terraform.request import LOG_KEY, RESULT_KEY, result_name
+from devops_operator.terraform.request import LOG_KEY, PLAN_KEY_SECRET_KEY, RESULT_KEY, plan_key_secret, result_name
 
 logger = logging.getLogger(__name__)
 
@@ -1322,8 +1325,31 @@ class DeploymentController:
 
     # -- Jobs ---------------------------------------------------------------------------------------
 
+    def _ensure_plan_key(self, obj: dict[str, Any]) -> None:
+        """The deployment's plan-digest key Secret: 32 random bytes, created once, owned by the deployment.
+
+        The runner folds sensitive values into the plan digest as HMACs under it (terraform/planjson.py): a
+        plan differing only in a sensitive value gets another plan id, and nobody without the key can test
+        a guess of a value against the digest in status. It is never rotated: the apply recomputes the plan
+        id of the saved plan with it. Deleted with the deployment.
+        """
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        secret = plan_key_secret(name)
+        if self._get(f"/api/v1/namespaces/{namespace}/secrets/{secret}") is not None:
+            return
+        encoded = base64.b64encode(secrets.token_hex(32).encode()).decode()
+        body = adopt({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                      "metadata": {"name": secret, "namespace": namespace},
+                      "data": {PLAN_KEY_SECRET_KEY: encoded}}, obj)
+        try:
+            call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/secrets", body=body, timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:  # made by another worker meanwhile: that key stands
+                raise
+
     def _create_job(self, job: str, inputs: ResolvedInputs, step: str, obj: dict[str, Any],
                     plan: PlanStatus | None = None) -> None:
+        self._ensure_plan_key(obj)
         request = inputs.base
         request.step = step
         if plan is not None:
@@ -1423,7 +1449,6 @@ class DeploymentController:
         name = result_name(job)
         if result:
             return name
-        from devops_operator.kube.owners import adopt
 
         text = (f"the runner did not report ({kind}): it was killed or never started; its pod log is gone with "
                 "its pod")

@@ -36,7 +36,7 @@ from devops_operator.tenancy import DEFAULT_RULE, TenancyRule, source_namespace_
 from devops_operator.terraform.backends import BackendSettings, legacy_sharers, resolve_backend, state_secret_name
 from devops_operator.terraform.identity import inputs_digest
 from devops_operator.terraform.jobs import JobSettings
-from devops_operator.terraform.request import RunRequest
+from devops_operator.terraform.request import RunRequest, plan_key_env
 
 CREDENTIALS_SOURCE_ENV = "DEVOPS_CREDENTIALS_SOURCE"
 EXPECTED_ACCOUNT_ENV = "DEVOPS_EXPECTED_ACCOUNT_ID"
@@ -356,7 +356,9 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
         return JobSettings(
             image=choice.image, service_account=identity.service_account, cpu=cpu, memory=memory,
             ephemeral_storage=resources.ephemeral_storage, active_deadline_seconds=deadline,
-            backoff_limit=terraform.backoff_limit, env=[*operator_env, *credentials_env], tenant_env=tenant_env,
+            backoff_limit=terraform.backoff_limit, tenant_env=tenant_env,
+            # The plan-digest key is not an input (it never changes for a deployment): out of the digest.
+            env=[*operator_env, *credentials_env, plan_key_env(name)],
         )
 
     outputs = spec.outputs
