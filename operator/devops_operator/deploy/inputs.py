@@ -188,10 +188,11 @@ def _state_name(api: ApiClient, namespace: str, name: str, status: Mapping[str, 
     """The backend with the state name to use, and what status.state records (issue 14, 13d).
 
     The unambiguous name, unless the deployment already has state under the old one: it planned before
-    (status.plan, written by the operator) and recorded no other name since (a deployment created after the
-    upgrade records the new name with its first plan, so it never takes an old name that happens to be
-    another's), that state Secret exists, and no other deployment the old naming gave the same name may
-    have used it too: then both are Stalled, since one state cannot be split by name.
+    (status.plan, written by the operator) and recorded no other name since (a deployment created after
+    the upgrade records the new name with its first plan, so it never takes an old name that happens to
+    be another's), that state Secret exists (or an older operator's apply Job runs and may write it yet),
+    and no other deployment the old naming gave the same name may have used it too: then both are
+    Stalled, since one state cannot be split by name.
     """
     if backend.type != "kubernetes" or backend.namespace is None or backend.secret_suffix is None:
         return backend, None
@@ -210,7 +211,8 @@ def _state_name(api: ApiClient, namespace: str, name: str, status: Mapping[str, 
         if exc.status != 403:
             raise
         exists = True  # not readable by the operator: keeping the old name can never orphan a state
-    if not exists:
+    jobs = status.get("jobs") or {}
+    if not exists and not (jobs.get("current") and jobs.get("step") == "apply"):  # an older apply may write it yet
         return current, record
     sharers = []
     for other_namespace, other_name in legacy_sharers(deployment=name, deployment_namespace=namespace,
