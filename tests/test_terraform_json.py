@@ -53,7 +53,8 @@ def test_summary_puts_destructive_changes_first() -> None:
     assert [c.address for c in summarize_plan(plan).changes] == ["b.delete", "a.create"]
 
 
-def test_the_digest_masks_sensitive_values_and_follows_content() -> None:
+def test_without_a_key_the_digest_masks_sensitive_values_and_follows_content() -> None:
+    # A Job of an operator before issue 14 (13a); with the key, tests/test_plan_digest_sensitive.py.
     def plan(secret: str, name: str = "x") -> dict:
         return {"format_version": "1.2", "resource_changes": [{
             "address": "aws_x.y", "type": "aws_x", "name": "y",

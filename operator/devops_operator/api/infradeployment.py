@@ -957,6 +957,17 @@ class OutputsStatus(Model):
     )
 
 
+class StateStatus(Model):
+    """Where the Kubernetes backend keeps this deployment's state (names only)."""
+
+    namespace: str = Field(description="Namespace of the state Secret and the lock Lease.")
+    secret_suffix: str = Field(description="The backend's secret_suffix: tfstate-default-<suffix>, "
+                               "lock-tfstate-default-<suffix>.")
+    legacy: bool = Field(default=False, description=(
+        "The state was there before the operator named shared states unambiguously, under the old name, and "
+        "is kept there (docs/operations.md, Upgrading)."))
+
+
 class LockStatus(Model):
     """The Terraform state lock, when held."""
 
@@ -1109,6 +1120,7 @@ class InfraDeploymentStatus(StatusBase):
     verification: VerificationSummary | None = Field(default=None, description="Last verification summary.")
     drift: DriftStatus | None = Field(default=None, description="Last drift check.")
     outputs: OutputsStatus | None = Field(default=None, description="Published outputs (names only).")
+    state: StateStatus | None = Field(default=None, description="Where the Kubernetes backend keeps the state.")
     lock: LockStatus | None = Field(default=None, description="The state lock, while held.")
     lock_releases: list[LockRelease] = Field(
         max_length=10, default_factory=list, description="Audited lock releases, newest last."

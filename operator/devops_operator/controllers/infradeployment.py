@@ -30,6 +30,7 @@ import dataclasses
 import json
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,7 @@ from devops_operator.durations import parse_duration
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.kube.conditions import rfc3339
 from devops_operator.kube.events import post_event
+from devops_operator.kube.owners import adopt
 from devops_operator.kube.redaction import redact
 from devops_operator.kube.store import ConfigMapDocument, StoreError
 from devops_operator.projectrefs import ProjectAccess, ProjectRefError, resolve_project
@@ -79,7 +81,7 @@ from devops_operator.tenancy import git_host_allowed
 from devops_operator.terraform import backends
 from devops_operator.terraform.jobs import DEPLOYMENT_LABEL, JobObservation, build_job, job_name, observe
 from devops_operator.terraform.planjson import Change, PlanSummary, StateResource, verify_applied
-from devops_operator.terraform.request import LOG_KEY, RESULT_KEY, result_name
+from devops_operator.terraform.request import LOG_KEY, PLAN_KEY_SECRET_KEY, RESULT_KEY, plan_key_secret, result_name
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +89,9 @@ PLANNED, TESTED, APPLIED = "Planned", "Tested", "Applied"
 JOB_PHASES = frozenset({"Planning", "Applying"})
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 # Ready-condition reasons of deployments that wait for something outside them: the recheck looks again.
-WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "SourceArtifactMissing", "VariablesNotFound",
-                             "GitCredentialsNotFound", "ProjectNotFound", "ProjectNotReady", "PolicyDenied",
-                             "WaitingForDependencies", "ReconcileError"})
+WAITING_REASONS = frozenset({"WaitingForProject", "SourceNotFound", "UnsafeSourceKey", "SourceArtifactMissing",
+                             "LegacyStateShared", "VariablesNotFound", "GitCredentialsNotFound", "ProjectNotFound",
+                             "ProjectNotReady", "PolicyDenied", "WaitingForDependencies", "ReconcileError"})
 DRIFTED = "Drifted"
 POLL = "poll"  # the scheduler reason of a deployment's polls (a running Job's lock, a wait's back-off)
 # Failure categories of a plan worth retrying as is (spec.retry): the same inputs may well work next time.
@@ -409,6 +411,8 @@ class DeploymentController:
         # `handled` is shared: the drift and lock steps record the requests they act on in it.
         outcome = self._steps(obj, spec, access, inputs, {**status, "replans": replans, "handled": handled})
         fields: dict[str, Any] = {**outcome.fields, "suspended": spec.suspend, "dependencies": depends}
+        if inputs.state is not None:  # recorded before any plan: the name a later look keeps (deploy/inputs.py)
+            fields["state"] = inputs.state
         if replans != int(status.get("replans") or 0):
             fields.setdefault("replans", replans)
         conds: tuple[tuple[str, str, str, str], ...] = (depends_condition,) if depends_condition else ()
@@ -1260,10 +1264,11 @@ class DeploymentController:
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(
                 update={"vars_from": []}), access, 0, rule=self.runtime.tenancy_rule(namespace))
         except InputError as exc:
-            if exc.reason not in ("SourceNotFound", "SourceArtifactMissing", "GitCredentialsNotFound"):
+            if exc.reason not in ("SourceNotFound", "SourceArtifactMissing", "GitCredentialsNotFound",
+                                  "UnsafeSourceKey"):
                 return blocked(exc.reason, f"the destroy cannot run: {exc}")
-            # The source is gone with its namespace: the snapshot Secret holds the source as applied (a source
-            # too large to snapshot cannot be fetched, and the runner says so).
+            # The source is gone with its namespace (or no longer fit to fetch): the snapshot Secret holds the
+            # source as applied (a source too large to snapshot cannot be fetched, and the runner says so).
             snapshot_only = spec.source.model_copy(update={"config_map_ref": None, "source_ref": None, "git": None,
                                                            "inline": {"snapshot.tf": ""}})
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(update={
@@ -1423,8 +1428,31 @@ class DeploymentController:
 
     # -- Jobs ---------------------------------------------------------------------------------------
 
+    def _ensure_plan_key(self, obj: dict[str, Any]) -> None:
+        """The deployment's plan-digest key Secret: 32 random bytes, created once, owned by the deployment.
+
+        The runner folds sensitive values into the plan digest as HMACs under it (terraform/planjson.py): a
+        plan differing only in a sensitive value gets another plan id, and nobody without the key can test
+        a guess of a value against the digest in status. It is never rotated: the apply recomputes the plan
+        id of the saved plan with it. Deleted with the deployment.
+        """
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        secret = plan_key_secret(name)
+        if self._get(f"/api/v1/namespaces/{namespace}/secrets/{secret}") is not None:
+            return
+        encoded = base64.b64encode(secrets.token_hex(32).encode()).decode()
+        body = adopt({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                      "metadata": {"name": secret, "namespace": namespace},
+                      "data": {PLAN_KEY_SECRET_KEY: encoded}}, obj)
+        try:
+            call_json(self.api, "POST", f"/api/v1/namespaces/{namespace}/secrets", body=body, timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status != 409:  # made by another worker meanwhile: that key stands
+                raise
+
     def _create_job(self, job: str, inputs: ResolvedInputs, step: str, obj: dict[str, Any],
                     plan: PlanStatus | None = None) -> None:
+        self._ensure_plan_key(obj)
         # A copy: the same inputs go on to check the Job's result (the artefact prefix must stay the plan's).
         request = dataclasses.replace(inputs.base, step=step)
         if plan is not None:
@@ -1553,7 +1581,6 @@ class DeploymentController:
         name = result_name(job)
         if result:
             return name
-        from devops_operator.kube.owners import adopt
 
         text = (f"the runner did not report ({kind}): it was killed or never started; its pod log is gone with "
                 "its pod")

@@ -2,8 +2,9 @@
 the engine, the runner's environment; its digest; and the runner request built from it.
 
 Everything a spec names is checked here before a Job is started, so bad input stalls with the field and
-its fix instead of failing inside a Job: a missing ConfigMap source, a git credentials Secret without
-usable keys, a Flux source with no artifact, a varsFrom object that does not exist.
+its fix instead of failing inside a Job: a missing ConfigMap source or one whose keys would decode to
+paths outside the workspace, a git credentials Secret without usable keys, a Flux source with no
+artifact, a varsFrom object that does not exist.
 
 A Flux source in another namespace is refused before anything is read, unless the tenancy policy's rule
 for the deployment's namespace lists that namespace in `sourceNamespaces` (Flux's own
@@ -13,6 +14,7 @@ tells a tenant nothing about another namespace.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.api.devopsproject import AwsCredentials, CredentialsSource, TerraformEngine
 from devops_operator.api.infradeployment import InfraDeploymentSpec
 from devops_operator.config import OperatorConfig
@@ -28,12 +31,12 @@ from devops_operator.deploy.runner_policy import RunnerChoice, StepIdentity
 from devops_operator.digests import short_digest
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.projectrefs import ProjectAccess
-from devops_operator.runner.sources import module_path
+from devops_operator.runner.sources import SourceError, config_map_files, module_path
 from devops_operator.tenancy import DEFAULT_RULE, TenancyRule, source_namespace_allowed
-from devops_operator.terraform.backends import resolve_backend
+from devops_operator.terraform.backends import BackendSettings, legacy_sharers, resolve_backend, state_secret_name
 from devops_operator.terraform.identity import inputs_digest
 from devops_operator.terraform.jobs import JobSettings
-from devops_operator.terraform.request import RunRequest
+from devops_operator.terraform.request import RunRequest, plan_key_env
 
 CREDENTIALS_SOURCE_ENV = "DEVOPS_CREDENTIALS_SOURCE"
 EXPECTED_ACCOUNT_ENV = "DEVOPS_EXPECTED_ACCOUNT_ID"
@@ -63,6 +66,8 @@ class ResolvedInputs:
     job: JobSettings  # the apply Job's: the deploy identity and ServiceAccount
     plan_job: JobSettings  # plan, drift-check and destroy-plan Jobs': the environment's plan identity
     runner: RunnerChoice
+    # Where the Kubernetes backend keeps the state (status.state): namespace, secretSuffix, legacy; None for s3.
+    state: dict[str, Any] | None = None
 
     def job_for(self, step: str) -> JobSettings:
         return self.plan_job if step in runner_policy.PLAN_STEPS else self.job
@@ -100,9 +105,14 @@ def _source(api: ApiClient, namespace: str, spec: InfraDeploymentSpec,
     source = spec.source.to_wire()
     if spec.source.config_map_ref is not None:
         name = spec.source.config_map_ref.name
-        if _get(api, f"/api/v1/namespaces/{namespace}/configmaps/{name}") is None:
+        found = _get(api, f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        if found is None:
             raise InputError("SourceNotFound", "spec.source.configMapRef.name",
                              f"ConfigMap {namespace}/{name} does not exist: create it with the module's files")
+        try:  # the runner refuses such keys too; here no Job is started for them
+            config_map_files(namespace, name, found.get("data") or {})
+        except SourceError as exc:
+            raise InputError("UnsafeSourceKey", exc.field, exc.message) from None
     if spec.source.git is not None and spec.source.git.credentials_secret_ref is not None:
         name = spec.source.git.credentials_secret_ref.name
         secret = _get(api, f"/api/v1/namespaces/{namespace}/secrets/{name}")
@@ -156,6 +166,71 @@ def _vars_from(api: ApiClient, namespace: str, spec: InfraDeploymentSpec) -> lis
         named.append({"kind": str(item.kind), "name": item.name, "keys": list(item.keys), "optional": item.optional,
                       "resourceVersion": (found or {}).get("metadata", {}).get("resourceVersion")})
     return named
+
+
+def _planned_before(status: Mapping[str, Any]) -> bool:
+    """Whether the operator made a plan for the deployment before: its state may live under the old name."""
+    return bool(status.get("plan") or status.get("lastAppliedPlanId") or status.get("deletion"))
+
+
+def _uses_legacy(other: Mapping[str, Any], state_namespace: str, legacy: str) -> bool:
+    """Whether another deployment keeps (or may keep) the legacy state named `legacy` (from its status)."""
+    status = other.get("status") or {}
+    recorded = status.get("state")
+    if recorded:
+        return bool(recorded.get("legacy")) and (recorded.get("namespace"), recorded.get("secretSuffix")) == (
+            state_namespace, legacy)
+    return _planned_before(status)
+
+
+def _state_name(api: ApiClient, namespace: str, name: str, status: Mapping[str, Any],
+                backend: BackendSettings) -> tuple[BackendSettings, dict[str, Any] | None]:
+    """The backend with the state name to use, and what status.state records (issue 14, 13d).
+
+    The unambiguous name, unless the deployment already has state under the old one: it planned before
+    (status.plan, written by the operator) and recorded no other name since (a deployment created after
+    the upgrade records the new name with its first plan, so it never takes an old name that happens to
+    be another's), that state Secret exists (or an older operator's apply Job runs and may write it yet),
+    and no other deployment the old naming gave the same name may have used it too: then both are
+    Stalled, since one state cannot be split by name.
+    """
+    if backend.type != "kubernetes" or backend.namespace is None or backend.secret_suffix is None:
+        return backend, None
+    current = dataclasses.replace(backend, legacy_suffix=None)
+    record = {"namespace": backend.namespace, "secretSuffix": backend.secret_suffix, "legacy": False}
+    legacy = backend.legacy_suffix
+    recorded = status.get("state") or {}
+    if legacy is None or (recorded and not recorded.get("legacy")) or not _planned_before(status):
+        return current, record
+    if recorded and (recorded.get("namespace"), recorded.get("secretSuffix")) != (backend.namespace, legacy):
+        return current, record  # the backend moved since: its new place has no old state
+    secret = state_secret_name(legacy)
+    try:
+        exists = _get(api, f"/api/v1/namespaces/{backend.namespace}/secrets/{secret}") is not None
+    except ApiException as exc:
+        if exc.status != 403:
+            raise
+        exists = True  # not readable by the operator: keeping the old name can never orphan a state
+    jobs = status.get("jobs") or {}
+    if not exists and not (jobs.get("current") and jobs.get("step") == "apply"):  # an older apply may write it yet
+        return current, record
+    sharers = []
+    for other_namespace, other_name in legacy_sharers(deployment=name, deployment_namespace=namespace,
+                                                      state_namespace=backend.namespace):
+        other = _get(api, f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{other_namespace}/infradeployments/"
+                          f"{other_name}")
+        if other is not None and _uses_legacy(other, backend.namespace, legacy):
+            sharers.append(f"{other_namespace}/{other_name}")
+    if sharers:
+        raise InputError(
+            "LegacyStateShared", "spec.backend",
+            f"the state Secret {backend.namespace}/{secret} was named the same for this deployment and "
+            f"{', '.join(sharers)} by operators before the state naming fix, so it may hold the state of either: "
+            "nothing is planned or applied for either until one of them is removed (annotate it "
+            "deploy.devops.fractary.io/abandon=true and delete it, import its resources again into a state of its "
+            "own); see docs/operations.md, Upgrading", waiting=True)
+    return (dataclasses.replace(backend, secret_suffix=legacy, legacy_suffix=None),
+            {"namespace": backend.namespace, "secretSuffix": legacy, "legacy": True})
 
 
 def _credentials_env(api: ApiClient, access: ProjectAccess, namespace: str, creds: AwsCredentials,
@@ -242,8 +317,9 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
         source["revision"] = git_revision
     vars_from = _vars_from(api, namespace, spec)
     choice = _runner_choice(access, spec, vars_from)
-    backend = resolve_backend(spec.backend or terraform.backend, deployment=name, deployment_namespace=namespace,
-                              project_namespace=access.namespace, region=region)
+    backend, state = _state_name(api, namespace, name, owner.get("status") or {}, resolve_backend(
+        spec.backend or terraform.backend, deployment=name, deployment_namespace=namespace,
+        project_namespace=access.namespace, region=region))
     engine = str(spec.engine or terraform.engine or TerraformEngine.TERRAFORM)
     endpoint = project.aws.endpoint_url or config.aws_endpoint_url
     tenant_env: list[dict[str, Any]] = []
@@ -282,7 +358,9 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
         return JobSettings(
             image=choice.image, service_account=identity.service_account, cpu=cpu, memory=memory,
             ephemeral_storage=resources.ephemeral_storage, active_deadline_seconds=deadline,
-            backoff_limit=terraform.backoff_limit, env=[*operator_env, *credentials_env], tenant_env=tenant_env,
+            backoff_limit=terraform.backoff_limit, tenant_env=tenant_env,
+            # The plan-digest key is not an input (it never changes for a deployment): out of the digest.
+            env=[*operator_env, *credentials_env, plan_key_env(name)],
         )
 
     outputs = spec.outputs
@@ -301,4 +379,4 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
     )
     return ResolvedInputs(digest=digest, request_key=request_key, source=source, vars_from=vars_from, base=base,
                           job=settings(choice.apply, apply_env), plan_job=settings(choice.plan, plan_env),
-                          runner=choice)
+                          runner=choice, state=state)

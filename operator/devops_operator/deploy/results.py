@@ -39,7 +39,8 @@ from devops_operator.terraform.planjson import (
     raw_state_resources,
     summarize_plan,
 )
-from devops_operator.terraform.request import RunRequest
+from devops_operator.kube.secrets import read_secret
+from devops_operator.terraform.request import PLAN_KEY_SECRET_KEY, RunRequest, plan_key_secret
 
 CONDITION = "RunnerResult"
 PLAN_JSON = "plan.json"
@@ -51,8 +52,22 @@ class ResultError(Exception):
     """The runner's report cannot be checked: the artefact it names is missing, altered or not a plan."""
 
 
+def plan_digest_key(api: ApiClient, namespace: str, deployment: str) -> bytes | None:
+    """The deployment's plan-digest key, as the runner gets it (None before the operator made one)."""
+    data = read_secret(api, namespace, plan_key_secret(deployment)) or {}
+    raw = data.get(PLAN_KEY_SECRET_KEY)
+    if not raw:
+        return None
+    try:
+        return bytes.fromhex(raw)
+    except ValueError:
+        raise ResultError(f"the plan-digest key Secret {plan_key_secret(deployment)} is not the hex key the operator "
+                          "writes (changed by hand): delete it and re-plan") from None
+
+
 def read_plan(api: ApiClient, namespace: str, request: RunRequest, result: Mapping[str, Any]) -> PlanSummary:
-    """The summary of the plan the result names, computed from its sha-verified artefact."""
+    """The summary of the plan the result names, computed from its sha-verified artefact, with sensitive values
+    bound under the deployment's plan-digest key as the runner binds them (so both compute one plan id)."""
     name, sha = result.get("artifactSecret"), result.get("artifactSha256")
     prefix = f"{request.artifact_secret}-"
     if not request.artifact_secret or not isinstance(name, str) or not isinstance(sha, str):
@@ -61,7 +76,8 @@ def read_plan(api: ApiClient, namespace: str, request: RunRequest, result: Mappi
         raise ResultError(f"the runner named plan artefact {name!r}, not one of this deployment's ({prefix}<plan id>)")
     try:
         files = artifacts.read(api, namespace, name, sha)
-        return summarize_plan(json.loads(files[PLAN_JSON]))
+        key = plan_digest_key(api, namespace, request.deployment)
+        return summarize_plan(json.loads(files[PLAN_JSON]), sensitive_key=key)
     except (artifacts.ArtifactError, PlanFormatError) as exc:
         raise ResultError(str(exc)) from None
     except (KeyError, ValueError, OSError):  # no plan.json, not JSON, not gzip

@@ -61,6 +61,7 @@ from devops_operator.terraform.request import (
     MAX_LOG_LINES,
     MAX_RESULT_CHANGES,
     MAX_RESULT_RESOURCES,
+    PLAN_KEY_ENV,
     REQUEST_ENV,
     RESULT_KEY,
     RunRequest,
@@ -241,7 +242,8 @@ class Runner:
         return code, output
 
     def engine_env(self) -> dict[str, str]:
-        env = {k: v for k, v in self.env.items() if k != REQUEST_ENV and keeps_aws_name(k, self.source)}
+        env = {k: v for k, v in self.env.items()
+               if k not in (REQUEST_ENV, PLAN_KEY_ENV) and keeps_aws_name(k, self.source)}
         env.setdefault("TF_IN_AUTOMATION", "true")
         env["HOME"] = str(self.workdir / "home")
         assumed = self.assumed_role()
@@ -317,6 +319,18 @@ class Runner:
                              f"the environment's accountId {expected}: nothing was planned or applied; the project "
                              "owner fixes the environment's credentials, roleArn or accountId", category="credentials")
         self.log.line(f"runner: acting as {found.get('Arn')} in account {expected}")
+
+    @property
+    def plan_key(self) -> bytes | None:
+        """The deployment's plan-digest key, or None from a Job of an operator before it (sensitive values masked)."""
+        raw = self.env.get(PLAN_KEY_ENV)
+        if not raw:
+            return None
+        try:
+            return bytes.fromhex(raw)
+        except ValueError:
+            raise StepFailed(f"{PLAN_KEY_ENV} is not the hex key the operator writes: the plan-digest key Secret "
+                             "was changed by hand; delete it and re-plan", category="config") from None
 
     # -- steps --------------------------------------------------------------------------------------
 
@@ -468,7 +482,7 @@ class Runner:
         code, _ = self.run_engine(args, ok_codes=(0, 2))
         _, shown = self.run_engine(["show", "-json", "-no-color", PLAN_FILE], capture=True)
         plan_json = json.loads(shown)
-        summary = summarize_plan(plan_json)
+        summary = summarize_plan(plan_json, sensitive_key=self.plan_key)
         identifier = plan_id(plan_digest=summary.digest, source_revision=revision, inputs=self.request.inputs_digest,
                              replan=self.request.replan)
         self.result.update({
@@ -496,7 +510,7 @@ class Runner:
         (self.module_dir / PLAN_FILE).write_bytes(files[PLAN_FILE])
         self.init()
         _, shown = self.run_engine(["show", "-json", "-no-color", PLAN_FILE], capture=True)
-        summary = summarize_plan(json.loads(shown))
+        summary = summarize_plan(json.loads(shown), sensitive_key=self.plan_key)
         identifier = plan_id(plan_digest=summary.digest, source_revision=self.result["sourceRevision"],
                              inputs=request.inputs_digest, replan=request.replan)
         if identifier != request.plan_id:

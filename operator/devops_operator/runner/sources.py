@@ -42,13 +42,49 @@ class SourceError(Exception):
     def __init__(self, field: str, message: str, detail: str = "", timed_out: bool = False) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
         self.detail = detail  # git's own stderr: for the runner's log, never for the operator's conditions
         self.timed_out = timed_out
 
 
+# A ConfigMap key holds no '/', so `__` stands for one; what a key decodes to must stay a relative path
+# inside the workspace (issue 14, 13c): `..` segments, an absolute path (a leading `__`) or an empty or
+# `.` segment would otherwise let a key write anywhere the runner can.
+CONFIG_MAP_SEPARATOR = "__"
+
+
+def config_map_key_refusal(key: str) -> str | None:
+    """The rule a ConfigMap source key breaks as a module file path, or None when it is safe (pure)."""
+    if "/" in key or "\\" in key:
+        return "holds a path separator ('/' or '\\'): write directories as `__`"
+    if key.startswith(CONFIG_MAP_SEPARATOR):
+        return "starts with `__`, which would decode to an absolute path"
+    segments = key.split(CONFIG_MAP_SEPARATOR)
+    if any(segment == "" for segment in segments):
+        return "has an empty path segment (`____` or a trailing `__`)"
+    if any(segment in (".", "..") for segment in segments):
+        return "has a '.' or '..' path segment, which would climb out of the module's directory"
+    return None
+
+
+def config_map_files(namespace: str, name: str, data: Mapping[str, str]) -> dict[str, str]:
+    """The module files a ConfigMap source holds, by relative path; refuses the first unsafe key, naming it."""
+    for key in sorted(data):
+        rule = config_map_key_refusal(key)
+        if rule is not None:
+            raise SourceError("spec.source.configMapRef.name",
+                              f"ConfigMap {namespace}/{name} key {key!r} {rule}: rename the key")
+    return {key.replace(CONFIG_MAP_SEPARATOR, "/"): value for key, value in data.items()}
+
+
 def _write_files(root: Path, files: Mapping[str, str]) -> None:
+    base = root.resolve()
     for name, content in files.items():
         target = root / name
+        # The last line of defence whatever the source: nothing is written outside the workspace.
+        if not target.resolve().is_relative_to(base):
+            raise SourceError("spec.source", f"the file {name!r} would be written outside the source directory: "
+                              "refusing the source")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
 
@@ -67,8 +103,7 @@ def fetch_config_map(api: ApiClient, namespace: str, name: str, root: Path) -> s
                               f"ConfigMap {namespace}/{name} does not exist: create it or fix the name") from None
         raise
     data = dict(found.get("data") or {})
-    files = {key.replace("__", "/"): value for key, value in data.items()}
-    _write_files(root, files)
+    _write_files(root, config_map_files(namespace, name, data))
     return f"configmap@{short_digest(data, 16)}"
 
 

@@ -6,11 +6,23 @@ The Kubernetes backend is Terraform's own (`backend "kubernetes"`): state in a S
 whose holderIdentity is the lock id and whose `app.terraform.io/lock-info` annotation holds the lock
 info. The operator reads that Lease to report who holds the lock (status.lock); the Lease is the lock of
 record.
+
+State names must never collide (issue 14, 13d). In the deployment's own namespace the suffix is
+`<prefix>-<name>`, unique there. In a shared state namespace it is `<prefix>.<namespace>.<name>`:
+a namespace is a DNS label (no dots), so the first two dots split it unambiguously, where the old
+`<prefix>-<namespace>-<name>` gave `team`/`a-web` and `team-a`/`web` one state and one lock. Terraform
+labels its objects with the suffix, so it is bounded by a label value's 63 characters (tighter than the
+253 of the Secret and Lease names): a longer one, or one whose prefix has a dot, keeps a readable head
+and ends `.h<16 hex digits of sha256 of the full name>`, a shape no exact suffix is allowed to have, so
+the two kinds never meet. The old name (`legacy_state_suffix`) is kept only for a deployment that
+already has state under it: deploy/inputs.py decides that.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +34,70 @@ DEFAULT_WORKSPACE = "default"
 STATE_KEY = "tfstate"
 LOCK_INFO_ANNOTATION = "app.terraform.io/lock-info"
 BACKEND_OVERRIDE_FILE = "devops_backend_override.tf.json"
+
+
+# Terraform's Kubernetes backend labels the state Secret and the lock Lease with the suffix
+# (tfstateSecretSuffix): a label value holds at most 63 characters.
+MAX_SECRET_SUFFIX = 63
+_HASH_MARK = ".h"
+_HASH_DIGITS = 16  # 64 bits: finding a name of one's own that hashes like another's is out of reach
+_HASHED = re.compile(rf"\.h[0-9a-f]{{{_HASH_DIGITS}}}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def bounded_suffix(exact: str, *, ambiguous: bool = False) -> str:
+    """`exact` when it fits and cannot be mistaken for a hashed suffix; else a head and a hash of all of it (pure).
+
+    Every hashed suffix ends `.h<hex>` and no exact one may, so an exact and a hashed suffix never collide,
+    and two hashed ones only if sha256 does. `ambiguous`: the exact form does not decode uniquely (a
+    prefix with a dot), so the hash decides.
+    """
+    if len(exact) <= MAX_SECRET_SUFFIX and not ambiguous and not _HASHED.search(exact):
+        return exact
+    digest = hashlib.sha256(exact.encode()).hexdigest()[:_HASH_DIGITS]
+    # A name's dot-separated parts must start and end alphanumeric: no '-' or '.' before the mark.
+    head = exact[: MAX_SECRET_SUFFIX - len(_HASH_MARK) - _HASH_DIGITS].rstrip("-.")
+    return f"{head}{_HASH_MARK}{digest}" if head else f"h{digest}"
+
+
+def _shared(state_namespace: str | None, deployment_namespace: str) -> bool:
+    return bool(state_namespace) and state_namespace != deployment_namespace
+
+
+def state_suffix(prefix: str, *, deployment: str, deployment_namespace: str, state_namespace: str | None) -> str:
+    """The state's secret_suffix: `<prefix>-<name>` in the deployment's namespace, `<prefix>.<ns>.<name>` in a
+    shared one, bounded (pure)."""
+    if not _shared(state_namespace, deployment_namespace):
+        return bounded_suffix(f"{prefix}-{deployment}" if prefix else deployment)
+    exact = f"{prefix}.{deployment_namespace}.{deployment}" if prefix else f"{deployment_namespace}.{deployment}"
+    return bounded_suffix(exact, ambiguous="." in prefix)
+
+
+def legacy_state_suffix(prefix: str, *, deployment: str, deployment_namespace: str,
+                        state_namespace: str | None) -> str:
+    """The suffix operators before the fix of issue 14 (13d) used: kept only where state already lives under it."""
+    name = deployment if not _shared(state_namespace, deployment_namespace) else f"{deployment_namespace}-{deployment}"
+    suffix = f"{prefix}-{name}" if prefix else name
+    return suffix[:200]
+
+
+def legacy_sharers(*, deployment: str, deployment_namespace: str, state_namespace: str) -> list[tuple[str, str]]:
+    """Other deployments (namespace, name) the legacy naming gave the same state, with the same prefix (pure).
+
+    `<ns>-<name>` splits at any '-' into another namespace and name; in the state namespace itself, a
+    deployment named `<ns>-<name>` had it too.
+    """
+    joined = deployment if not _shared(state_namespace, deployment_namespace) else (
+        f"{deployment_namespace}-{deployment}")
+    found = []
+    if _shared(state_namespace, deployment_namespace):
+        found.append((state_namespace, joined))
+    for index, char in enumerate(joined):
+        other_namespace, other_name = joined[:index], joined[index + 1:]
+        if (char == "-" and other_name and _DNS_LABEL.match(other_namespace) and other_namespace != state_namespace
+                and (other_namespace, other_name) != (deployment_namespace, deployment)):
+            found.append((other_namespace, other_name))
+    return found
 
 
 def state_secret_name(suffix: str, workspace: str = DEFAULT_WORKSPACE) -> str:
@@ -49,9 +125,12 @@ class BackendSettings:
     region: str | None = None  # s3
     dynamodb_table: str | None = None  # s3
     encrypt: bool = True
+    # kubernetes: the suffix operators before issue 14 (13d) used, where it differs from secret_suffix
+    legacy_suffix: str | None = None
 
     def describe(self) -> Mapping[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        """What the inputs digest binds: where the state is (the legacy name only once chosen as secret_suffix)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "legacy_suffix"}
 
     def override(self) -> dict[str, Any]:
         """The backend override file the runner writes next to the module (`*_override.tf.json`)."""
@@ -78,13 +157,15 @@ def resolve_backend(backend: TerraformBackend, *, deployment: str, deployment_na
                                "/terraform.tfstate", region=s3.region or region, dynamodb_table=s3.dynamodb_table,
                                encrypt=s3.encrypt)
     kube = backend.kubernetes
-    # In the deployment's own namespace the name alone is unique; in a shared state namespace two
-    # deployments of one name (from two namespaces) would share a state and a lock without the namespace.
-    name = deployment if not kube.namespace or kube.namespace == deployment_namespace else (
-        f"{deployment_namespace}-{deployment}")
-    suffix = f"{kube.secret_suffix_prefix}-{name}" if kube.secret_suffix_prefix else name
-    return BackendSettings(type="kubernetes", namespace=kube.namespace or deployment_namespace,
-                           secret_suffix=suffix[:200])
+    # In the deployment's own namespace the name alone is unique; in a shared state namespace the
+    # namespace is part of it, encoded so no two (namespace, name) pairs meet (the module's docstring).
+    prefix = kube.secret_suffix_prefix
+    suffix = state_suffix(prefix, deployment=deployment, deployment_namespace=deployment_namespace,
+                          state_namespace=kube.namespace)
+    legacy = legacy_state_suffix(prefix, deployment=deployment, deployment_namespace=deployment_namespace,
+                                 state_namespace=kube.namespace)
+    return BackendSettings(type="kubernetes", namespace=kube.namespace or deployment_namespace, secret_suffix=suffix,
+                           legacy_suffix=legacy if legacy != suffix else None)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,18 @@ One parser for every engine: real Terraform, OpenTofu and the project's stand-in
 of Terraform's "JSON Output Format" (format_version 0.1 to 1.x; the fields used here are stable across
 them), and the recorded real outputs in tests/fixtures/terraform are checked by the same tests.
 
-Sensitive values never leave this module unmasked: a plan's digest and summary are computed over values
-with every `after_sensitive` / `before_sensitive` path replaced by a mask, and state outputs are split
-into names (for status) and values (for the outputs ConfigMap or Secret only).
+Sensitive values never leave this module unmasked: a plan's summary never holds them, and state outputs
+are split into names (for status) and values (for the outputs ConfigMap or Secret only). A plan's digest
+must still tell two plans apart that differ only in a sensitive value (issue 14, 13a: else one approval
+approves both), so with the deployment's plan-digest key each `after_sensitive` / `before_sensitive` value
+is folded into it as an HMAC-SHA256 under that key: the digest in status binds the value, and without the
+key (which only the operator and the deployment's runner hold) nobody can test a guess against it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +108,26 @@ def mask_sensitive(value: Any, sensitive: Any) -> Any:
     return value
 
 
+def sensitive_token(value: Any, key: bytes) -> str:
+    """What a plan digest holds of one sensitive value: its HMAC-SHA256 under the deployment's key (pure)."""
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return f"{MASK}:{hmac.new(key, canonical, hashlib.sha256).hexdigest()}"
+
+
+def fold_sensitive(value: Any, sensitive: Any, key: bytes | None) -> Any:
+    """`value` as a digest sees it: each sensitive path as its keyed HMAC, or masked where there is no key."""
+    if key is None:
+        return mask_sensitive(value, sensitive)
+    if sensitive is True:
+        return sensitive_token(value, key) if value is not None else None
+    if isinstance(value, Mapping) and isinstance(sensitive, Mapping):
+        return {k: fold_sensitive(item, sensitive.get(k, False), key) for k, item in value.items()}
+    if isinstance(value, list) and isinstance(sensitive, list):
+        return [fold_sensitive(item, sensitive[i] if i < len(sensitive) else False, key)
+                for i, item in enumerate(value)]
+    return value
+
+
 def _require_format(document: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(document, Mapping) or "format_version" not in document:
         raise PlanFormatError(f"not Terraform {what} JSON (no format_version): expected `terraform show -json` output")
@@ -116,8 +141,12 @@ def _action(actions: Sequence[str], address: str) -> str:
         raise PlanFormatError(f"{address}: unknown change actions {list(actions)}") from None
 
 
-def summarize_plan(plan: Any) -> PlanSummary:
-    """Counts, the changed addresses (no-ops left out) and the masked digest of a plan's `show -json`."""
+def summarize_plan(plan: Any, *, sensitive_key: bytes | None = None) -> PlanSummary:
+    """Counts, the changed addresses (no-ops left out) and the digest of a plan's `show -json`.
+
+    `sensitive_key`: the deployment's plan-digest key; sensitive values go into the digest as HMACs under it.
+    Without one (a Job of an older operator, the stand-in's own summary) they are masked, as before.
+    """
     document = _require_format(plan, "plan")
     changes: list[Change] = []
     masked: list[dict[str, Any]] = []
@@ -133,8 +162,8 @@ def summarize_plan(plan: Any) -> PlanSummary:
         masked.append({
             "address": address,
             "actions": list(change.get("actions") or []),
-            "before": mask_sensitive(change.get("before"), change.get("before_sensitive", False)),
-            "after": mask_sensitive(change.get("after"), change.get("after_sensitive", False)),
+            "before": fold_sensitive(change.get("before"), change.get("before_sensitive", False), sensitive_key),
+            "after": fold_sensitive(change.get("after"), change.get("after_sensitive", False), sensitive_key),
             "after_unknown": change.get("after_unknown"),
         })
         if action != "no-op":
@@ -148,7 +177,7 @@ def summarize_plan(plan: Any) -> PlanSummary:
             outputs.append(name)
     changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.address))
     # The prior state is part of what was reviewed: a plan made against another state is another plan.
-    prior = _masked_state_values((document.get("prior_state") or {}).get("values") or {})
+    prior = _masked_state_values((document.get("prior_state") or {}).get("values") or {}, sensitive_key)
     return PlanSummary(
         digest=digest({"resource_changes": masked, "outputs": outputs, "prior_state": prior}),
         changes=tuple(changes),
@@ -161,9 +190,9 @@ def summarize_plan(plan: Any) -> PlanSummary:
     )
 
 
-def _masked_state_values(values: Mapping[str, Any]) -> dict[str, Any]:
+def _masked_state_values(values: Mapping[str, Any], key: bytes | None) -> dict[str, Any]:
     resources = [
-        {"address": r.get("address"), "values": mask_sensitive(r.get("values"), r.get("sensitive_values", {}))}
+        {"address": r.get("address"), "values": fold_sensitive(r.get("values"), r.get("sensitive_values", {}), key)}
         for r in iter_state_resources(values)
     ]
     return {"resources": resources}

@@ -23,6 +23,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 REQUEST_ENV = "DEVOPS_RUN_REQUEST"
+# The deployment's plan-digest key (hex), from a Secret the operator creates and owns (a secretKeyRef: the
+# value is never in the Job's spec): sensitive values are folded into the plan digest as HMACs under it.
+PLAN_KEY_ENV = "DEVOPS_PLAN_DIGEST_KEY"
+PLAN_KEY_SECRET_KEY = "key"
 RESULT_KEY = "result.json"
 LOG_KEY = "runner.log"
 RESULT_SUFFIX = "-result"
@@ -70,6 +74,17 @@ class RunRequest:
     @classmethod
     def from_env(cls, text: str) -> RunRequest:
         return cls(**json.loads(text))
+
+
+def plan_key_secret(deployment: str) -> str:
+    """The Secret holding a deployment's plan-digest key (owned by the deployment)."""
+    return f"{deployment}-plan-digest-key"[:253]
+
+
+def plan_key_env(deployment: str) -> dict[str, Any]:
+    """The runner's env entry for the key: a reference to the Secret, never the value."""
+    return {"name": PLAN_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": plan_key_secret(deployment),
+                                                                  "key": PLAN_KEY_SECRET_KEY}}}
 
 
 def result_name(job_name: str) -> str:
