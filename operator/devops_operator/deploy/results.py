@@ -29,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 
 from devops_operator.deploy.registry import resource_key
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
+from devops_operator.kube.secrets import read_secret
 from devops_operator.terraform import artifacts
 from devops_operator.terraform.backends import STATE_KEY, state_secret_name
 from devops_operator.terraform.identity import plan_id
@@ -39,7 +40,6 @@ from devops_operator.terraform.planjson import (
     raw_state_resources,
     summarize_plan,
 )
-from devops_operator.kube.secrets import read_secret
 from devops_operator.terraform.request import PLAN_KEY_SECRET_KEY, RunRequest, plan_key_secret
 
 CONDITION = "RunnerResult"
