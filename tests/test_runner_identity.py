@@ -248,3 +248,98 @@ def test_plan_jobs_run_as_the_plan_identity_and_apply_jobs_as_the_deploy_identit
     assert pod["serviceAccountName"] == "shop-plan"
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "shop-prod-plan"
     assert env["DEVOPS_CREDENTIALS_SOURCE"]["value"] == "secret"
+
+
+def _edit_prod_environment(api: ApiClient, namespace: str, change: Any) -> None:
+    """The project owner edits the production environment (as `kubectl edit devopsproject shop` would)."""
+    from kubernetes.client import CustomObjectsApi
+
+    from devops_operator.api.common import API_GROUP, API_VERSION
+    objects = CustomObjectsApi(api)
+    body = objects.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "devopsprojects", "shop")
+    change(body["spec"]["environments"][1])
+    objects.replace_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "devopsprojects", "shop", body)
+
+
+def _queue_exists(aws_url: str, name: str) -> bool:
+    sqs = boto3.client("sqs", endpoint_url=aws_url, region_name="us-east-1")
+    return name in [url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", [])]
+
+
+def _job_pod(api: ApiClient, namespace: str, job: str) -> dict[str, Any]:
+    from devops_operator.kube.client import call_json
+    return dict(call_json(api, "GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/{job}")["spec"]["template"][
+        "spec"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_changing_the_runner_while_a_production_destroy_waits_makes_a_new_destroy_plan(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    """A destroy plan binds what runs it and as whom, as any plan does: the image, the apply and plan
+    ServiceAccounts, the plan identity and the deploy identity each make a new destroy plan id, and an
+    approval of the old id destroys nothing."""
+    from kubernetes.client import CustomObjectsApi
+
+    from devops_operator.api.common import API_GROUP, API_VERSION
+    _secret(kube_api, namespace, "shop-prod-plan")
+    _secret(kube_api, namespace, "shop-prod-deploy")
+    project(kube_api, namespace)
+    deployment(kube_api, namespace, "pdr", environment="prod", destroyOnDelete=True)
+    approve(kube_api, namespace, "pdr", wait_phase(kube_api, namespace, "pdr", "AwaitingApproval")["status"]["plan"][
+        "id"])
+    wait_phase(kube_api, namespace, "pdr", "Ready")
+    queue = f"{namespace}-pdr-jobs"
+    assert _queue_exists(aws_url, queue)
+    applies_before = [j for j in jobs(kube_api, namespace) if "-apply-" in j]
+    kubelet.hold_jobs.add("pdr-apply-")  # the destroy's apply Job is looked at before it runs
+    CustomObjectsApi(kube_api).delete_namespaced_custom_object(API_GROUP, API_VERSION, namespace,
+                                                               "infradeployments", "pdr")
+
+    def destroy_waiting(seen: list[str]) -> str:
+        def check() -> str | None:
+            deletion = (get(kube_api, namespace, "pdr").get("status") or {}).get("deletion") or {}
+            planned = deletion.get("planId")
+            ready = deletion.get("state") == "AwaitingApproval" and planned and planned not in seen
+            return str(planned) if ready else None
+        return wait_until(check, timeout=180, interval=0.2, what=f"a destroy plan other than {seen}")
+
+    seen = [destroy_waiting([])]
+    changes = {
+        "image": lambda env: env["runner"].update(image="ghcr.io/fractary/devops-operator:other"),
+        "apply ServiceAccount": lambda env: env["runner"].update(serviceAccountName="shop-deploy"),
+        "plan ServiceAccount": lambda env: env["runner"].update(planServiceAccountName="shop-plan"),
+        "plan identity": lambda env: env["runner"].update(planCredentials={
+            "source": "secret", "secretRef": {"name": "shop-prod-plan"}}),
+        "deploy identity": lambda env: env.update(credentials={
+            "source": "secret", "secretRef": {"name": "shop-prod-deploy"}}),
+    }
+    for what, change in changes.items():
+        _edit_prod_environment(kube_api, namespace, change)
+        seen.append(destroy_waiting(seen))
+        approve(kube_api, namespace, "pdr", seen[-2], who="bob")  # the destroy plan reviewed before the change
+        judged = wait_until(lambda: (d := (get(kube_api, namespace, "pdr").get("status") or {}).get(
+            "deletion") or {}).get("planId") == seen[-1] and "approves nothing" in d.get("message", "") and d,
+            timeout=60, what=f"the destroy plan before the {what} change judged")
+        assert judged["state"] == "AwaitingApproval", what
+        assert [j for j in jobs(kube_api, namespace) if "-apply-" in j] == applies_before, what
+        assert _queue_exists(aws_url, queue), what
+    assert len(set(seen)) == len(changes) + 1
+    newest = sorted((j for j in jobs(kube_api, namespace) if "-destroy-" in j),
+                    key=lambda j: kubelet.started_jobs.index(j))[-1]
+    plan_pod = _job_pod(kube_api, namespace, newest)  # the destroy plan waiting ran with the settings now
+    assert plan_pod["serviceAccountName"] == "shop-plan"
+    assert plan_pod["containers"][0]["image"] == "ghcr.io/fractary/devops-operator:other"
+    plan_env = {e["name"]: e for e in plan_pod["containers"][0]["env"]}
+    assert plan_env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "shop-prod-plan"
+
+    approve(kube_api, namespace, "pdr", seen[-1], who="bob")
+    apply_job = wait_until(lambda: next((j for j in jobs(kube_api, namespace) if "-apply-" in j
+                                         and j not in applies_before), None), timeout=60, what="the destroy's apply")
+    apply_pod = _job_pod(kube_api, namespace, apply_job)
+    assert apply_pod["serviceAccountName"] == "shop-deploy"
+    apply_env = {e["name"]: e for e in apply_pod["containers"][0]["env"]}
+    assert apply_env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "shop-prod-deploy"
+    kubelet.release("pdr-apply-")
+    wait_until(lambda: not _queue_exists(aws_url, queue), timeout=180, what="the queue destroyed")

@@ -1260,6 +1260,7 @@ class DeploymentController:
             access = resolve_project(self.runtime, namespace, spec.project_ref, spec.environment)
         except ProjectRefError as exc:
             return blocked(exc.reason, f"the destroy cannot run: {exc}")
+        self.by_project.setdefault(access.key, set()).add(me)  # a project change looks at the destroy again
         try:
             inputs = resolve(self.api, self.runtime.config, namespace, name, obj, spec.model_copy(
                 update={"vars_from": []}), access, 0, rule=self.runtime.tenancy_rule(namespace))
@@ -1287,7 +1288,11 @@ class DeploymentController:
             again = annotate_command(namespace, name, REPLAN_ANNOTATION, "$(date +%s)")
             return blocked("DestroyFailed", f"the destroy failed {attempts} time(s): {deletion.get('lastError', '')}; "
                            f"fix the cause and try again with `{again}`")
-        basis = {"applied": status.get("lastAppliedPlanId"), "attempt": attempts, "retry": handled.get("replan")}
+        # What runs the destroy and as whom is bound as for any plan (deploy/inputs.py): the owner changing the
+        # runner's image, a ServiceAccount or an identity while the destroy plan waits makes a new destroy plan
+        # (a new Job, run with the new settings) and a new id, so an approval of the old one destroys nothing.
+        basis = {"applied": status.get("lastAppliedPlanId"), "attempt": attempts, "retry": handled.get("replan"),
+                 "runner": inputs.runner_digest}
         destroy_key = short_digest(basis)
         inputs.base.from_snapshot = True
         inputs.base.inputs_snapshot_secret = snapshot

@@ -28,6 +28,7 @@ from devops_operator.api.infradeployment import InfraDeploymentSpec
 from devops_operator.config import OperatorConfig
 from devops_operator.deploy import runner_policy
 from devops_operator.deploy.runner_policy import RunnerChoice, StepIdentity
+from devops_operator.digests import digest as digest_of
 from devops_operator.digests import short_digest
 from devops_operator.kube.client import REQUEST_TIMEOUT, call_json
 from devops_operator.projectrefs import ProjectAccess
@@ -66,6 +67,9 @@ class ResolvedInputs:
     job: JobSettings  # the apply Job's: the deploy identity and ServiceAccount
     plan_job: JobSettings  # plan, drift-check and destroy-plan Jobs': the environment's plan identity
     runner: RunnerChoice
+    # sha256 of what runs and as whom (image, resources, deadline, each step's ServiceAccount and identity,
+    # the container env): the part of the digest a destroy plan binds too, whose other inputs are the snapshot's.
+    runner_digest: str = ""
     # Where the Kubernetes backend keeps the state (status.state): namespace, secretSuffix, legacy; None for s3.
     state: dict[str, Any] | None = None
 
@@ -345,12 +349,12 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
               "apply": {"serviceAccount": choice.apply.service_account, "identity": apply_identity},
               "plan": {"serviceAccount": choice.plan.service_account, "identity": plan_identity}}
     environment_variables = dict(access.environment.variables)
+    container_env = {e["name"]: e.get("value", e.get("valueFrom")) for e in [*tenant_env, *operator_env]}
     digest = inputs_digest(
         variables={"environment": environment_variables, "spec": spec.variables},
         vars_from=vars_from, var_files=spec.var_files, backend=backend.describe(), engine=engine,
         engine_version=spec.terraform_version or terraform.version,
-        environment_variables={e["name"]: e.get("value", e.get("valueFrom")) for e in [*tenant_env, *operator_env]},
-        dependencies=dependencies, runner=runner,
+        environment_variables=container_env, dependencies=dependencies, runner=runner,
     )
     request_key = short_digest({"source": source, "inputs": digest, "replans": replans}, 16)
 
@@ -379,4 +383,5 @@ def resolve(api: ApiClient, config: OperatorConfig, namespace: str, name: str, o
     )
     return ResolvedInputs(digest=digest, request_key=request_key, source=source, vars_from=vars_from, base=base,
                           job=settings(choice.apply, apply_env), plan_job=settings(choice.plan, plan_env),
-                          runner=choice, state=state)
+                          runner=choice, runner_digest=digest_of({"runner": runner, "environment": container_env}),
+                          state=state)
