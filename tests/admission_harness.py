@@ -77,9 +77,19 @@ class Verdict:
     messages: list[str] = field(default_factory=list)
 
 
+def _resource(policy: Mapping[str, Any], obj: Mapping[str, Any]) -> str:
+    """The plural the request is for: the object's kind's (all of ours are kind + "s"), else the policy's first."""
+    if obj.get("kind"):
+        return f"{str(obj['kind']).lower()}s"
+    return str(policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"][0])
+
+
 def admit(policy: Mapping[str, Any], obj: Mapping[str, Any], old: Mapping[str, Any] | None, *,
           user: str, grants: Iterable[Grant]) -> Verdict:
     namespace = obj["metadata"].get("namespace", "default")
+    resource = _resource(policy, obj)
+    matched = {r for rule in policy["spec"]["matchConstraints"]["resourceRules"] for r in rule["resources"]}
+    assert resource in matched, f"the policy does not match {resource} (only {sorted(matched)})"
     granted = set(grants)
 
     def allowed(check: Any) -> celtypes.BoolType:
@@ -99,6 +109,7 @@ def admit(policy: Mapping[str, Any], obj: Mapping[str, Any], old: Mapping[str, A
         "request": celpy.json_to_cel({
             "namespace": namespace, "name": obj["metadata"].get("name", ""),
             "operation": "UPDATE" if old is not None else "CREATE",
+            "resource": {"group": "devops.fractary.io", "version": "v1alpha1", "resource": resource},
             "userInfo": {"username": user, "groups": ["system:authenticated"]},
         }),
         "authorizer": _Check({}),

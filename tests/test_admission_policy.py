@@ -380,3 +380,75 @@ def test_the_two_person_rule_is_bound_only_where_the_namespace_asks_for_it() -> 
     selector = bindings["devops-operator-distinct-approver"]["spec"]["matchResources"]["namespaceSelector"]
     assert selector == {"matchLabels": {"devops.fractary.io/require-distinct-approver": "true"}}
     assert "matchResources" not in bindings["devops-operator-spec-changed-by"]["spec"]
+
+
+def authored_remediation(by: str | None, **approval: Any) -> dict[str, Any]:
+    obj = {"apiVersion": "devops.fractary.io/v1alpha1", "kind": "Remediation",
+           **remediation(**approval)}
+    obj["spec"].update({"target": {"type": "ecs-service", "id": "web", "cluster": "c"}, "action": "scale",
+                        "parameters": {"desiredCount": 5}})
+    if by is not None:
+        obj["metadata"]["annotations"] = {SPEC_CHANGED_BY: by}
+    return obj
+
+
+def rescaled(obj: dict[str, Any], by: str | None) -> dict[str, Any]:
+    new = copy.deepcopy(obj)
+    new["spec"]["parameters"] = {"desiredCount": 8}
+    new["metadata"]["annotations"] = {SPEC_CHANGED_BY: by} if by is not None else {}
+    return new
+
+
+def test_the_author_of_a_remediation_is_recorded_as_for_a_deployment() -> None:
+    assert "remediations" in AUTHOR["spec"]["matchConstraints"]["resourceRules"][0]["resources"]
+    old = authored_remediation(None)
+    assert admit(AUTHOR, rescaled(old, "alice"), old, user="alice", grants=DEPLOYER).allowed
+    assert not admit(AUTHOR, rescaled(old, "bob"), old, user="alice", grants=DEPLOYER).allowed
+    by_alice = authored_remediation("alice")
+    kept = admit(AUTHOR, rescaled(by_alice, "alice"), by_alice, user="bob", grants=DEPLOYER)
+    assert kept.messages == ["this changes the spec, so the annotation devops.fractary.io/spec-changed-by must "
+                             "name you (bob), not alice"]
+    # Approving (spec.approval) is not a change of the spec; claiming authorship with it is refused.
+    approving = authored_remediation("alice", approved=True, assessmentDigest="abcdef123456", approvedBy="carol")
+    assert admit(AUTHOR, approving, by_alice, user="carol", grants=DEPLOYER).allowed
+    claimed = authored_remediation("carol", approved=True, assessmentDigest="abcdef123456", approvedBy="carol")
+    assert not admit(AUTHOR, claimed, by_alice, user="carol", grants=DEPLOYER).allowed
+    assert not admit(AUTHOR, authored_remediation("alice"), None, user="bob", grants=DEPLOYER).allowed
+
+
+def test_under_the_two_person_rule_the_author_of_a_remediation_cannot_approve_it() -> None:
+    assert "remediations" in DISTINCT["spec"]["matchConstraints"]["resourceRules"][0]["resources"]
+    by_alice = authored_remediation("alice")
+    own = admit(DISTINCT, authored_remediation("alice", approved=True, assessmentDigest="abcdef123456",
+                                               approvedBy="alice"), by_alice, user="alice", grants=DEPLOYER)
+    assert own.messages == ["the two-person rule is on in shop: alice last changed the spec, so another user "
+                            "must approve it"]
+    approved_by_bob = authored_remediation("alice", approved=True, assessmentDigest="abcdef123456",
+                                           approvedBy="bob")
+    assert admit(DISTINCT, approved_by_bob, by_alice, user="bob", grants=DEPLOYER).allowed
+    # A new digest is a new approval; withdrawing one (approved: false) is not one.
+    redigested = authored_remediation("alice", approved=True, assessmentDigest="0123456789ab", approvedBy="alice")
+    assert not admit(DISTINCT, redigested, approved_by_bob, user="alice", grants=DEPLOYER).allowed
+    withdrawn = authored_remediation("alice", approved=False, assessmentDigest="abcdef123456", approvedBy="bob")
+    assert admit(DISTINCT, withdrawn, approved_by_bob, user="alice", grants=DEPLOYER).allowed
+    unknown = admit(DISTINCT, authored_remediation(None, approved=True, assessmentDigest="abcdef123456",
+                                                   approvedBy="bob"), authored_remediation(None), user="bob",
+                    grants=DEPLOYER)
+    assert not unknown.allowed and "nobody is recorded as the author" in unknown.messages[0]
+    # Creating a Remediation already approved is its author approving it.
+    created = authored_remediation("alice", approved=True, assessmentDigest="abcdef123456", approvedBy="alice")
+    assert not admit(DISTINCT, created, None, user="alice", grants=DEPLOYER).allowed
+    assert not admit(DISTINCT, rescaled(by_alice, None), by_alice, user="bob", grants=DEPLOYER).allowed
+
+
+@pytest.mark.parametrize("plural", ["infradeployments", "remediations"])
+def test_every_approval_field_the_two_person_policy_reads_exists_in_the_crd(plural: str) -> None:
+    crd = next(c for c in render_all().values() if c["spec"]["names"]["plural"] == plural)
+    approval = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "approval"]["properties"]
+    grant = next(v["expression"] for v in DISTINCT["spec"]["variables"] if v["name"] == "grant")
+    # `variables.remediation ? (what a Remediation's approval names) : (what an InfraDeployment's names)`
+    for_remediation, for_deployment = re.split(r"\)\s*:\s*\(", grant.split("variables.remediation", 1)[1])
+    branch = for_remediation if plural == "remediations" else for_deployment
+    fields = set(re.findall(r"object\.spec\.approval\.(\w+)", branch))
+    assert fields and fields <= set(approval), fields - set(approval)

@@ -18,12 +18,13 @@ from ops_support import (
     create_ecs_service,
     create_function,
     patch,
+    project_manifest,
     ready_project,
     resource_name,
 )
 from test_remediation_actions import calls_made, log_entries, remediation, short, succeeded
 
-from support import condition, get_custom, wait_until
+from support import condition, get_custom, wait_for_condition, wait_until
 
 PLURAL = "remediations"
 
@@ -265,3 +266,83 @@ def test_an_ended_remediation_never_acts_again(
 def _observed(api: ApiClient, namespace: str, name: str, generation: int) -> dict[str, Any] | None:
     obj = get_custom(api, PLURAL, namespace, name)
     return obj if (obj.get("status") or {}).get("observedGeneration") == generation else None
+
+
+# --- the two-person rule (approvals.safeguard, as for InfraDeployments) -----------------------------------
+
+SPEC_CHANGED_BY = "devops.fractary.io/spec-changed-by"
+
+
+def _events(api: ApiClient, namespace: str, name: str, reason: str) -> list[str]:
+    from kubernetes.client import CoreV1Api
+    return [str(e.message) for e in CoreV1Api(api).list_namespaced_event(namespace).items
+            if e.reason == reason and e.involved_object.name == name]
+
+
+def test_under_the_two_person_rule_the_author_of_a_remediation_cannot_approve_it(
+    operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    cluster, service, manifest = prod_scale(namespace, aws_url)
+    project = project_manifest()
+    project["spec"]["environments"][1]["requireDistinctApprover"] = True
+    create(kube_api, namespace, "devopsprojects", project)
+    wait_for_condition(kube_api, "devopsprojects", namespace, "shop", "Ready")
+    manifest["metadata"]["annotations"] = {SPEC_CHANGED_BY: "alice"}  # as admission records alice's create
+    create(kube_api, namespace, PLURAL, manifest)
+    digest = approval_state(kube_api, namespace, "scale-up", "AwaitingApproval")["status"]["impact"]["digest"]
+
+    with METER.measure() as measured:
+        approve(kube_api, namespace, "scale-up", digest, who="alice")
+        own = approval_state(kube_api, namespace, "scale-up", "SameApprover")
+        wait_until(lambda: _events(kube_api, namespace, "scale-up", "SameApprover"), what="a SameApprover Event")
+
+    status = own["status"]
+    assert status["phase"] == "AwaitingApproval" and status["approval"]["state"] == "Pending"
+    assert condition(own, "Stalled")["status"] == "True"  # type: ignore[index]
+    assert status["message"].startswith(
+        "the approval by alice is refused: the two-person rule is on (requireDistinctApprover in the project's "
+        "environment) and alice last changed the spec (devops.fractary.io/spec-changed-by): another user must "
+        "approve (spec.approval.approvedBy)")
+    assert any("alice last changed the spec" in m for m in _events(kube_api, namespace, "scale-up", "SameApprover"))
+    assert "UpdateService" not in calls_made(measured, "ecs") and desired(aws_url, cluster, service) == 2
+    assert "actionResult" not in status
+
+    with METER.measure() as measured:
+        approve(kube_api, namespace, "scale-up", digest, who="bob")
+        done = succeeded(kube_api, namespace, "scale-up")
+
+    assert calls_made(measured, "ecs")["UpdateService"] == 1 and desired(aws_url, cluster, service) == 5
+    assert done["status"]["approval"]["approvedBy"] == "bob"
+    [entry] = log_entries(kube_api, namespace)
+    assert entry["approvedBy"] == "bob"
+
+
+def test_in_a_labelled_namespace_a_remediation_without_a_recorded_author_approves_nothing(
+    operator: OperatorThread, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    from kubernetes.client import CoreV1Api
+    CoreV1Api(kube_api).create_namespace({"metadata": {"name": namespace, "labels": {
+        "devops.fractary.io/require-distinct-approver": "true"}}})
+    cluster, service, manifest = prod_scale(namespace, aws_url)
+    ready_project(kube_api, namespace)  # requireDistinctApprover unset: the namespace label switches the rule on
+    create(kube_api, namespace, PLURAL, manifest)
+    digest = approval_state(kube_api, namespace, "scale-up", "AwaitingApproval")["status"]["impact"]["digest"]
+
+    with METER.measure() as measured:
+        approve(kube_api, namespace, "scale-up", digest, who="bob")
+        unknown = approval_state(kube_api, namespace, "scale-up", "SpecAuthorUnknown")
+
+    assert f"namespace {namespace} is labelled devops.fractary.io/require-distinct-approver=true" in unknown[
+        "status"]["message"]
+    assert "nobody is recorded as the spec's author" in unknown["status"]["message"]
+    assert condition(unknown, "Stalled")["status"] == "True"  # type: ignore[index]
+    assert "UpdateService" not in calls_made(measured, "ecs") and desired(aws_url, cluster, service) == 2
+
+    # alice records herself as the author with a change of the spec; bob's approval then proceeds.
+    with METER.measure() as measured:
+        patch(kube_api, namespace, PLURAL, "scale-up", {
+            "metadata": {"annotations": {SPEC_CHANGED_BY: "alice"}},
+            "spec": {"reason": "errors after the 14:00 deploy, seen by alice"}})
+        done = succeeded(kube_api, namespace, "scale-up")  # bob's approval, standing, now counts
+    assert calls_made(measured, "ecs")["UpdateService"] == 1 and desired(aws_url, cluster, service) == 5
+    assert done["status"]["approval"]["approvedBy"] == "bob"

@@ -290,10 +290,11 @@ class EnvironmentPolicy(Model):
     require_distinct_approver: bool = Field(
         default=False,
         description=(
-            "The two-person rule: a plan is approved only by someone other than whoever last changed the "
-            "deployment's spec (the devops.fractary.io/spec-changed-by annotation, kept true by the admission "
-            "policy devops-operator-spec-changed-by); an approval by that user, or with no author recorded, "
-            "approves nothing. Also on in namespaces labelled devops.fractary.io/require-distinct-approver=true."
+            "The two-person rule: a plan (of an InfraDeployment) or an impact assessment (of a Remediation) "
+            "is approved only by someone other than whoever last changed that object's spec (the "
+            "devops.fractary.io/spec-changed-by annotation, kept true by the admission policy "
+            "devops-operator-spec-changed-by); an approval by that user, or with no author recorded, approves "
+            "nothing. Also on in namespaces labelled devops.fractary.io/require-distinct-approver=true."
         ),
     )
     auto_release_stale_locks: bool = Field(

@@ -436,12 +436,17 @@ def _decide(ctx: Context, impact: ImpactAssessment,
 def _safeguard(ctx: Context, decision: approvals.ApprovalDecision,
                ) -> tuple[approvals.ApprovalDecision, tuple[tuple[str, str, str, str], ...]]:
     """For a decision that waits for a human (or a manual approval): the ApprovalPolicyEnforced condition, and
-    the approval refused where the operator requires the admission policies and they are not enforced."""
+    the approval refused where the operator requires the admission policies and they are not enforced, or
+    where the two-person rule is on (the environment's requireDistinctApprover, or the namespace label) and
+    the approver is whoever last changed the spec, or nobody is recorded as its author: the same rule, and
+    the same decision, as for an InfraDeployment's plan."""
     if decision.state not in (approvals.ApprovalState.PENDING, approvals.ApprovalState.VOID,
                               approvals.ApprovalState.APPROVED):
         return decision, ()
     guards, policy = admission.safeguards(ctx.runtime.approval_policies, ctx.runtime.config, KIND.kind, ctx.obj,
-                                          decision=decision, distinct_in_project=False)
+                                          decision=decision,
+                                          distinct_in_project=ctx.access.environment.require_distinct_approver,
+                                          namespace_labels=ctx.runtime.namespace_labels)
     guarded = approvals.safeguard(decision, guards)
     previous = [c.get("reason") for c in ctx.status.get("conditions") or []
                 if c.get("type") == approvals.APPROVED_CONDITION]
@@ -558,12 +563,13 @@ def _still_allowed(ctx: Context, client: Any) -> bool:
                              "status: nothing was sent; create a new Remediation", RemediationPhase.FAILED))
         return False
     _request, decision = _decide(ctx, impact, ctx.clock())
+    decision, policy = _safeguard(ctx, decision)  # what a first act needs: the policies, the two-person rule
     if decision.approved:
         return True
     ctx.fields["actionResult"] = None  # never sent: nothing to confirm later
-    _write(ctx, _outcome(ctx, "reconciling", decision.reason,
+    _write(ctx, _outcome(ctx, "stalled" if decision.refused else "reconciling", decision.reason,
                          f"the interrupted action was not sent: {decision.message}; {impact.summary}",
-                         RemediationPhase.AWAITING_APPROVAL, decision.condition(),
+                         RemediationPhase.AWAITING_APPROVAL, decision.condition(), *policy,
                          (VERIFIED, "Unknown", "NotActed", "nothing has been done yet")))
     return False
 
