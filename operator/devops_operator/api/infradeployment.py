@@ -1036,6 +1036,8 @@ class DeletionStatus(Model):
     plan_id: str | None = Field(default=None, description="The destroy plan.")
     attempts: int = Field(default=0, ge=0, description="Destroy attempts that failed.")
     next_attempt_at: str | None = Field(default=None, description="When the next attempt starts (RFC 3339).")
+    # Kept in status (not only in the message of the moment): later looks at a blocked or retrying destroy say it.
+    last_error: str | None = Field(default=None, description="The last failed attempt's error (redacted).")
     since: str | None = Field(default=None, description="When the deletion was asked for (RFC 3339).")
 
 
