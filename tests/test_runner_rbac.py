@@ -1,13 +1,24 @@
-"""The rules a runner Job's Role grants (deploy/runner_rbac.py): exactly its own objects, per step (pure)."""
+"""The rules a runner Job's Role grants (deploy/runner_rbac.py): exactly its own objects, per step (pure), and
+the Roles the operator creates for its Jobs (end to end)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+
 from devops_operator.deploy import runner_rbac
+from devops_operator.kube.client import call_json
+from devops_operator.sandbox.kubelet import KubeletDouble
+from devops_operator.sandbox.operator_thread import OperatorThread
 from devops_operator.terraform.backends import BackendSettings
 from devops_operator.terraform.jobs import JobSettings, build_job
 from devops_operator.terraform.request import RunRequest
+
+from deployments import approve, deployment, project, wait_phase
+from support import wait_until
 
 NS = "team-a"
 JOB = "web-plan-0123456789ab"
@@ -151,3 +162,104 @@ def test_the_binding_names_the_jobs_service_account_and_the_pod_mounts_its_token
                            active_deadline_seconds=60, backoff_limit=0, env=[])
     pod = build_job(JOB, request("plan"), settings, OWNER)["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is True
+
+
+# -- end to end: the operator, the kubelet double, the stand-in and moto ------------------------------------
+
+
+def _rbac(api: ApiClient, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = call_json(api, "GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/"
+                                                      f"{plural}/{name}")
+        return found
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _job(api: ApiClient, namespace: str, prefix: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        items = call_json(api, "GET", f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
+        return next((j for j in items if j["metadata"]["name"].startswith(prefix)), None)
+    job: dict[str, Any] = wait_until(found, timeout=60, what=f"a Job {prefix}*")
+    return job
+
+
+def _granted(api: ApiClient, namespace: str, job: dict[str, Any], service_account: str) -> list[dict[str, Any]]:
+    """The Job's Role and RoleBinding as the API holds them: owned by the Job alone, binding its ServiceAccount."""
+    name = f"{job['metadata']['name']}-runner"
+    role = wait_until(lambda: (r := _rbac(api, namespace, "roles", name)) and r["metadata"].get(
+        "ownerReferences", [{}])[0].get("kind") == "Job" and r, timeout=30, what=f"Role {name} handed to its Job")
+    binding = wait_until(lambda: (b := _rbac(api, namespace, "rolebindings", name)) and b["metadata"].get(
+        "ownerReferences", [{}])[0].get("kind") == "Job" and b, timeout=30, what=f"RoleBinding {name}")
+    for obj in (role, binding):
+        assert [(o["kind"], o["name"], o["uid"]) for o in obj["metadata"]["ownerReferences"]] == [
+            ("Job", job["metadata"]["name"], job["metadata"]["uid"])]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == service_account
+    assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    rules: list[dict[str, Any]] = role["rules"]
+    return rules
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_plan_and_apply_jobs_get_roles_naming_exactly_their_objects_and_lose_them_with_the_job(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, namespace: str
+) -> None:
+    """What is checked is what is granted: the emulated API server does not enforce RBAC, so the Roles'
+    rules are asserted as the API holds them (and the runner, doing its work, shows it needs no more only
+    in a real cluster). Their lifetime is the emulator's garbage collector's: gone with their Job."""
+    CoreV1Api(kube_api).create_namespaced_config_map(namespace, {"metadata": {"name": "rbac-vars"},
+                                                                 "data": {"team": '"orders"'}})
+    project(kube_api, namespace, prod_runner={"planServiceAccountName": "shop-plan",
+                                              "planCredentials": {"source": "ambient"}})
+    kubelet.hold_jobs.add("rbac-plan-")
+    try:
+        deployment(kube_api, namespace, "rbac", environment="prod", varsFrom=[{"kind": "ConfigMap",
+                                                                               "name": "rbac-vars"}],
+                   variables={"name": f"{namespace}-rbac"[:60]})
+        plan_job = _job(kube_api, namespace, "rbac-plan-")
+        plan_name = plan_job["metadata"]["name"]
+        assert _granted(kube_api, namespace, plan_job, "shop-plan") == [
+            named("configmaps", ["get"], ["rbac-vars"]),
+            named("secrets", WRITE, [f"{plan_name}-result", "tfstate-default-tfstate-rbac"]),
+            named("leases", WRITE, ["lock-tfstate-default-tfstate-rbac"], "coordination.k8s.io"),
+            create("secrets"),
+            create("leases", "coordination.k8s.io"),
+        ]
+    finally:
+        kubelet.release("rbac-plan-")
+    waiting = wait_phase(kube_api, namespace, "rbac", "AwaitingApproval", "Failed")["status"]
+    assert waiting["phase"] == "AwaitingApproval", waiting["message"]
+    plan = waiting["plan"]
+    kubelet.hold_jobs.add("rbac-apply-")
+    try:
+        approve(kube_api, namespace, "rbac", plan["id"])
+        apply_job = _job(kube_api, namespace, "rbac-apply-")
+        apply_name = apply_job["metadata"]["name"]
+        artefacts = [plan["artifactSecret"]] + [f"{plan['artifactSecret']}-{i}"
+                                                for i in range(1, int(plan.get("artifactChunks") or 1))]
+        assert _granted(kube_api, namespace, apply_job, "devops-operator-runner") == [
+            named("configmaps", ["get"], ["rbac-vars"]),
+            named("configmaps", WRITE, ["rbac-outputs"]),
+            named("secrets", ["get"], sorted(artefacts)),
+            named("secrets", WRITE, sorted([f"{apply_name}-result", "rbac-errored-tfstate", "rbac-inputs",
+                                            "tfstate-default-tfstate-rbac"])),
+            named("leases", WRITE, ["lock-tfstate-default-tfstate-rbac"], "coordination.k8s.io"),
+            create("configmaps"),
+            create("secrets"),
+            create("leases", "coordination.k8s.io"),
+        ]
+    finally:
+        kubelet.release("rbac-apply-")
+    ready = wait_phase(kube_api, namespace, "rbac", "Ready", "Failed")["status"]
+    assert ready["phase"] == "Ready", ready["message"]
+    for job in (plan_name, apply_name):
+        call_json(kube_api, "DELETE", f"/apis/batch/v1/namespaces/{namespace}/jobs/{job}",
+                  body={"propagationPolicy": "Background"})
+        wait_until(lambda job=job: _rbac(kube_api, namespace, "roles", f"{job}-runner") is None and _rbac(  # type: ignore[misc]
+            kube_api, namespace, "rolebindings", f"{job}-runner") is None, timeout=30,
+            what=f"the Role and RoleBinding of {job} collected with it")
