@@ -263,3 +263,11 @@ def test_plan_and_apply_jobs_get_roles_naming_exactly_their_objects_and_lose_the
         wait_until(lambda job=job: _rbac(kube_api, namespace, "roles", f"{job}-runner") is None and _rbac(  # type: ignore[misc]
             kube_api, namespace, "rolebindings", f"{job}-runner") is None, timeout=30,
             what=f"the Role and RoleBinding of {job} collected with it")
+
+
+def test_per_job_roles_are_on_unless_the_operator_is_told_otherwise() -> None:
+    from devops_operator.config import OperatorConfig
+
+    assert OperatorConfig.from_env({}).runner_rbac is True
+    assert OperatorConfig.from_env({"DEVOPS_OPERATOR_RUNNER_RBAC": "false"}).runner_rbac is False
+    assert OperatorConfig.from_env({"DEVOPS_OPERATOR_RUNNER_RBAC": "true"}).runner_rbac is True
