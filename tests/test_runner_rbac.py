@@ -271,3 +271,41 @@ def test_per_job_roles_are_on_unless_the_operator_is_told_otherwise() -> None:
     assert OperatorConfig.from_env({}).runner_rbac is True
     assert OperatorConfig.from_env({"DEVOPS_OPERATOR_RUNNER_RBAC": "false"}).runner_rbac is False
     assert OperatorConfig.from_env({"DEVOPS_OPERATOR_RUNNER_RBAC": "true"}).runner_rbac is True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_shared_state_namespace_gets_the_deployments_state_role_until_the_deployment_goes(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, namespace: str
+) -> None:
+    """What is granted, not enforced (the emulated API server does not enforce RBAC): the state Role names only
+    this deployment's state Secret and lock Lease, and is removed with the deployment (owners never cross
+    namespaces, so the operator deletes it)."""
+    from kubernetes.client import CustomObjectsApi
+
+    from devops_operator.api.common import API_GROUP, API_VERSION
+
+    project(kube_api, namespace)
+    deployment(kube_api, namespace, "shared", backend={"type": "kubernetes", "kubernetes": {"namespace": "rbac-state"}},
+               approval={"mode": "auto"})
+    ready = wait_phase(kube_api, namespace, "shared", "Ready", "Failed")["status"]
+    assert ready["phase"] == "Ready", ready["message"]
+    suffix = f"tfstate.{namespace}.shared"
+    name = f"devops-runner-{suffix}"
+    role, binding = _rbac(kube_api, "rbac-state", "roles", name), _rbac(kube_api, "rbac-state", "rolebindings", name)
+    assert role is not None and binding is not None
+    assert role["rules"] == [named("secrets", WRITE, [f"tfstate-default-{suffix}"]),
+                             named("leases", WRITE, [f"lock-tfstate-default-{suffix}"], "coordination.k8s.io"),
+                             create("secrets"), create("leases", "coordination.k8s.io")]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "devops-operator-runner", "namespace": namespace}]
+    job = next(j for j in call_json(kube_api, "GET", f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
+               if "-apply-" in j["metadata"]["name"])
+    own = _rbac(kube_api, namespace, "roles", f"{job['metadata']['name']}-runner")
+    assert own is not None and not any("tfstate" in str(rule) for rule in own["rules"])  # the state is not here
+    CustomObjectsApi(kube_api).patch_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, "infradeployments", "shared",
+        {"metadata": {"annotations": {"deploy.devops.fractary.io/abandon": "true"}}})
+    CustomObjectsApi(kube_api).delete_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "infradeployments",
+                                                               "shared")
+    wait_until(lambda: _rbac(kube_api, "rbac-state", "roles", name) is None and _rbac(
+        kube_api, "rbac-state", "rolebindings", name) is None, timeout=120, what="the state Role deleted")
