@@ -280,7 +280,8 @@ def test_a_shared_state_namespace_gets_the_deployments_state_role_until_the_depl
 ) -> None:
     """What is granted, not enforced (the emulated API server does not enforce RBAC): the state Role names only
     this deployment's state Secret and lock Lease, and is removed with the deployment (owners never cross
-    namespaces, so the operator deletes it)."""
+    namespaces, so the operator deletes it: here a deployment without destroyOnDelete, seen only
+    by its DELETED event)."""
     from kubernetes.client import CustomObjectsApi
 
     from devops_operator.api.common import API_GROUP, API_VERSION
@@ -301,10 +302,10 @@ def test_a_shared_state_namespace_gets_the_deployments_state_role_until_the_depl
     job = next(j for j in call_json(kube_api, "GET", f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
                if "-apply-" in j["metadata"]["name"])
     own = _rbac(kube_api, namespace, "roles", f"{job['metadata']['name']}-runner")
-    assert own is not None and not any("tfstate" in str(rule) for rule in own["rules"])  # the state is not here
-    CustomObjectsApi(kube_api).patch_namespaced_custom_object(
-        API_GROUP, API_VERSION, namespace, "infradeployments", "shared",
-        {"metadata": {"annotations": {"deploy.devops.fractary.io/abandon": "true"}}})
+    assert own is not None  # the state is not in the deployment's namespace: its Role names neither state nor lock
+    names = [n for rule in own["rules"] for n in rule.get("resourceNames", [])]
+    assert not [n for n in names if n.startswith(("tfstate-", "lock-"))]
+    assert not any(rule["resources"] == ["leases"] for rule in own["rules"])
     CustomObjectsApi(kube_api).delete_namespaced_custom_object(API_GROUP, API_VERSION, namespace, "infradeployments",
                                                                "shared")
     wait_until(lambda: _rbac(kube_api, "rbac-state", "roles", name) is None and _rbac(

@@ -1194,20 +1194,24 @@ class DeploymentController:
 
     def _release(self, obj: dict[str, Any], event: tuple[str, str, str]) -> Outcome:
         """Remove the destroy finalizer: the API server then removes the object (and GC its children)."""
-        self._drop_state_role(obj)
+        self.drop_state_role(obj)
         post_event(self.api, obj, *event)  # type: ignore[arg-type]
         finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != DESTROY_FINALIZER]
         self._patch_finalizers(obj, finalizers)
         return Outcome.ready("Released", event[2], {}, ())
 
-    def _drop_state_role(self, obj: dict[str, Any]) -> None:
+    def drop_state_role(self, obj: dict[str, Any]) -> None:
         """The runner's Role in a shared state namespace: not owned by the deployment (owners never cross
-        namespaces), so removed here, where the deployment goes."""
+        namespaces), so removed where the deployment goes (released, or its DELETED event)."""
         state = (obj.get("status") or {}).get("state") or {}
         namespace = state.get("namespace")
-        if self.runtime.config.runner_rbac and namespace and namespace != obj["metadata"]["namespace"] and state.get(
-                "secretSuffix"):
+        if not (self.runtime.config.runner_rbac and namespace and state.get("secretSuffix")
+                and namespace != obj["metadata"]["namespace"]):
+            return
+        try:
             runner_rbac.delete_state_role(self.api, namespace, state["secretSuffix"])
+        except ApiException as exc:  # best effort: it names only this deployment's state, which stays too
+            logger.warning("could not delete the runner's state Role in %s: %s %s", namespace, exc.status, exc.reason)
 
     def _deletion(self, obj: dict[str, Any], spec: InfraDeploymentSpec | None, status: dict[str, Any],
                   invalid: str | None = None) -> Outcome:
@@ -1685,8 +1689,11 @@ def runner_job_changed(body: kopf.Body, namespace: str | None, type: str | None,
 
 
 @kopf.on.event(API_GROUP, API_VERSION, KIND.plural, when=lambda type, **_: type == "DELETED")
-def forget_deployment(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    _controller(memo).forget(namespace or "", name)
+def forget_deployment(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    controller = _controller(memo)
+    controller.forget(namespace or "", name)
+    # Without destroyOnDelete there is no finalizer, so this event is the operator's only sight of the end.
+    controller.drop_state_role(dict(body))
 
 
 def _deleting(type: str | None, body: kopf.Body, **_: Any) -> bool:

@@ -20,7 +20,8 @@ runner as `secretKeyRef` env, read by the kubelet, never by the runner: not gran
 The Role in the deployment's namespace is named after the Job and owned by the Job, so the garbage collector
 removes it with the Job (a day after it finishes, `ttlSecondsAfterFinished`). A state namespace of its own
 cannot hold objects owned by the Job (owner references never cross namespaces): there the Role is the
-deployment's, names only its state and lock, and the operator deletes it when the deployment goes.
+deployment's, names only its state and lock, and the operator deletes it when the deployment goes (released,
+or its DELETED event when it has no finalizer).
 """
 
 from __future__ import annotations
