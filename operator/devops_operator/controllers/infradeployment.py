@@ -1489,7 +1489,7 @@ class DeploymentController:
         except ApiException as exc:
             if exc.status != 409:  # already there: another worker created it first, which is the same Job
                 raise
-            created = self._get(f"{path}/{job}")
+            created = None  # and that worker hands the Role to it, as it made the Role before the Job
         if roles and created:
             runner_rbac.hand_to_job(self.api, roles, created)
 
