@@ -477,10 +477,15 @@ def test_a_ready_deployment_costs_an_exact_number_of_requests_and_a_drift_check_
     try:
         annotate(kube_api, namespace, "steady", {"deploy.devops.fractary.io/drift-check-requested-at": "1"})
         before = dict(client.request_counts())
-        # Read it, read the plan-digest key Secret (there since the first plan), create the drift Job, post the
-        # Event, write status.
+        # Read it, read the plan-digest key Secret (there since the first plan), create the drift Job's Role and
+        # RoleBinding (before the Job: the runner never races its permissions), create the Job, hand the Role
+        # and RoleBinding to it (two patches: they go with it), post the Event, write status. The operator's own
+        # controller sees the annotation too: when its Job is created first, this one's creates are refused (409,
+        # still counted) and the handing over is that controller's (the one that created the Job), so two patches
+        # fewer; exactly one of the two figures.
         controller.reconcile(namespace, "steady")
-        assert _delta(client.request_counts(), before) == {"get": 2, "create": 2, "patch": 1}
+        assert _delta(client.request_counts(), before) in ({"get": 2, "create": 4, "patch": 3},
+                                                           {"get": 2, "create": 4, "patch": 1})
     finally:
         kubelet.release("steady-drift-")
 

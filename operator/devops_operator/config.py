@@ -74,6 +74,9 @@ class OperatorConfig:
     require_approval_policy: list[str] = field(default_factory=list)
     # How long the operator trusts what it last read of the admission policies before reading them again.
     approval_policy_recheck_seconds: float = 60.0
+    # A Role and RoleBinding per runner Job naming exactly the objects it touches (deploy/runner_rbac.py);
+    # off (DEVOPS_OPERATOR_RUNNER_RBAC=false) for clusters whose owners bind the runner ServiceAccounts themselves.
+    runner_rbac: bool = True
 
     def requires_approval_policy(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.require_approval_policy)
@@ -108,4 +111,5 @@ class OperatorConfig:
             operator_namespace=env.get("DEVOPS_OPERATOR_NAMESPACE") or env.get("POD_NAMESPACE") or "devops-operator",
             require_approval_policy=_namespaces(env.get("DEVOPS_OPERATOR_REQUIRE_APPROVAL_POLICY", "")),
             approval_policy_recheck_seconds=float(env.get("DEVOPS_OPERATOR_APPROVAL_POLICY_RECHECK_SECONDS", "60")),
+            runner_rbac=env.get("DEVOPS_OPERATOR_RUNNER_RBAC", "true").lower() not in ("0", "false", "no", "off"),
         )

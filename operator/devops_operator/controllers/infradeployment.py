@@ -63,7 +63,7 @@ from devops_operator.api.infradeployment import (
 )
 from devops_operator.controllers.status import Outcome, apply_outcome
 from devops_operator.controllers.wakeups import Wakeups, waiting_delay
-from devops_operator.deploy import checks, dependencies, drift, locks, registry, results, windows
+from devops_operator.deploy import checks, dependencies, drift, locks, registry, results, runner_rbac, windows
 from devops_operator.deploy.inputs import InputError, ResolvedInputs, resolve
 from devops_operator.deploy.revisions import RevisionCache
 from devops_operator.digests import short_digest
@@ -1194,10 +1194,24 @@ class DeploymentController:
 
     def _release(self, obj: dict[str, Any], event: tuple[str, str, str]) -> Outcome:
         """Remove the destroy finalizer: the API server then removes the object (and GC its children)."""
+        self.drop_state_role(obj)
         post_event(self.api, obj, *event)  # type: ignore[arg-type]
         finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != DESTROY_FINALIZER]
         self._patch_finalizers(obj, finalizers)
         return Outcome.ready("Released", event[2], {}, ())
+
+    def drop_state_role(self, obj: dict[str, Any]) -> None:
+        """The runner's Role in a shared state namespace: not owned by the deployment (owners never cross
+        namespaces), so removed where the deployment goes (released, or its DELETED event)."""
+        state = (obj.get("status") or {}).get("state") or {}
+        namespace = state.get("namespace")
+        if not (self.runtime.config.runner_rbac and namespace and state.get("secretSuffix")
+                and namespace != obj["metadata"]["namespace"]):
+            return
+        try:
+            runner_rbac.delete_state_role(self.api, namespace, state["secretSuffix"])
+        except ApiException as exc:  # best effort: it names only this deployment's state, which stays too
+            logger.warning("could not delete the runner's state Role in %s: %s %s", namespace, exc.status, exc.reason)
 
     def _deletion(self, obj: dict[str, Any], spec: InfraDeploymentSpec | None, status: dict[str, Any],
                   invalid: str | None = None) -> Outcome:
@@ -1465,13 +1479,24 @@ class DeploymentController:
             request.plan_sha256 = plan.artifact_sha256
             request.source_revision = plan.source_revision
             request.artifact_secret = plan.artifact_secret
-        manifest = build_job(job, request, inputs.job_for(step), obj)
+        settings = inputs.job_for(step)
+        manifest = build_job(job, request, settings, obj)
+        roles: list[dict[str, Any]] = []
+        if self.runtime.config.runner_rbac:
+            roles = runner_rbac.job_objects(request, job, settings.service_account,
+                                            artifact_chunks=plan.artifact_chunks if plan is not None else None)
+            runner_rbac.ensure_state_role(self.api, runner_rbac.state_objects(
+                request, sorted({inputs.plan_job.service_account, inputs.job.service_account})))
+            runner_rbac.create_for_job(self.api, roles, obj)
+        path = f"/apis/batch/v1/namespaces/{request.namespace}/jobs"
         try:
-            call_json(self.api, "POST", f"/apis/batch/v1/namespaces/{request.namespace}/jobs", body=manifest,
-                      timeout=REQUEST_TIMEOUT)
+            created = call_json(self.api, "POST", path, body=manifest, timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status != 409:  # already there: another worker created it first, which is the same Job
                 raise
+            created = None  # and that worker hands the Role to it, as it made the Role before the Job
+        if roles and created:
+            runner_rbac.hand_to_job(self.api, roles, created)
 
     def _active(self, obj: dict[str, Any], seen: JobObservation, step: str, inputs: ResolvedInputs,
                 phase: str) -> Outcome:
@@ -1669,8 +1694,11 @@ def runner_job_changed(body: kopf.Body, namespace: str | None, type: str | None,
 
 
 @kopf.on.event(API_GROUP, API_VERSION, KIND.plural, when=lambda type, **_: type == "DELETED")
-def forget_deployment(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    _controller(memo).forget(namespace or "", name)
+def forget_deployment(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    controller = _controller(memo)
+    controller.forget(namespace or "", name)
+    # Without destroyOnDelete there is no finalizer, so this event is the operator's only sight of the end.
+    controller.drop_state_role(dict(body))
 
 
 def _deleting(type: str | None, body: kopf.Body, **_: Any) -> bool:

@@ -69,7 +69,15 @@ def write(api: ApiClient, namespace: str, name: str, files: Mapping[str, bytes],
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            call_json(api, "PUT", f"{path}/{secret_name}", body=body, timeout=REQUEST_TIMEOUT)
+            try:
+                call_json(api, "PUT", f"{path}/{secret_name}", body=body, timeout=REQUEST_TIMEOUT)
+            except ApiException as refused:
+                if refused.status != 403:
+                    raise
+                # A plan Job's Role may create artefacts but name none (their names hold the plan id): a
+                # retried pod of the same plan finds its predecessor's and may not replace it.
+                raise ArtifactError(f"the plan artefact Secret {namespace}/{secret_name} exists already and this "
+                                    "Job may not replace it (its Role names no artefact): re-plan") from None
     return sha, len(chunks)
 
 

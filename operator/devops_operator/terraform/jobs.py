@@ -68,6 +68,9 @@ def build_job(name: str, request: RunRequest, settings: JobSettings, owner: Mapp
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": settings.service_account,
+                    # Every step needs the API: it writes its result Secret and, with the Kubernetes backend,
+                    # the state and its lock. What the token may reach is the Job's own Role (runner_rbac.py).
+                    "automountServiceAccountToken": True,
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
