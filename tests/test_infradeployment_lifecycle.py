@@ -10,6 +10,7 @@ import json
 import boto3
 import pytest
 from kubernetes.client import ApiClient, CoreV1Api
+from kubernetes.client.exceptions import ApiException
 
 from devops_operator import metrics
 from devops_operator.controllers import devopsproject
@@ -247,6 +248,81 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released_and_t
     secret = call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-sig")
     state = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
     assert len(state["resources"]) == 2
+
+
+def _applied_state_held(api: ApiClient, namespace: str, name: str) -> dict | None:
+    """The lock, once the state Secret holds the apply's resource (the apply is done; the runner reads back)."""
+    lock = (get(api, namespace, name).get("status") or {}).get("lock") or {}
+    try:
+        secret = call_json(api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-{name}")
+    except ApiException:
+        return None
+    state = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
+    return lock if state.get("resources") and lock.get("holderJob") else None
+
+
+def _recorded(api: ApiClient, namespace: str, name: str) -> dict:
+    """Ready, with the apply's effects recorded: registry, outputs, lastAppliedPlanId."""
+    ready = wait_until(lambda: (o := get(api, namespace, name))["status"].get("lastAppliedPlanId")
+                       and o["status"].get("phase") == "Ready" and o, timeout=180, what="the apply recorded")
+    status = ready["status"]
+    assert status["registry"]["resourceCount"] == 1 and not status.get("interruptedApply")
+    assert status["outputs"]["names"] == ["queue_url"]
+    core = CoreV1Api(api)
+    assert "queue_url" in (core.read_namespaced_config_map(f"{name}-outputs", namespace).data or {})
+    assert f"{namespace}-{name}-jobs" in core.read_namespaced_config_map("shop-test-registry", namespace).data[
+        "DEPLOYED.md"]
+    return status
+
+
+def test_a_sigterm_while_the_runner_reads_back_a_finished_apply_does_not_lose_its_report(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    """The apply is done and saved; the runner's `show -json` of the state is not sent the signal (it holds
+    no lock and saves nothing), so the finished apply is reported, not mistaken for an interrupted one."""
+    project(kube_api, namespace)
+    kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_SHOW_STATE_DELAY": "3"}
+    deployment(kube_api, namespace, "late", approval={"mode": "auto"})
+    lock = wait_until(lambda: _applied_state_held(kube_api, namespace, "late"), timeout=180, interval=0.05,
+                      what="the apply done, its runner reading back")
+    assert kubelet.signal_job(namespace, lock["holderJob"])
+    _recorded(kube_api, namespace, "late")
+    reasons = [e.get("reason") for e in call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/events")["items"]]
+    assert "ApplyInterrupted" not in reasons
+
+
+def test_an_apply_killed_after_it_finished_is_recorded_by_applying_the_empty_plan_made_after_it(
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
+) -> None:
+    """SIGKILL once the apply is saved, before the runner reported; the replacement pod (backoffLimit 1) finds
+    its saved plan stale, and the plan made again has no changes: it is applied anyway, so the interrupted
+    apply's effects are recorded (registry, outputs), not left out by a Ready "no changes"."""
+    body = {"apiVersion": "devops.fractary.io/v1alpha1", "kind": "DevOpsProject",
+            "metadata": {"name": "shop", "namespace": namespace},
+            "spec": {"project": "shop", "terraform": {"backoffLimit": 1}, "environments": [
+                {"name": "test", "autoApprove": True, "credentials": {"source": "ambient"}}]}}
+    from kubernetes.client import CustomObjectsApi
+
+    CustomObjectsApi(kube_api).create_namespaced_custom_object("devops.fractary.io", "v1alpha1", namespace,
+                                                               "devopsprojects", body)
+    kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_SHOW_STATE_DELAY": "3"}
+    saved_backoff, kubelet.backoff_seconds = kubelet.backoff_seconds, 1.0
+    try:
+        deployment(kube_api, namespace, "late", approval={"mode": "auto"})
+        lock = wait_until(lambda: _applied_state_held(kube_api, namespace, "late"), timeout=180, interval=0.05,
+                          what="the apply done, its runner reading back")
+        assert kubelet.kill_job(namespace, lock["holderJob"])
+        # The killed pod held the lock: release it as the failure says, and the deployment goes on.
+        wait_until(lambda: (get(kube_api, namespace, "late")["status"].get("lock") or {}).get("stale"),
+                   timeout=120, what="the lock reported stale")
+        kubelet.env_by_namespace[namespace] = {}
+        CustomObjectsApi(kube_api).patch_namespaced_custom_object(
+            "devops.fractary.io", "v1alpha1", namespace, "infradeployments", "late",
+            {"metadata": {"annotations": {"deploy.devops.fractary.io/release-lock": lock["id"],
+                                          "deploy.devops.fractary.io/replan-requested-at": "1"}}})
+        _recorded(kube_api, namespace, "late")
+    finally:
+        kubelet.backoff_seconds = saved_backoff
 
 
 def test_a_pod_deleted_mid_apply_and_killed_after_its_grace_period_is_pod_deleted_with_the_lock_reported(

@@ -1139,6 +1139,14 @@ class InfraDeploymentStatus(StatusBase):
         default=0, ge=0, description="Plans re-made for the same spec (stale or expired plans); part of the request."
     )
     engine: str | None = Field(default=None, description="Engine of the last plan or apply.")
+    interrupted_apply: str | None = Field(
+        default=None,
+        description=(
+            "Plan id of an apply that was interrupted or went stale before it was recorded: the state may hold "
+            "what it did, so the next plan is applied even when it has no changes (outputs and the registry are "
+            "then written from the state)."
+        ),
+    )
     errored_state_secret: str | None = Field(
         default=None, description="Secret keeping an errored.tfstate Terraform could not save to the backend."
     )

@@ -607,7 +607,8 @@ class DeploymentController:
             return self._drift(obj, spec, access, inputs, {**status, **fields}, Outcome.ready(
                 "Applied", f"plan {plan.id} is applied ({status.get('resourceCount', 0)} resources)", fields,
                 (planned, tested)))
-        if plan.add + plan.change + plan.destroy + plan.replace == 0:
+        # No changes, and no interrupted apply whose effects (in the state) outputs and the registry lack yet.
+        if plan.add + plan.change + plan.destroy + plan.replace == 0 and not status.get("interruptedApply"):
             return self._drift(obj, spec, access, inputs, {**status, **fields}, Outcome.ready(
                 "UpToDate", f"plan {plan.id}: no changes, the infrastructure matches the module", fields,
                 (planned, tested, (APPLIED, "True", "NoChanges", "nothing to apply"))))
@@ -717,6 +718,7 @@ class DeploymentController:
             fields["jobs"] = {"current": None, "step": None, "startedAt": None}
             message = (f"plan {plan.id} is stale ({result.get('error')}): it is made again and needs a new approval; "
                        "nothing was applied")
+            fields["interruptedApply"] = plan.id  # a replacement pod's stale plan: the first pod may have applied
             return Outcome.reconciling("StalePlan", message, "Planning", fields, conds)
         if (seen.failed or not result.get("ok")) and _saved_and_released(result):
             # SIGTERM (the pod deleted, evicted, drained): Terraform finished the resource in flight, saved the
@@ -731,6 +733,7 @@ class DeploymentController:
                        "deleted, evicted or drained); Terraform saved the state with what it had done and released "
                        "the lock, so the remaining changes are planned again (a new approval where the environment "
                        "needs one)")
+            fields["interruptedApply"] = plan.id
             return Outcome.reconciling("ApplyInterrupted", message, "Planning", fields, conds)
         # A runner that reported a finished apply stands even when its Job counts the pod as failed (the pod was
         # deleted after the report: the Job controller counts a deleted pod as failed).
@@ -772,6 +775,7 @@ class DeploymentController:
         at = rfc3339()
         fields.update({
             "lastAppliedPlanId": plan.id, "lastAppliedRevision": result.get("sourceRevision"), "lastAppliedAt": at,
+            "interruptedApply": None,
             "resourceCount": len(resources),
             "inputsSnapshotSecret": result.get("inputsSnapshotSecret"), "lock": None,
             "jobs": {"current": None, "step": None, "startedAt": None},

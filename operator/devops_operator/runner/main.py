@@ -201,7 +201,10 @@ class Runner:
 
     def run_engine(self, args: Sequence[str], *, capture: bool = False,
                    ok_codes: Sequence[int] = (0,), after_signal: bool = False) -> tuple[int, str]:
-        """Run the engine; once a signal came, only reads that record what was already done (`after_signal`)."""
+        """Run the engine; once a signal came, only reads that record what was already done (`after_signal`).
+
+        Such a read is not sent the signal either: it holds no lock and saves nothing, and killing it would
+        lose the report of an apply that finished (the pod's grace period leaves time for it to end)."""
         assert self.engine is not None
         with self.forwarder.lock:
             if self.forwarder.interrupted and not after_signal:
@@ -209,7 +212,7 @@ class Runner:
         process = subprocess.Popen([*self.engine.command, *args], cwd=self.module_dir, env=self.engine_env(),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with self.forwarder.lock:
-            self.forwarder.process = process
+            self.forwarder.process = None if after_signal else process
         captured: list[str] = []
         errors: list[str] = []
 

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,8 @@ PLAN_FORMAT = "devops-standin-plan/1"
 BACKEND_RECORD = Path(".terraform") / "terraform.tfstate"
 # Test hook: make the state write fail, as an API server refusing it would (errored.tfstate is written).
 FAIL_STATE_WRITE_ENV = "DEVOPS_STANDIN_FAIL_STATE_WRITE"
+# Test hook: seconds `show -json` of the state takes (a large state read back after an apply).
+SHOW_STATE_DELAY_ENV = "DEVOPS_STANDIN_SHOW_STATE_DELAY"
 
 
 class Stop:
@@ -252,6 +255,7 @@ def _show(directory: Path, flags: dict[str, list[str]], positional: list[str]) -
         return 0
     from devops_operator.terraform.standin.engine import show_state
 
+    time.sleep(float(os.environ.get(SHOW_STATE_DELAY_ENV) or 0))
     print(json.dumps(show_state(_store(directory).read())))
     return 0
 
