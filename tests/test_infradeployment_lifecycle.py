@@ -251,14 +251,20 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released_and_t
 
 
 def _applied_state_held(api: ApiClient, namespace: str, name: str) -> dict | None:
-    """The lock, once the state Secret holds the apply's resource (the apply is done; the runner reads back)."""
-    lock = (get(api, namespace, name).get("status") or {}).get("lock") or {}
+    """The apply Job and its lock id, once the state Secret holds the apply's resource while the Job still
+    runs (the apply is done; the runner reads the state back)."""
+    jobs = (get(api, namespace, name).get("status") or {}).get("jobs") or {}
+    if jobs.get("step") != "apply" or not jobs.get("current"):
+        return None
     try:
         secret = call_json(api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-{name}")
+        lease = call_json(api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/"
+                          f"lock-tfstate-default-tfstate-{name}")
     except ApiException:
         return None
     state = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
-    return lock if state.get("resources") and lock.get("holderJob") else None
+    held = (lease.get("spec") or {}).get("holderIdentity")
+    return {"holderJob": jobs["current"], "id": held} if state.get("resources") and held else None
 
 
 def _recorded(api: ApiClient, namespace: str, name: str) -> dict:
