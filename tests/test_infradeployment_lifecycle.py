@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
+from pathlib import Path
 
 import boto3
 import pytest
 from kubernetes.client import ApiClient, CoreV1Api
-from kubernetes.client.exceptions import ApiException
 
 from devops_operator import metrics
 from devops_operator.controllers import devopsproject
@@ -250,21 +251,16 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released_and_t
     assert len(state["resources"]) == 2
 
 
-def _applied_state_held(api: ApiClient, namespace: str, name: str) -> dict | None:
-    """The apply Job and its lock id, once the state Secret holds the apply's resource while the Job still
-    runs (the apply is done; the runner reads the state back)."""
-    jobs = (get(api, namespace, name).get("status") or {}).get("jobs") or {}
-    if jobs.get("step") != "apply" or not jobs.get("current"):
-        return None
-    try:
-        secret = call_json(api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-{name}")
-        lease = call_json(api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/"
-                          f"lock-tfstate-default-tfstate-{name}")
-    except ApiException:
-        return None
-    state = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
-    held = (lease.get("spec") or {}).get("holderIdentity")
-    return {"holderJob": jobs["current"], "id": held} if state.get("resources") and held else None
+def _reading_back(api: ApiClient, namespace: str, name: str, gate: Path) -> dict:
+    """The apply Job and its lock id once the apply is done and its runner reads the state back (held at the
+    stand-in's gate)."""
+    wait_until(lambda: Path(f"{gate}.waiting").exists(), timeout=180, what="the runner reading the state back")
+    jobs = get(api, namespace, name)["status"]["jobs"]
+    assert jobs["step"] == "apply"
+    state = json.loads(gzip.decompress(base64.b64decode(call_json(
+        api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-{name}")["data"]["tfstate"])))
+    assert state["resources"]  # the apply is saved
+    return {"holderJob": jobs["current"]}
 
 
 def _recorded(api: ApiClient, namespace: str, name: str) -> dict:
@@ -282,23 +278,27 @@ def _recorded(api: ApiClient, namespace: str, name: str) -> dict:
 
 
 def test_a_sigterm_while_the_runner_reads_back_a_finished_apply_does_not_lose_its_report(
-    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str,
+    tmp_path: Path,
 ) -> None:
     """The apply is done and saved; the runner's `show -json` of the state is not sent the signal (it holds
     no lock and saves nothing), so the finished apply is reported, not mistaken for an interrupted one."""
     project(kube_api, namespace)
-    kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_SHOW_STATE_DELAY": "3"}
+    gate = tmp_path / "gate"
+    kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_SHOW_STATE_GATE": str(gate)}
     deployment(kube_api, namespace, "late", approval={"mode": "auto"})
-    lock = wait_until(lambda: _applied_state_held(kube_api, namespace, "late"), timeout=180, interval=0.05,
-                      what="the apply done, its runner reading back")
-    assert kubelet.signal_job(namespace, lock["holderJob"])
+    running = _reading_back(kube_api, namespace, "late", gate)
+    assert kubelet.signal_job(namespace, running["holderJob"])
+    time.sleep(0.5)  # the signal handled while the read-back waits
+    gate.touch()
     _recorded(kube_api, namespace, "late")
     reasons = [e.get("reason") for e in call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/events")["items"]]
     assert "ApplyInterrupted" not in reasons
 
 
 def test_an_apply_killed_after_it_finished_is_recorded_by_applying_the_empty_plan_made_after_it(
-    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str
+    operator: OperatorThread, kubelet: KubeletDouble, kube_api: ApiClient, aws_url: str, namespace: str,
+    tmp_path: Path,
 ) -> None:
     """SIGKILL once the apply is saved, before the runner reported; the replacement pod (backoffLimit 1) finds
     its saved plan stale, and the plan made again has no changes: it is applied anyway, so the interrupted
@@ -311,21 +311,14 @@ def test_an_apply_killed_after_it_finished_is_recorded_by_applying_the_empty_pla
 
     CustomObjectsApi(kube_api).create_namespaced_custom_object("devops.fractary.io", "v1alpha1", namespace,
                                                                "devopsprojects", body)
-    kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_SHOW_STATE_DELAY": "3"}
+    gate = tmp_path / "gate"
+    kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_SHOW_STATE_GATE": str(gate)}
     saved_backoff, kubelet.backoff_seconds = kubelet.backoff_seconds, 1.0
     try:
         deployment(kube_api, namespace, "late", approval={"mode": "auto"})
-        lock = wait_until(lambda: _applied_state_held(kube_api, namespace, "late"), timeout=180, interval=0.05,
-                          what="the apply done, its runner reading back")
-        assert kubelet.kill_job(namespace, lock["holderJob"])
-        # The killed pod held the lock: release it as the failure says, and the deployment goes on.
-        wait_until(lambda: (get(kube_api, namespace, "late")["status"].get("lock") or {}).get("stale"),
-                   timeout=120, what="the lock reported stale")
-        kubelet.env_by_namespace[namespace] = {}
-        CustomObjectsApi(kube_api).patch_namespaced_custom_object(
-            "devops.fractary.io", "v1alpha1", namespace, "infradeployments", "late",
-            {"metadata": {"annotations": {"deploy.devops.fractary.io/release-lock": lock["id"],
-                                          "deploy.devops.fractary.io/replan-requested-at": "1"}}})
+        running = _reading_back(kube_api, namespace, "late", gate)
+        gate.touch()  # the replacement pod's read-backs go through
+        assert kubelet.kill_job(namespace, running["holderJob"])
         _recorded(kube_api, namespace, "late")
     finally:
         kubelet.backoff_seconds = saved_backoff

@@ -34,8 +34,9 @@ PLAN_FORMAT = "devops-standin-plan/1"
 BACKEND_RECORD = Path(".terraform") / "terraform.tfstate"
 # Test hook: make the state write fail, as an API server refusing it would (errored.tfstate is written).
 FAIL_STATE_WRITE_ENV = "DEVOPS_STANDIN_FAIL_STATE_WRITE"
-# Test hook: seconds `show -json` of the state takes (a large state read back after an apply).
-SHOW_STATE_DELAY_ENV = "DEVOPS_STANDIN_SHOW_STATE_DELAY"
+# Test hook: `show -json` of the state writes `<path>.waiting`, then waits until `<path>` exists (a moment a
+# test chooses while the runner reads the state back after an apply).
+SHOW_STATE_GATE_ENV = "DEVOPS_STANDIN_SHOW_STATE_GATE"
 
 
 class Stop:
@@ -255,7 +256,11 @@ def _show(directory: Path, flags: dict[str, list[str]], positional: list[str]) -
         return 0
     from devops_operator.terraform.standin.engine import show_state
 
-    time.sleep(float(os.environ.get(SHOW_STATE_DELAY_ENV) or 0))
+    gate = os.environ.get(SHOW_STATE_GATE_ENV)
+    if gate:
+        Path(f"{gate}.waiting").touch()
+        while not Path(gate).exists():
+            time.sleep(0.05)
     print(json.dumps(show_state(_store(directory).read())))
     return 0
 
