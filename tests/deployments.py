@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 from typing import Any
 
 from kubernetes.client import ApiClient, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
 
 from devops_operator.api.common import API_GROUP, API_VERSION
+from devops_operator.kube.client import call_json
 
 from support import get_custom, wait_until
 
@@ -28,11 +33,11 @@ output "queue_url" {
 
 def project(api: ApiClient, namespace: str, name: str = "shop", *, production: bool = False,
             auto_approve: bool = True, test_runner: dict[str, Any] | None = None,
-            prod_runner: dict[str, Any] | None = None) -> dict[str, Any]:
+            prod_runner: dict[str, Any] | None = None, terraform: dict[str, Any] | None = None) -> dict[str, Any]:
     body = {
         "apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "DevOpsProject",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"project": name, "environments": [
+        "spec": {"project": name, **({"terraform": terraform} if terraform else {}), "environments": [
             {"name": "test", "autoApprove": auto_approve, "credentials": {"source": "ambient"},
              **({"runner": test_runner} if test_runner else {})},
             {"name": "prod", "production": production or True, "autoApprove": False,
@@ -65,6 +70,18 @@ def deployment(api: ApiClient, namespace: str, name: str, *, environment: str = 
     created = CustomObjectsApi(api).create_namespaced_custom_object(API_GROUP, API_VERSION, namespace,
                                                                    "infradeployments", body)
     return dict(created)
+
+
+def state_of(api: ApiClient, namespace: str, secret: str) -> dict[str, Any] | None:
+    """The Terraform state the Kubernetes backend keeps in Secret `secret` (gzip'd JSON), or None if absent."""
+    try:
+        found = call_json(api, "GET", f"/api/v1/namespaces/{namespace}/secrets/{secret}")
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    state: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(found["data"]["tfstate"])))
+    return state
 
 
 def get(api: ApiClient, namespace: str, name: str) -> dict[str, Any]:

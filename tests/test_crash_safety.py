@@ -17,9 +17,7 @@ JSON.
 
 from __future__ import annotations
 
-import base64
 import collections
-import gzip
 import json
 import os
 import random
@@ -30,16 +28,15 @@ from typing import Any
 
 import boto3
 import pytest
-from kubernetes.client import ApiClient, CustomObjectsApi
+from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from devops_operator.api.common import API_GROUP, API_VERSION
 from devops_operator.kube.client import call_json, new_api_client
 from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
 
-from deployments import deployment, get
-from support import delete_namespaced_objects, get_custom, wait_until
+from deployments import deployment, get, project, state_of
+from support import delete_namespaced_objects, wait_until
 
 TRIALS = int(os.environ.get("CRASH_SAFETY_TRIALS") or 10)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300 + 60 * TRIALS)]  # a trial takes 10-40 s, five at once
@@ -51,7 +48,8 @@ MODULE = {"main.tf": 'variable "name" {\n  type = string\n}\n' + "".join(
 # Seconds between two resource operations and seconds each one takes (a signal cannot cut an AWS call short).
 # quick: each operation ends well inside a 2 s grace period; slow: an operation in flight outlasts it.
 PROFILES = {"quick": ("0.3", "0.3", "1"), "slow": ("0.5", "2.5", "2")}
-GRACES = (0, 2, 10)  # 0: `kubectl delete pod --grace-period=0 --force`, SIGKILL at once
+GRACES = (0, 2, 10)  # 0: `kubectl delete pod --grace-period=0 --force` (the kubelet still allows its 2 s minimum)
+STATE_SECRET = "tfstate-default-tfstate-crash"
 HINTS = ("status.lock", "terraform import", "planned again")
 
 
@@ -89,23 +87,6 @@ def planned_trials(count: int) -> list[Trial]:
     return trials
 
 
-def project_body(trial: Trial) -> dict[str, Any]:
-    return {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "DevOpsProject",
-            "metadata": {"name": "shop", "namespace": trial.namespace},
-            "spec": {"project": "shop", "terraform": {"backoffLimit": trial.backoff_limit},
-                     "environments": [{"name": "test", "autoApprove": True, "credentials": {"source": "ambient"}}]}}
-
-
-def state_of(api: ApiClient, namespace: str) -> dict[str, Any] | None:
-    try:
-        secret = call_json(api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-crash")
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return dict(json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"]))))
-
-
 def lease_holder(api: ApiClient, namespace: str) -> str | None:
     try:
         lease = call_json(api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/"
@@ -135,11 +116,7 @@ def run_trial(trial: Trial, kube_url: str, kubelet: KubeletDouble, aws_url: str,
                                                  "DEVOPS_STANDIN_OPERATION_SECONDS": in_flight,
                                                  "TF_STATE_PERSIST_INTERVAL": persist}
     try:
-        CustomObjectsApi(api).create_namespaced_custom_object(API_GROUP, API_VERSION, trial.namespace,
-                                                              "devopsprojects", project_body(trial))
-        wait_until(lambda: any(c.get("type") == "Ready" and c.get("status") == "True" for c in (
-            get_custom(api, "devopsprojects", trial.namespace, "shop").get("status") or {}).get("conditions") or []),
-            timeout=60, what="the project Ready")
+        project(api, trial.namespace, terraform={"backoffLimit": trial.backoff_limit})
         deployment(api, trial.namespace, "crash", files=MODULE, approval={"mode": "auto"},
                    variables={"name": trial.namespace})
         delete_the_apply_pod(api, kubelet, trial)
@@ -165,7 +142,7 @@ def delete_the_apply_pod(api: ApiClient, kubelet: KubeletDouble, trial: Trial) -
         wait_until(lambda: lease_holder(api, trial.namespace) or not kubelet.running(trial.namespace, job),
                    timeout=120, interval=0.05, what="the apply's engine holding the lock")
     time.sleep(trial.delay)
-    before = state_of(api, trial.namespace) or {}
+    before = state_of(api, trial.namespace, STATE_SECRET) or {}
     trial.saved = len(before.get("resources") or [])
     trial.moment = ("finished" if not kubelet.running(trial.namespace, job)
                     else "applying" if lease_holder(api, trial.namespace) else "starting")
@@ -189,7 +166,7 @@ def check(api: ApiClient, aws_url: str, trial: Trial) -> None:
     trial.outcome = (status["phase"] if status["phase"] == "Ready"
                      else f"{status['phase']} ({ready.get('reason')}, {failed or 'no failed Job'})"
                      ) + (f" after {', '.join(way)}" if way and status["phase"] == "Ready" else "")
-    state = state_of(api, trial.namespace)
+    state = state_of(api, trial.namespace, STATE_SECRET)
     addresses = [f"{r['type']}.{r['name']}" for r in (state or {}).get("resources") or []]
     if len(addresses) != len(set(addresses)):
         trial.problems.append(f"an address twice in the state: {addresses}")

@@ -21,7 +21,7 @@ from devops_operator.runtime import Runtime
 from devops_operator.sandbox.kubelet import KubeletDouble
 from devops_operator.sandbox.operator_thread import OperatorThread
 
-from deployments import approve, deployment, get, jobs, patch_spec, project, wait_phase
+from deployments import approve, deployment, get, jobs, patch_spec, project, state_of, wait_phase
 from support import condition, get_custom, wait_until
 
 TWO_QUEUES = {"main.tf": """
@@ -246,9 +246,8 @@ def test_sigterm_mid_apply_is_forwarded_once_state_saved_and_lock_released_and_t
     lease = call_json(kube_api, "GET", f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/"
                       "lock-tfstate-default-tfstate-sig")
     assert not lease["spec"].get("holderIdentity")
-    secret = call_json(kube_api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-sig")
-    state = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
-    assert len(state["resources"]) == 2
+    state = state_of(kube_api, namespace, "tfstate-default-tfstate-sig")
+    assert state is not None and len(state["resources"]) == 2
 
 
 def _reading_back(api: ApiClient, namespace: str, name: str, gate: Path) -> dict:
@@ -257,9 +256,8 @@ def _reading_back(api: ApiClient, namespace: str, name: str, gate: Path) -> dict
     wait_until(lambda: Path(f"{gate}.waiting").exists(), timeout=180, what="the runner reading the state back")
     jobs = get(api, namespace, name)["status"]["jobs"]
     assert jobs["step"] == "apply"
-    state = json.loads(gzip.decompress(base64.b64decode(call_json(
-        api, "GET", f"/api/v1/namespaces/{namespace}/secrets/tfstate-default-tfstate-{name}")["data"]["tfstate"])))
-    assert state["resources"]  # the apply is saved
+    state = state_of(api, namespace, f"tfstate-default-tfstate-{name}")
+    assert state is not None and state["resources"]  # the apply is saved
     return {"holderJob": jobs["current"]}
 
 
@@ -303,14 +301,7 @@ def test_an_apply_killed_after_it_finished_is_recorded_by_applying_the_empty_pla
     """SIGKILL once the apply is saved, before the runner reported; the replacement pod (backoffLimit 1) finds
     its saved plan stale, and the plan made again has no changes: it is applied anyway, so the interrupted
     apply's effects are recorded (registry, outputs), not left out by a Ready "no changes"."""
-    body = {"apiVersion": "devops.fractary.io/v1alpha1", "kind": "DevOpsProject",
-            "metadata": {"name": "shop", "namespace": namespace},
-            "spec": {"project": "shop", "terraform": {"backoffLimit": 1}, "environments": [
-                {"name": "test", "autoApprove": True, "credentials": {"source": "ambient"}}]}}
-    from kubernetes.client import CustomObjectsApi
-
-    CustomObjectsApi(kube_api).create_namespaced_custom_object("devops.fractary.io", "v1alpha1", namespace,
-                                                               "devopsprojects", body)
+    project(kube_api, namespace, terraform={"backoffLimit": 1})
     gate = tmp_path / "gate"
     kubelet.env_by_namespace[namespace] = {"DEVOPS_STANDIN_SHOW_STATE_GATE": str(gate)}
     saved_backoff, kubelet.backoff_seconds = kubelet.backoff_seconds, 1.0

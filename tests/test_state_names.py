@@ -8,9 +8,6 @@ an old name that happens to be another's.
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +31,7 @@ from devops_operator.terraform.backends import (
     state_secret_name,
 )
 
-from deployments import deployment, get, project, wait_phase
+from deployments import deployment, get, project, state_of, wait_phase
 from support import delete_namespaced_objects, wait_until
 
 SHARED = TerraformBackend.model_validate({"type": "kubernetes", "kubernetes": {"namespace": "tfstate"}})
@@ -90,14 +87,7 @@ def test_the_old_naming_names_every_deployment_it_gave_the_same_state() -> None:
 
 
 def _state(api: ApiClient, namespace: str, suffix: str) -> dict[str, Any] | None:
-    try:
-        secret = call_json(api, "GET", f"/api/v1/namespaces/{namespace}/secrets/{state_secret_name(suffix)}")
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    state: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
-    return state
+    return state_of(api, namespace, state_secret_name(suffix))
 
 
 def _lease(api: ApiClient, namespace: str, suffix: str) -> bool:
